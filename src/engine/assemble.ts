@@ -1,0 +1,238 @@
+// Assembling an array from its members: read every superblock, group by array uuid, order by
+// role, tell fresh from stale by event count, and decide whether the array can run.
+//
+// Stale rule: a member whose events are behind the newest AND whom the newest superblock marks
+// faulty missed writes; it is left out (named in the report). A member that is merely behind on
+// events but still listed active only missed a superblock update (a crash between two copies
+// of a state change) and is taken. --force takes stale members back when the array cannot run
+// without them, and says so: their blocks may be older than the rest.
+
+import type { BlockDevice } from '../device/block-device.js';
+import { FileDevice, probeMember } from '../device/file-device.js';
+import { JraidError } from '../errors.js';
+import type { Superblock } from '../format/superblock.js';
+import { formatUuid } from '../format/uuid.js';
+import { MemberDisk } from './member-disk.js';
+import { lockAll, type LockedMembers } from './member-locks.js';
+import { RaidArray, type ArrayEvent } from './raid-array.js';
+import { readSuperblocks } from './superblock-io.js';
+
+export interface AssembleOptions {
+  readOnly?: boolean;
+  force?: boolean;
+  /** Paths that do not exist are reported missing instead of refused (config-file assembly). */
+  skipMissingPaths?: boolean;
+  /** 'none' for commands that only look (detail, examine). Defaults: exclusive, or shared when readOnly. */
+  lock?: 'exclusive' | 'shared' | 'none';
+  onEvent?: (event: ArrayEvent) => void;
+}
+
+export interface AssembledMember {
+  path: string;
+  index: number;
+  role: number | null;
+  state: string;
+  events: number;
+  /** Why this member is not in use, when it is not. */
+  excluded?: string;
+  /** Problem with the primary superblock copy when the secondary was used. */
+  primaryProblem?: string;
+}
+
+export interface AssembleReport {
+  arrayUuid: string;
+  name: string;
+  events: number;
+  members: AssembledMember[];
+  missingRoles: number[];
+  missingPaths: string[];
+  stale: string[];
+  forced: string[];
+  notes: string[];
+}
+
+export interface Assembled {
+  array: RaidArray;
+  report: AssembleReport;
+  release(): Promise<void>;
+}
+
+export async function assembleArray(paths: string[], options: AssembleOptions = {}): Promise<Assembled> {
+  if (paths.length === 0) throw new JraidError('E_USAGE', 'no member paths given', { hint: 'name the members, or an array from the config file' });
+  const present: string[] = [];
+  const missingPaths: string[] = [];
+  const identities = new Map<string, string>();
+  for (const path of paths) {
+    const probe = await probeMember(path);
+    if (probe.kind === 'missing') {
+      if (options.skipMissingPaths) { missingPaths.push(path); continue; }
+      throw new JraidError('E_MEMBER_MISSING', `${path} does not exist`, { path, hint: 'check the path; a member that is gone can be left out and the array runs degraded' });
+    }
+    if (probe.kind === 'directory') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${path} is a directory, not a member`, { path });
+    if (probe.kind === 'other') throw new JraidError('E_MEMBER_NOT_BLOCK_OR_FILE', `${path} is neither a regular file nor a block device`, { path });
+    const twin = identities.get(probe.identity);
+    if (twin !== undefined) throw new JraidError('E_MEMBER_DUPLICATE', `${path} and ${twin} are the same member`, { path, hint: 'list each member once' });
+    identities.set(probe.identity, path);
+    present.push(path);
+  }
+  const readOnly = options.readOnly ?? false;
+  const devices: FileDevice[] = [];
+  let locked: LockedMembers | undefined;
+  try {
+    for (const path of present) devices.push(await FileDevice.open(path, { readOnly }));
+    const lockMode = options.lock ?? (readOnly ? 'shared' : 'exclusive');
+    if (lockMode !== 'none') locked = await lockAll(devices, lockMode);
+    const assembled = await assembleDevices(devices, options);
+    assembled.report.missingPaths.push(...missingPaths);
+    const heldLock = locked;
+    return {
+      ...assembled,
+      release: async () => {
+        heldLock?.release();
+        await assembled.release();
+      },
+    };
+  } catch (error) {
+    locked?.release();
+    await Promise.all(devices.map((device) => device.close().catch(() => {})));
+    throw error;
+  }
+}
+
+interface Candidate {
+  device: BlockDevice;
+  sb: Superblock;
+  primaryProblem: string | undefined;
+}
+
+/** Assembles already-open devices (files, or memory devices in tests). Closes nothing on failure. */
+export async function assembleDevices(devices: BlockDevice[], options: AssembleOptions = {}): Promise<Assembled> {
+  const candidates: Candidate[] = [];
+  for (const device of devices) {
+    const read = await readSuperblocks(device);
+    if (!read.superblock) {
+      if (read.hasMagic) {
+        throw new JraidError('E_MEMBER_CORRUPT', `${device.path}: both superblock copies are damaged (primary: ${read.primaryProblem}; secondary: ${read.secondaryProblem})`, {
+          path: device.path, hint: 'leave this member out to run degraded, then rebuild onto it',
+        });
+      }
+      throw new JraidError('E_MEMBER_NOT_JRAID', `${device.path} carries no jraid superblock`, { path: device.path, hint: 'check the path, or create an array on it' });
+    }
+    candidates.push({ device, sb: read.superblock, primaryProblem: read.primaryProblem });
+  }
+
+  // One array only: the uuid most members carry (the first member's on a tie).
+  const counts = new Map<string, number>();
+  for (const candidate of candidates) counts.set(candidate.sb.arrayUuid.toString('hex'), (counts.get(candidate.sb.arrayUuid.toString('hex')) ?? 0) + 1);
+  let chosen = candidates[0]!.sb.arrayUuid.toString('hex');
+  for (const [uuid, count] of counts) if (count > counts.get(chosen)!) chosen = uuid;
+  const foreign = candidates.find((candidate) => candidate.sb.arrayUuid.toString('hex') !== chosen);
+  if (foreign) {
+    const sample = candidates.find((candidate) => candidate.sb.arrayUuid.toString('hex') === chosen)!;
+    throw new JraidError('E_MIXED_ARRAYS',
+      `${foreign.device.path} belongs to array ${describe(foreign.sb)}, not to ${describe(sample.sb)} like ${sample.device.path}`, {
+        path: foreign.device.path, hint: 'leave it out: assemble the members of one array at a time',
+      });
+  }
+  const memberUuids = new Map<string, string>();
+  for (const candidate of candidates) {
+    const key = candidate.sb.memberUuid.toString('hex');
+    const twin = memberUuids.get(key);
+    if (twin) {
+      throw new JraidError('E_MEMBER_DUPLICATE', `${candidate.device.path} and ${twin} carry the same member uuid (a copied image?)`, {
+        path: candidate.device.path, hint: 'use only one of them',
+      });
+    }
+    memberUuids.set(key, candidate.device.path);
+  }
+
+  const newest = candidates.reduce((best, candidate) => candidate.sb.events > best.sb.events ? candidate : best);
+  const template: Superblock = { ...newest.sb, members: newest.sb.members.map((member) => ({ ...member })) };
+  const report: AssembleReport = {
+    arrayUuid: formatUuid(template.arrayUuid), name: template.name, events: template.events,
+    members: [], missingRoles: [], missingPaths: [], stale: [], forced: [], notes: [],
+  };
+  const disks = new Map<number, MemberDisk>();
+  const staleCandidates: { candidate: Candidate; index: number }[] = [];
+  for (const candidate of candidates) {
+    const index = template.members.findIndex((member) => member.uuid.equals(candidate.sb.memberUuid));
+    if (index < 0) {
+      throw new JraidError('E_MEMBER_UNKNOWN', `${candidate.device.path} was removed from array ${describe(template)} (events ${candidate.sb.events} < ${template.events})`, {
+        path: candidate.device.path, hint: 'leave it out, or add it back with jraid add',
+      });
+    }
+    const entry = template.members[index]!;
+    const member: AssembledMember = { path: candidate.device.path, index, role: entry.role, state: entry.state, events: candidate.sb.events };
+    if (candidate.primaryProblem) {
+      member.primaryProblem = candidate.primaryProblem;
+      report.notes.push(`${candidate.device.path}: primary superblock is bad (${candidate.primaryProblem}); using the secondary copy`);
+    }
+    report.members.push(member);
+    if (entry.state === 'faulty') {
+      const behind = candidate.sb.events < template.events;
+      member.excluded = behind ? `stale: events ${candidate.sb.events} < ${template.events}` : 'marked faulty';
+      if (behind) {
+        report.stale.push(candidate.device.path);
+        staleCandidates.push({ candidate, index });
+      }
+      continue;
+    }
+    const disk = new MemberDisk(candidate.device, candidate.sb);
+    disk.primaryProblem = candidate.primaryProblem;
+    disks.set(index, disk);
+  }
+
+  const missingRoles = () => {
+    const missing: number[] = [];
+    for (let role = 0; role < template.raidDevices; role++) {
+      const index = template.members.findIndex((member) => member.role === role);
+      if (index < 0 || !disks.has(index) || template.members[index]!.state === 'faulty') missing.push(role);
+    }
+    return missing;
+  };
+  const tolerance = template.level === 6 ? 2 : 1;
+  if (missingRoles().length > tolerance && options.force) {
+    // Take stale members back, freshest first, until the array can run.
+    staleCandidates.sort((a, b) => b.candidate.sb.events - a.candidate.sb.events);
+    for (const { candidate, index } of staleCandidates) {
+      if (missingRoles().length <= tolerance) break;
+      if (template.members[index]!.role === null) continue;
+      template.members[index]!.state = 'active';
+      template.members[index]!.recoveryOffsetBytes = 0;
+      disks.set(index, new MemberDisk(candidate.device, candidate.sb));
+      report.forced.push(candidate.device.path);
+      const member = report.members.find((m) => m.index === index)!;
+      member.state = 'active';
+      delete member.excluded;
+      report.notes.push(`${candidate.device.path}: forced back in although stale (events ${candidate.sb.events} < ${template.events}); blocks written since it left may read old`);
+    }
+    report.stale = report.stale.filter((path) => !report.forced.includes(path));
+  }
+  report.missingRoles = missingRoles();
+  if (report.missingRoles.length > tolerance) {
+    const staleHint = report.stale.length > 0 ? `; stale members (${report.stale.join(', ')}) can be forced back with --force` : '';
+    throw new JraidError('E_ARRAY_FAILED',
+      `array ${describe(template)} cannot run: ${report.missingRoles.length} of ${template.raidDevices} raid devices missing (roles ${report.missingRoles.join(', ')}), RAID-${template.level} survives ${tolerance}`, {
+        hint: `give the missing members${staleHint}`,
+        details: { missingRoles: report.missingRoles, stale: report.stale },
+      });
+  }
+  for (const role of report.missingRoles) report.notes.push(`role ${role} is missing: the array runs degraded`);
+  const array = new RaidArray(template, disks, { readOnly: options.readOnly ?? false, onEvent: options.onEvent });
+  const needsRewrite = report.forced.length > 0 || [...disks.values()].some((disk) => disk.primaryProblem !== undefined);
+  if (needsRewrite && !array.readOnly) {
+    await array.commitSuperblocks(() => {});
+    report.events = array.sb.events;
+  }
+  return {
+    array,
+    report,
+    release: async () => {
+      await Promise.all(devices.map((device) => device.close().catch(() => {})));
+    },
+  };
+}
+
+function describe(sb: Superblock): string {
+  return `${sb.name || '(unnamed)'} (uuid ${formatUuid(sb.arrayUuid)})`;
+}

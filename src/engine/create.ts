@@ -1,0 +1,250 @@
+// Creating an array: every check first, then the writes. A refused create writes nothing.
+
+import type { BlockDevice } from '../device/block-device.js';
+import { FileDevice, probeMember, type MemberProbe } from '../device/file-device.js';
+import { JraidError } from '../errors.js';
+import { buildMemberLayout, DATA_OFFSET_BYTES, findRegion, minMemberSizeBytes } from '../format/layout.js';
+import { FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, NAME_SIZE_BYTES, type MemberEntry, type Superblock } from '../format/superblock.js';
+import {
+  DEFAULT_CHUNK_SIZE_BYTES, LEVELS, MAX_CHUNK_SIZE_BYTES, MAX_MEMBERS, MIN_CHUNK_SIZE_BYTES, defaultLayout,
+  layoutByName, minRaidDevices, parityCount, type LayoutName, type Level, type Policy,
+} from '../format/types.js';
+import { newUuid } from '../format/uuid.js';
+import { BLOCK_SIZE_BYTES, MIB, alignDown, formatSizeBytes, isPowerOfTwo } from '../units.js';
+import { MemberDisk } from './member-disk.js';
+import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
+import { lockAll, type LockedMembers } from './member-locks.js';
+import { Geometry } from '../geometry/geometry.js';
+import { computeP, computeQ } from '../parity/parity.js';
+
+export interface CreateOptions {
+  level: number;
+  raidDevices: number;
+  paths: string[];
+  spareCount?: number;
+  chunkSizeBytes?: number;
+  layout?: string;
+  name?: string;
+  /** Size of image files to create where a path does not exist. */
+  createSizeBytes?: number;
+  assumeClean?: boolean;
+  force?: boolean;
+  policy?: Policy;
+}
+
+export interface CreateProgress {
+  doneBytes: number;
+  totalBytes: number;
+}
+
+export interface CreateResult {
+  superblock: Superblock;
+  paths: string[];
+  createdPaths: string[];
+  parityInitialised: 'computed' | 'skipped-new-members' | 'skipped-assume-clean';
+}
+
+const WRITE_INTENT_BITS = 128 * 1024 * 8;
+
+export function validateCreateOptions(options: CreateOptions): { level: Level; layout: LayoutName; chunkSizeBytes: number; policy: Policy } {
+  if (!LEVELS.includes(options.level as Level)) {
+    throw new JraidError('E_BAD_LEVEL', `unknown level ${options.level}`, { hint: 'use --level 4, 5 or 6' });
+  }
+  const level = options.level as Level;
+  const layoutName = options.layout ?? defaultLayout(level);
+  const layout = layoutByName(layoutName);
+  if (!layout || !layout.levels.includes(level)) {
+    const valid = ['parity-last', 'left-symmetric', 'left-asymmetric', 'right-symmetric', 'right-asymmetric']
+      .filter((name) => layoutByName(name)!.levels.includes(level));
+    throw new JraidError('E_BAD_LAYOUT', `layout "${layoutName}" is not a RAID-${level} layout`, { hint: `use one of: ${valid.join(', ')}` });
+  }
+  const chunkSizeBytes = options.chunkSizeBytes ?? DEFAULT_CHUNK_SIZE_BYTES;
+  if (!isPowerOfTwo(chunkSizeBytes) || chunkSizeBytes < MIN_CHUNK_SIZE_BYTES || chunkSizeBytes > MAX_CHUNK_SIZE_BYTES) {
+    throw new JraidError('E_BAD_CHUNK', `chunk size ${chunkSizeBytes} bytes is not a power of two from 4K to 64M`, { hint: 'use e.g. --chunk 64K or --chunk 512K' });
+  }
+  const minimum = minRaidDevices(level);
+  if (!Number.isInteger(options.raidDevices) || options.raidDevices < minimum) {
+    throw new JraidError('E_TOO_FEW_MEMBERS', `RAID-${level} needs at least ${minimum} raid devices, got ${options.raidDevices}`, { hint: `give --raid-devices ${minimum} or more` });
+  }
+  const spareCount = options.spareCount ?? 0;
+  const expected = options.raidDevices + spareCount;
+  if (options.paths.length !== expected) {
+    throw new JraidError('E_TOO_FEW_MEMBERS', `--raid-devices ${options.raidDevices}${spareCount ? ` and --spare-devices ${spareCount}` : ''} need ${expected} member paths, got ${options.paths.length}`, {
+      hint: 'list exactly one path per raid device and spare',
+    });
+  }
+  if (expected > MAX_MEMBERS) throw new JraidError('E_TOO_MANY_MEMBERS', `at most ${MAX_MEMBERS} members, got ${expected}`);
+  if (options.name !== undefined && (Buffer.byteLength(options.name) > NAME_SIZE_BYTES || !/^[\w.:+-]+$/.test(options.name))) {
+    throw new JraidError('E_USAGE', `array name "${options.name}" must be 1-${NAME_SIZE_BYTES} bytes of letters, digits and . _ : + -`);
+  }
+  return { level, layout: layout.name, chunkSizeBytes, policy: options.policy ?? 'dirty-log' };
+}
+
+export async function createArray(options: CreateOptions, onProgress?: (progress: CreateProgress) => void): Promise<CreateResult> {
+  const { level, layout, chunkSizeBytes, policy } = validateCreateOptions(options);
+  const probes = await Promise.all(options.paths.map(probeMember));
+  checkProbes(probes, options, chunkSizeBytes);
+  if (!options.force) await refuseForeign(probes);
+
+  // Checks passed: create the missing image files, open everything, lock it.
+  const createdPaths: string[] = [];
+  const devices: FileDevice[] = [];
+  let locked: LockedMembers | undefined;
+  try {
+    for (const probe of probes) {
+      const isNew = probe.kind === 'missing';
+      devices.push(await FileDevice.open(probe.path, isNew ? { createSizeBytes: options.createSizeBytes! } : {}));
+      if (isNew) createdPaths.push(probe.path);
+    }
+    locked = await lockAll(devices, 'exclusive');
+    const allNew = createdPaths.length === probes.length;
+    const superblock = await writeNewArray(devices, {
+      level, layout, chunkSizeBytes, policy, raidDevices: options.raidDevices, name: options.name ?? '',
+      zeroMetadata: !allNew, parityInSync: allNew || !!options.assumeClean,
+    });
+    let parityInitialised: CreateResult['parityInitialised'] = allNew ? 'skipped-new-members' : 'skipped-assume-clean';
+    if (!allNew && !options.assumeClean) {
+      await initialiseParity(devices, superblock, onProgress);
+      parityInitialised = 'computed';
+    }
+    const finalSb = (await readSuperblocks(devices[0]!)).superblock!;
+    return { superblock: finalSb, paths: options.paths, createdPaths, parityInitialised };
+  } finally {
+    locked?.release();
+    await Promise.all(devices.map((device) => device.close()));
+  }
+}
+
+function checkProbes(probes: MemberProbe[], options: CreateOptions, chunkSizeBytes: number): void {
+  const seen = new Map<string, string>();
+  const minimumBytes = minMemberSizeBytes(chunkSizeBytes);
+  for (const probe of probes) {
+    if (probe.kind === 'missing' && options.createSizeBytes === undefined) {
+      throw new JraidError('E_MEMBER_MISSING', `${probe.path} does not exist`, { path: probe.path, hint: 'give --size to create image files, or check the path' });
+    }
+    if (probe.kind === 'directory') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${probe.path} is a directory`, { path: probe.path, hint: 'name an image file or a block device' });
+    if (probe.kind === 'other') throw new JraidError('E_MEMBER_NOT_BLOCK_OR_FILE', `${probe.path} is neither a regular file nor a block device`, { path: probe.path });
+    if (probe.kind !== 'missing') {
+      const twin = seen.get(probe.identity);
+      if (twin !== undefined) {
+        throw new JraidError('E_MEMBER_DUPLICATE', `${probe.path} and ${twin} are the same ${probe.kind === 'block' ? 'device' : 'file'}`, { path: probe.path, hint: 'list each member once' });
+      }
+      seen.set(probe.identity, probe.path);
+    } else {
+      const twin = seen.get(`missing:${probe.path}`);
+      if (twin !== undefined) throw new JraidError('E_MEMBER_DUPLICATE', `${probe.path} is listed twice`, { path: probe.path, hint: 'list each member once' });
+      seen.set(`missing:${probe.path}`, probe.path);
+    }
+    const sizeBytes = probe.kind === 'missing' ? options.createSizeBytes! : probe.sizeBytes;
+    if (sizeBytes < minimumBytes) {
+      throw new JraidError('E_MEMBER_TOO_SMALL', `${probe.path} is ${formatSizeBytes(sizeBytes)}; a member needs at least ${formatSizeBytes(minimumBytes)} (4 MiB of metadata and one ${formatSizeBytes(chunkSizeBytes)} chunk)`, {
+        path: probe.path, hint: 'use a larger member, a larger --size, or a smaller --chunk',
+      });
+    }
+  }
+}
+
+async function refuseForeign(probes: MemberProbe[]): Promise<void> {
+  for (const probe of probes) {
+    if (probe.kind === 'missing') continue;
+    const device = await FileDevice.open(probe.path, { readOnly: true });
+    try {
+      const read = await readSuperblocks(device);
+      if (read.hasMagic) {
+        const owner = read.superblock ? `array ${read.superblock.name || '(unnamed)'} (uuid ${read.superblock.arrayUuid.toString('hex')})` : 'a jraid array (damaged superblock)';
+        throw new JraidError('E_MEMBER_FOREIGN', `${probe.path} already belongs to ${owner}`, {
+          path: probe.path, hint: 'use --force to overwrite it, or pick another member',
+        });
+      }
+    } finally {
+      await device.close();
+    }
+  }
+}
+
+interface NewArrayParams {
+  level: Level;
+  layout: LayoutName;
+  chunkSizeBytes: number;
+  policy: Policy;
+  raidDevices: number;
+  name: string;
+  zeroMetadata: boolean;
+  parityInSync: boolean;
+}
+
+/** Writes fresh superblocks (and clears the metadata regions of reused members). */
+export async function writeNewArray(devices: BlockDevice[], params: NewArrayParams): Promise<Superblock> {
+  const memberSizeBytes = Math.min(...devices.map((device) => device.sizeBytes));
+  const regions = buildMemberLayout(memberSizeBytes);
+  const dataRegion = findRegion(regions, 'data')!;
+  const dataSizeBytes = alignDown(dataRegion.sizeBytes, params.chunkSizeBytes);
+  const arraySizeBytes = dataSizeBytes * (params.raidDevices - parityCount(params.level));
+  const writeIntentChunkBytes = Math.max(MIB, 2 ** Math.ceil(Math.log2(Math.max(1, dataSizeBytes / WRITE_INTENT_BITS))));
+  const members: MemberEntry[] = devices.map((_, index) => ({
+    uuid: newUuid(),
+    role: index < params.raidDevices ? index : null,
+    state: index < params.raidDevices ? 'active' : 'spare',
+    recoveryOffsetBytes: 0,
+  }));
+  const now = Date.now();
+  const base: Superblock = {
+    versionMajor: FORMAT_VERSION_MAJOR, versionMinor: FORMAT_VERSION_MINOR,
+    arrayUuid: newUuid(), memberUuid: members[0]!.uuid, name: params.name,
+    createdAtMs: now, updatedAtMs: now, events: 1,
+    level: params.level, layout: params.layout, policy: params.policy,
+    raidDevices: params.raidDevices, chunkSizeBytes: params.chunkSizeBytes, flags: 0,
+    memberSizeBytes, dataSizeBytes, arraySizeBytes, writeIntentChunkBytes,
+    resyncOffsetBytes: params.parityInSync ? dataSizeBytes : 0, scrubOffsetBytes: 0,
+    thisIndex: 0, regions, members,
+  };
+  const zeros = Buffer.alloc(DATA_OFFSET_BYTES - 2 * BLOCK_SIZE_BYTES);
+  await Promise.all(devices.map(async (device, index) => {
+    if (params.zeroMetadata) {
+      await device.write(zeros, 2 * BLOCK_SIZE_BYTES);
+    }
+    await writeSuperblocks(device, { ...base, memberUuid: members[index]!.uuid, thisIndex: index });
+  }));
+  return base;
+}
+
+/** Computes P (and Q) for every stripe from the data already on the members, checkpointing as it goes. */
+export async function initialiseParity(devices: BlockDevice[], sb: Superblock, onProgress?: (progress: CreateProgress) => void): Promise<void> {
+  const geometry = new Geometry({ level: sb.level, layout: sb.layout, raidDevices: sb.raidDevices, chunkSizeBytes: sb.chunkSizeBytes, dataSizeBytes: sb.dataSizeBytes });
+  const disks = devices.slice(0, sb.raidDevices).map((device, index) => new MemberDisk(device, { ...sb, memberUuid: sb.members[index]!.uuid, thisIndex: index }));
+  await resyncStripes(geometry, (role) => disks[role]!, 0, geometry.stripeCount, async (doneStripes) => {
+    onProgress?.({ doneBytes: doneStripes * sb.chunkSizeBytes * geometry.dataDisks, totalBytes: geometry.arraySizeBytes });
+  });
+  await Promise.all(devices.map((device) => device.flush()));
+  const events = sb.events + 1;
+  await Promise.all(devices.map((device, index) =>
+    writeSuperblocks(device, { ...sb, events, resyncOffsetBytes: sb.dataSizeBytes, memberUuid: sb.members[index]!.uuid, thisIndex: index, updatedAtMs: Date.now() })));
+}
+
+/** Rewrites parity of stripes [first, end) from their data, a chunk at a time. */
+export async function resyncStripes(
+  geometry: Geometry,
+  diskForRole: (role: number) => MemberDisk,
+  firstStripe: number,
+  endStripe: number,
+  onStripes?: (doneStripes: number) => Promise<void>,
+): Promise<void> {
+  const chunk = geometry.chunkSizeBytes;
+  const data = Array.from({ length: geometry.dataDisks }, () => Buffer.alloc(chunk));
+  const p = Buffer.alloc(chunk);
+  const q = Buffer.alloc(chunk);
+  const reportEvery = Math.max(1, Math.floor((64 * MIB) / (chunk * geometry.dataDisks)));
+  for (let stripe = firstStripe; stripe < endStripe; stripe++) {
+    const map = geometry.stripeMap(stripe);
+    const offset = geometry.memberDataOffsetBytes(stripe, 0);
+    await Promise.all(map.dataRoles.map((role, i) => diskForRole(role).readData(offset, data[i]!)));
+    computeP(data, p);
+    const writes = [diskForRole(map.pRole).writeData(offset, p)];
+    if (map.qRole >= 0) {
+      computeQ(data, q);
+      writes.push(diskForRole(map.qRole).writeData(offset, q));
+    }
+    await Promise.all(writes);
+    if (onStripes && ((stripe + 1 - firstStripe) % reportEvery === 0 || stripe + 1 === endStripe)) await onStripes(stripe + 1);
+  }
+}

@@ -1,0 +1,35 @@
+// Takes the array lock on every member that has a file descriptor, or none of them.
+
+import type { BlockDevice } from '../device/block-device.js';
+import { FileDevice } from '../device/file-device.js';
+import { describeHolders, tryLockMember, unlockMember, type LockMode } from '../device/lock.js';
+import { JraidError } from '../errors.js';
+
+export interface LockedMembers {
+  release(): void;
+}
+
+export async function lockAll(devices: readonly BlockDevice[], mode: LockMode): Promise<LockedMembers> {
+  const held: number[] = [];
+  const release = () => {
+    for (const fd of held.splice(0)) {
+      try { unlockMember(fd); } catch { /* the fd may already be closed */ }
+    }
+  };
+  for (const device of devices) {
+    if (!(device instanceof FileDevice)) continue;
+    if (tryLockMember(device.fd, mode)) {
+      held.push(device.fd);
+      continue;
+    }
+    release();
+    const holders = await describeHolders(device.path);
+    const who = holders.length > 0 ? holders.join(', ') : 'another process';
+    throw new JraidError('E_ARRAY_LOCKED', `${device.path} is in use by ${who}`, {
+      path: device.path,
+      hint: 'wait for it to finish, or use the daemon that serves this array (jraid stop to end it)',
+      details: { holders },
+    });
+  }
+  return { release };
+}

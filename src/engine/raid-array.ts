@@ -1,0 +1,601 @@
+// An assembled array: the read and write paths, degraded I/O, member failure, and the
+// superblock updates that record state changes. Never prints: it returns values and throws
+// JraidError for expected failures.
+
+import { DeviceIoError } from '../device/block-device.js';
+import type { Superblock, MemberEntry } from '../format/superblock.js';
+import { FLAG_DIRTY } from '../format/superblock.js';
+import { Geometry, type StripeMap } from '../geometry/geometry.js';
+import { computeP, computeQ, gfMulXorInto, reconstructRow, xorInto } from '../parity/parity.js';
+import { gfPow2 } from '../parity/gf256.js';
+import type { WriteJournal, WriteTicket } from '../journal/write-journal.js';
+import { JraidError } from '../errors.js';
+import { BLOCK_SIZE_BYTES, assert } from '../units.js';
+import { MemberDisk } from './member-disk.js';
+import { StripeLocks } from './stripe-lock.js';
+import { writeSuperblocks } from './superblock-io.js';
+
+/** Stripes one write or read call works on at once. */
+export const STRIPES_IN_FLIGHT_MAX = 8;
+
+export type ArrayState = 'clean' | 'active' | 'degraded' | 'failed';
+
+/** An array event the engine reports upward (the CLI or daemon decides how to show it). */
+export type ArrayEvent =
+  | { kind: 'member-failed'; path: string; role: number | null; reason: string }
+  | { kind: 'read-error-corrected'; path: string; memberDataOffsetBytes: number };
+
+export interface RaidArrayOptions {
+  readOnly: boolean;
+  journal?: WriteJournal;
+  onEvent?: (event: ArrayEvent) => void;
+}
+
+interface StripePiece {
+  dataIndex: number;
+  chunkOffsetBytes: number;
+  data: Buffer;
+}
+
+type RowMode = 'rmw' | 'rcw' | 'reconstruct';
+
+export class RaidArray {
+  readonly geometry: Geometry;
+  /** The array-wide superblock state; each member's copy differs only in memberUuid/thisIndex. */
+  sb: Superblock;
+  /** Open members by member-table index (faulty members may still be open). */
+  readonly disks: Map<number, MemberDisk>;
+  readonly readOnly: boolean;
+  journal: WriteJournal | undefined;
+  private readonly locks = new StripeLocks();
+  private readonly onEvent: (event: ArrayEvent) => void;
+  private dirtyMarked = false;
+  private closed = false;
+  /** Written-while-degraded hook (write-intent marks); set by the failures module. */
+  onDegradedWrite: ((stripe: number) => Promise<void>) | undefined;
+
+  constructor(sb: Superblock, disks: Map<number, MemberDisk>, options: RaidArrayOptions) {
+    this.sb = sb;
+    this.disks = disks;
+    this.readOnly = options.readOnly;
+    this.journal = options.journal;
+    this.onEvent = options.onEvent ?? (() => {});
+    this.geometry = new Geometry({
+      level: sb.level, layout: sb.layout, raidDevices: sb.raidDevices,
+      chunkSizeBytes: sb.chunkSizeBytes, dataSizeBytes: sb.dataSizeBytes,
+    });
+    assert(this.geometry.arraySizeBytes === sb.arraySizeBytes, 'geometry matches superblock');
+  }
+
+  get sizeBytes(): number {
+    return this.geometry.arraySizeBytes;
+  }
+
+  // ---- member state -------------------------------------------------------------------
+
+  memberIndexForRole(role: number): number {
+    return this.sb.members.findIndex((member) => member.role === role);
+  }
+
+  /** The disk to read `role` from for stripe `stripe`, or undefined when it must be reconstructed. */
+  readableDisk(role: number, stripe: number): MemberDisk | undefined {
+    const index = this.memberIndexForRole(role);
+    if (index < 0) return undefined;
+    const entry = this.sb.members[index]!;
+    const disk = this.disks.get(index);
+    if (!disk) return undefined;
+    if (entry.state === 'active') return disk;
+    if (entry.state === 'rebuilding' && entry.recoveryOffsetBytes >= (stripe + 1) * this.geometry.chunkSizeBytes) return disk;
+    return undefined;
+  }
+
+  /** The disk that must receive writes for `role`, or undefined when the role is lost. */
+  writableDisk(role: number): MemberDisk | undefined {
+    const index = this.memberIndexForRole(role);
+    if (index < 0) return undefined;
+    const entry = this.sb.members[index]!;
+    const disk = this.disks.get(index);
+    if (!disk) return undefined;
+    return entry.state === 'active' || entry.state === 'rebuilding' ? disk : undefined;
+  }
+
+  /** Roles that cannot be read at all (missing or faulty), whatever the stripe. */
+  lostRoles(): number[] {
+    const lost: number[] = [];
+    for (let role = 0; role < this.sb.raidDevices; role++) {
+      const index = this.memberIndexForRole(role);
+      const entry = index >= 0 ? this.sb.members[index]! : undefined;
+      if (!entry || !this.disks.has(index) || (entry.state !== 'active' && entry.state !== 'rebuilding')) lost.push(role);
+    }
+    return lost;
+  }
+
+  /** Roles not fully in sync: lost ones plus those still rebuilding. */
+  degradedRoles(): number[] {
+    const roles = new Set(this.lostRoles());
+    this.sb.members.forEach((entry) => { if (entry.role !== null && entry.state === 'rebuilding') roles.add(entry.role); });
+    return [...roles].sort((a, b) => a - b);
+  }
+
+  state(): ArrayState {
+    const degraded = this.degradedRoles().length;
+    if (this.lostRoles().length > this.geometry.parityDisks) return 'failed';
+    if (degraded > 0) return 'degraded';
+    return this.sb.flags & FLAG_DIRTY ? 'active' : 'clean';
+  }
+
+  /** Writes the array-wide superblock state to every member that is in the array. */
+  async commitSuperblocks(mutate: (sb: Superblock) => void): Promise<void> {
+    assert(!this.readOnly, 'superblock update on a read-only array');
+    const next: Superblock = { ...this.sb, members: this.sb.members.map((member) => ({ ...member })) };
+    mutate(next);
+    next.events = this.sb.events + 1;
+    next.updatedAtMs = Date.now();
+    this.sb = next;
+    const writes: Promise<void>[] = [];
+    for (const [index, disk] of this.disks) {
+      const entry = next.members[index]!;
+      if (entry.state === 'faulty') continue;
+      const own: Superblock = { ...next, memberUuid: entry.uuid, thisIndex: index };
+      writes.push(writeSuperblocks(disk.device, own).then(() => { disk.sb = own; }));
+    }
+    await Promise.all(writes);
+  }
+
+  /** Marks a member faulty everywhere; the array carries on degraded if it can. */
+  async failMember(index: number, reason: string): Promise<void> {
+    const entry = this.sb.members[index];
+    assert(entry, `member index ${index} exists`);
+    if (entry.state === 'faulty') return;
+    await this.commitSuperblocks((sb) => { sb.members[index]!.state = 'faulty'; sb.members[index]!.recoveryOffsetBytes = 0; });
+    this.onEvent({ kind: 'member-failed', path: this.disks.get(index)?.path ?? '(missing)', role: entry.role, reason });
+  }
+
+  /** Before the first write: roles whose members are absent are recorded faulty, so they come back stale. */
+  private async prepareForWrite(): Promise<void> {
+    if (this.readOnly) {
+      throw new JraidError('E_REFUSED', 'the array was opened read-only', { hint: 'open it for writing (no --readonly)' });
+    }
+    if (this.dirtyMarked) return;
+    const absent = this.sb.members
+      .map((entry, index) => ({ entry, index }))
+      .filter(({ entry, index }) => entry.role !== null && entry.state !== 'faulty' && !this.disks.has(index));
+    const needsDirty = !this.journal && !(this.sb.flags & FLAG_DIRTY);
+    if (absent.length > 0 || needsDirty) {
+      await this.commitSuperblocks((sb) => {
+        for (const { index } of absent) sb.members[index]!.state = 'faulty';
+        if (!this.journal) sb.flags |= FLAG_DIRTY;
+      });
+    }
+    this.dirtyMarked = true;
+  }
+
+  private checkRange(offsetBytes: number, lengthBytes: number): void {
+    if (!Number.isSafeInteger(offsetBytes) || !Number.isSafeInteger(lengthBytes) || offsetBytes < 0 || lengthBytes < 0
+      || offsetBytes + lengthBytes > this.sizeBytes) {
+      throw new JraidError('E_OUT_OF_RANGE', `range ${offsetBytes}+${lengthBytes} is outside the array (${this.sizeBytes} bytes)`, {
+        hint: `offsets and lengths must end at or before byte ${this.sizeBytes}`,
+      });
+    }
+  }
+
+  private checkAlive(): void {
+    if (this.lostRoles().length > this.geometry.parityDisks) {
+      throw new JraidError('E_ARRAY_FAILED', `array has lost ${this.lostRoles().length} members; level ${this.sb.level} survives ${this.geometry.parityDisks}`, {
+        hint: 'bring back a member with assemble --force or restore from backup; nothing acknowledged has been lost',
+      });
+    }
+  }
+
+  // ---- read path ----------------------------------------------------------------------
+
+  async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
+    this.checkRange(offsetBytes, lengthBytes);
+    const out = Buffer.alloc(lengthBytes);
+    const extents = this.geometry.extents(offsetBytes, lengthBytes);
+    await runBounded(extents, STRIPES_IN_FLIGHT_MAX, async (extent) => {
+      const target = out.subarray(extent.arrayOffsetBytes - offsetBytes, extent.arrayOffsetBytes - offsetBytes + extent.lengthBytes);
+      await this.locks.with(extent.stripe, () => this.readExtent(extent.stripe, extent.dataIndex, extent.chunkOffsetBytes, target));
+    });
+    return out;
+  }
+
+  private async readExtent(stripe: number, dataIndex: number, chunkOffsetBytes: number, target: Buffer): Promise<void> {
+    this.checkAlive();
+    const map = this.geometry.stripeMap(stripe);
+    const role = map.dataRoles[dataIndex]!;
+    const disk = this.readableDisk(role, stripe);
+    const memberOffset = this.geometry.memberDataOffsetBytes(stripe, chunkOffsetBytes);
+    const B = BLOCK_SIZE_BYTES;
+    const alignedStart = Math.floor(memberOffset / B) * B;
+    const alignedEnd = Math.ceil((memberOffset + target.length) / B) * B;
+    if (disk) {
+      const buf = alignedStart === memberOffset && alignedEnd === memberOffset + target.length ? target : Buffer.alloc(alignedEnd - alignedStart);
+      try {
+        await disk.readData(alignedStart, buf);
+        if (buf !== target) buf.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
+        return;
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error;
+        // A latent sector error: rebuild the range from parity, hand it back, rewrite it (as md does).
+        const rebuilt = await this.reconstructRange(stripe, map, dataIndex, alignedStart, alignedEnd - alignedStart, new Set([role]));
+        rebuilt.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
+        await this.repairReadError(disk, stripe, alignedStart, rebuilt);
+        return;
+      }
+    }
+    const rebuilt = await this.reconstructRange(stripe, map, dataIndex, alignedStart, alignedEnd - alignedStart, new Set([role]));
+    rebuilt.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
+  }
+
+  private async repairReadError(disk: MemberDisk, stripe: number, memberOffsetBytes: number, bytes: Buffer): Promise<void> {
+    if (this.readOnly) return;
+    const index = [...this.disks].find(([, d]) => d === disk)![0];
+    try {
+      await disk.writeData(memberOffsetBytes, bytes);
+      disk.readErrorsCorrected += bytes.length / BLOCK_SIZE_BYTES;
+      this.onEvent({ kind: 'read-error-corrected', path: disk.path, memberDataOffsetBytes: memberOffsetBytes });
+    } catch (error) {
+      if (!(error instanceof DeviceIoError)) throw error;
+      await this.failMember(index, `rewrite after a read error failed: ${error.message}`);
+    }
+    void stripe;
+  }
+
+  /**
+   * Rebuilds `lengthBytes` of data chunk `dataIndex` at member data offset `memberOffsetBytes`
+   * from the other members of the stripe. `avoid` lists roles known unreadable.
+   */
+  private async reconstructRange(stripe: number, map: StripeMap, dataIndex: number, memberOffsetBytes: number, lengthBytes: number, avoid: Set<number>): Promise<Buffer> {
+    const k = this.geometry.dataDisks;
+    const slots = this.slotRoles(map);
+    for (;;) {
+      const missing = slots.map((role, slot) => avoid.has(role) || !this.readableDisk(role, stripe) ? slot : -1).filter((slot) => slot >= 0);
+      if (missing.length > this.geometry.parityDisks) {
+        throw new JraidError('E_ARRAY_FAILED', `stripe ${stripe} has lost ${missing.length} chunks; level ${this.sb.level} can rebuild ${this.geometry.parityDisks}`, {
+          hint: 'too many members failed; the data in this stripe cannot be read',
+        });
+      }
+      const bufs: (Buffer | null)[] = slots.map((_, slot) => missing.includes(slot) ? null : Buffer.allocUnsafe(lengthBytes));
+      const failedRole = await this.readSlots(slots, bufs, stripe, memberOffsetBytes);
+      if (failedRole !== undefined) {
+        avoid.add(failedRole);
+        continue;
+      }
+      const out = Buffer.alloc(lengthBytes);
+      for (let rowStart = 0; rowStart < lengthBytes; rowStart += BLOCK_SIZE_BYTES) {
+        const view = (slot: number) => bufs[slot] ? bufs[slot]!.subarray(rowStart, rowStart + BLOCK_SIZE_BYTES) : null;
+        const row = reconstructRow({
+          data: Array.from({ length: k }, (_, i) => view(i)),
+          p: view(k),
+          q: this.geometry.parityDisks === 2 ? view(k + 1) : undefined,
+        }, BLOCK_SIZE_BYTES);
+        row.data[dataIndex]!.copy(out, rowStart);
+      }
+      return out;
+    }
+  }
+
+  /** Reads the same member range of every non-null slot; returns the role that failed, if one did. */
+  private async readSlots(slots: number[], bufs: (Buffer | null)[], stripe: number, memberOffsetBytes: number): Promise<number | undefined> {
+    let failed: number | undefined;
+    await Promise.all(slots.map(async (role, slot) => {
+      const buf = bufs[slot];
+      if (!buf) return;
+      try {
+        await this.readableDisk(role, stripe)!.readData(memberOffsetBytes, buf);
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error;
+        failed = role;
+      }
+    }));
+    return failed;
+  }
+
+  private slotRoles(map: StripeMap): number[] {
+    return map.qRole >= 0 ? [...map.dataRoles, map.pRole, map.qRole] : [...map.dataRoles, map.pRole];
+  }
+
+  // ---- write path ---------------------------------------------------------------------
+
+  async write(offsetBytes: number, data: Buffer): Promise<void> {
+    this.checkRange(offsetBytes, data.length);
+    if (data.length === 0) return;
+    await this.prepareForWrite();
+    const byStripe = new Map<number, StripePiece[]>();
+    for (const extent of this.geometry.extents(offsetBytes, data.length)) {
+      const start = extent.arrayOffsetBytes - offsetBytes;
+      const pieces = byStripe.get(extent.stripe) ?? [];
+      pieces.push({ dataIndex: extent.dataIndex, chunkOffsetBytes: extent.chunkOffsetBytes, data: data.subarray(start, start + extent.lengthBytes) });
+      byStripe.set(extent.stripe, pieces);
+    }
+    await runBounded([...byStripe], STRIPES_IN_FLIGHT_MAX, ([stripe, pieces]) =>
+      this.locks.with(stripe, () => this.writeStripe(stripe, pieces)));
+  }
+
+  /** Runs `fn` under the stripe's lock: maintenance (scrub, rebuild) uses it to stay ordered with I/O. */
+  withStripe<T>(stripe: number, fn: () => Promise<T>): Promise<T> {
+    return this.locks.with(stripe, fn);
+  }
+
+  private async writeStripe(stripe: number, pieces: StripePiece[]): Promise<void> {
+    this.checkAlive();
+    const ticket: WriteTicket | undefined = this.journal ? await this.journal.begin(stripe) : undefined;
+    let touched = false;
+    try {
+      // A member whose read fails (a latent sector error) is planned around: its blocks are
+      // reconstructed from the others and rewritten with the stripe, which repairs them.
+      const avoid = new Set<number>();
+      let plan = this.planStripeWrite(stripe, pieces, avoid);
+      while (!(await this.readPlanned(plan, avoid))) plan = this.planStripeWrite(stripe, pieces, avoid);
+      this.computeRows(plan, pieces);
+      if (ticket) await ticket.durable();
+      touched = true;
+      await this.writePlanned(plan);
+      if (this.degradedRoles().length > 0 && this.onDegradedWrite) await this.onDegradedWrite(stripe);
+    } catch (error) {
+      if (ticket && !touched) ticket.abandon();
+      else if (ticket) ticket.done();
+      throw error;
+    }
+    ticket?.done();
+  }
+
+  private planStripeWrite(stripe: number, pieces: StripePiece[], avoid: ReadonlySet<number>): StripePlan {
+    const g = this.geometry;
+    const B = BLOCK_SIZE_BYTES;
+    const map = g.stripeMap(stripe);
+    const k = g.dataDisks;
+    const roles = this.slotRoles(map);
+    const slotCount = roles.length;
+    let rowFirst = Infinity;
+    let rowLast = -1;
+    for (const piece of pieces) {
+      rowFirst = Math.min(rowFirst, Math.floor(piece.chunkOffsetBytes / B));
+      rowLast = Math.max(rowLast, Math.floor((piece.chunkOffsetBytes + piece.data.length - 1) / B));
+    }
+    const rows = rowLast - rowFirst + 1;
+    // coverage[slot * rows + r]: 0 untouched, 1 partial block, 2 whole block
+    const coverage = new Uint8Array(k * rows);
+    for (const piece of pieces) {
+      const start = piece.chunkOffsetBytes;
+      const end = start + piece.data.length;
+      for (let row = Math.floor(start / B); row * B < end; row++) {
+        const whole = start <= row * B && end >= (row + 1) * B;
+        coverage[piece.dataIndex * rows + (row - rowFirst)] = whole ? 2 : 1;
+      }
+    }
+    const readable = roles.map((role) => avoid.has(role) ? undefined : this.readableDisk(role, stripe));
+    const writable = roles.map((role) => this.writableDisk(role));
+    const needRead = roles.map(() => new Uint8Array(rows));
+    const modes: RowMode[] = [];
+    for (let r = 0; r < rows; r++) {
+      const touchedSlots: number[] = [];
+      const partialSlots: number[] = [];
+      const untouchedSlots: number[] = [];
+      for (let slot = 0; slot < k; slot++) {
+        const c = coverage[slot * rows + r]!;
+        if (c === 0) untouchedSlots.push(slot);
+        else touchedSlots.push(slot);
+        if (c === 1) partialSlots.push(slot);
+      }
+      const paritySlots = roles.slice(k).map((_, i) => k + i);
+      const candidates: { mode: RowMode; reads: number[] }[] = [];
+      const writableParity = paritySlots.filter((slot) => writable[slot]);
+      if (touchedSlots.every((slot) => readable[slot]) && writableParity.every((slot) => readable[slot])) {
+        candidates.push({ mode: 'rmw', reads: [...touchedSlots, ...writableParity] });
+      }
+      if (untouchedSlots.every((slot) => readable[slot]) && partialSlots.every((slot) => readable[slot])) {
+        candidates.push({ mode: 'rcw', reads: [...untouchedSlots, ...partialSlots] });
+      }
+      const present = roles.map((_, slot) => slot).filter((slot) => readable[slot]);
+      if (slotCount - present.length > g.parityDisks) {
+        throw new JraidError('E_ARRAY_FAILED', `stripe ${stripe} has lost ${slotCount - present.length} chunks; writes stop`, {
+          hint: 'too many members failed; nothing acknowledged was lost; bring a member back before writing',
+        });
+      }
+      candidates.push({ mode: 'reconstruct', reads: present });
+      candidates.sort((a, b) => a.reads.length - b.reads.length);
+      const chosen = candidates[0]!;
+      modes.push(chosen.mode);
+      for (const slot of chosen.reads) needRead[slot]![r] = 1;
+    }
+    return {
+      stripe, map, roles, rowFirst, rows, coverage, readable, writable, needRead, modes,
+      bufs: roles.map(() => Buffer.alloc(rows * B)),
+      repair: roles.map((role) => avoid.has(role) && this.readableDisk(role, stripe) !== undefined),
+    };
+  }
+
+  /** Reads what the plan needs; false when a member failed and the stripe must be planned again. */
+  private async readPlanned(plan: StripePlan, avoid: Set<number>): Promise<boolean> {
+    const B = BLOCK_SIZE_BYTES;
+    const failedRoles = new Set<number>();
+    const reads: Promise<void>[] = [];
+    plan.roles.forEach((role, slot) => {
+      for (const [first, count] of runs(plan.needRead[slot]!)) {
+        const disk = plan.readable[slot]!;
+        const memberOffset = this.geometry.memberDataOffsetBytes(plan.stripe, (plan.rowFirst + first) * B);
+        reads.push(disk.readData(memberOffset, plan.bufs[slot]!.subarray(first * B, (first + count) * B)).catch((error) => {
+          if (!(error instanceof DeviceIoError)) throw error;
+          failedRoles.add(role);
+        }));
+      }
+    });
+    await Promise.all(reads);
+    for (const role of failedRoles) avoid.add(role);
+    if (avoid.size > this.geometry.parityDisks) {
+      throw new JraidError('E_IO', `stripe ${plan.stripe}: reads failed on ${avoid.size} members, more than level ${this.sb.level} can rebuild`, {
+        hint: 'check the members with examine; nothing was written to this stripe',
+      });
+    }
+    return failedRoles.size === 0;
+  }
+
+  private computeRows(plan: StripePlan, pieces: StripePiece[]): void {
+    const B = BLOCK_SIZE_BYTES;
+    const k = this.geometry.dataDisks;
+    const hasQ = this.geometry.parityDisks === 2;
+    const byIndex = new Map(pieces.map((piece) => [piece.dataIndex, piece]));
+    const view = (slot: number, r: number) => plan.bufs[slot]!.subarray(r * B, (r + 1) * B);
+    const merge = (slot: number, r: number, into: Buffer) => {
+      const piece = byIndex.get(slot)!;
+      const blockStart = (plan.rowFirst + r) * B;
+      const from = Math.max(piece.chunkOffsetBytes, blockStart);
+      const to = Math.min(piece.chunkOffsetBytes + piece.data.length, blockStart + B);
+      piece.data.copy(into, from - blockStart, from - piece.chunkOffsetBytes, to - piece.chunkOffsetBytes);
+    };
+    const delta = Buffer.alloc(B);
+    for (let r = 0; r < plan.rows; r++) {
+      const mode = plan.modes[r]!;
+      const touched: number[] = [];
+      for (let slot = 0; slot < k; slot++) if (plan.coverage[slot * plan.rows + r]! > 0) touched.push(slot);
+      if (mode === 'rmw') {
+        for (const slot of touched) {
+          const block = view(slot, r);
+          delta.set(block);
+          merge(slot, r, block);
+          xorInto(delta, block); // old ^ new
+          if (plan.writable[k]) xorInto(view(k, r), delta);
+          if (hasQ && plan.writable[k + 1]) gfMulXorInto(view(k + 1, r), delta, gfPow2(slot));
+        }
+        continue;
+      }
+      if (mode === 'reconstruct') {
+        const missing = (slot: number) => !plan.readable[slot];
+        const row = reconstructRow({
+          data: Array.from({ length: k }, (_, i) => missing(i) ? null : view(i, r)),
+          p: missing(k) ? null : view(k, r),
+          q: hasQ ? (missing(k + 1) ? null : view(k + 1, r)) : undefined,
+        }, B);
+        row.data.forEach((block, i) => { if (missing(i)) view(i, r).set(block); });
+      }
+      for (const slot of touched) merge(slot, r, view(slot, r));
+      const data = Array.from({ length: k }, (_, i) => view(i, r));
+      computeP(data, view(k, r));
+      if (hasQ) computeQ(data, view(k + 1, r));
+    }
+  }
+
+  private async writePlanned(plan: StripePlan): Promise<void> {
+    const B = BLOCK_SIZE_BYTES;
+    const k = this.geometry.dataDisks;
+    const writes: Promise<void>[] = [];
+    plan.roles.forEach((role, slot) => {
+      const disk = plan.writable[slot];
+      if (!disk) return;
+      const rowsToWrite = new Uint8Array(plan.rows);
+      for (let r = 0; r < plan.rows; r++) {
+        // Rows of a member whose read failed were reconstructed: writing them back repairs the error.
+        rowsToWrite[r] = slot >= k || plan.coverage[slot * plan.rows + r]! > 0 || (plan.repair[slot] && plan.modes[r] === 'reconstruct') ? 1 : 0;
+      }
+      if (plan.repair[slot]) disk.readErrorsCorrected += rowsToWrite.reduce((sum, flag) => sum + flag, 0);
+      for (const [first, count] of runs(rowsToWrite)) {
+        const memberOffset = this.geometry.memberDataOffsetBytes(plan.stripe, (plan.rowFirst + first) * B);
+        writes.push(disk.writeData(memberOffset, plan.bufs[slot]!.subarray(first * B, (first + count) * B)).catch(async (error) => {
+          if (!(error instanceof DeviceIoError)) throw error;
+          // A member write error: that member is failed; the stripe stays readable from the rest.
+          await this.failMember(this.memberIndexForRole(role), `write error: ${error.message}`);
+        }));
+      }
+    });
+    await Promise.all(writes);
+    this.checkAlive();
+  }
+
+  // ---- durability and shutdown ----------------------------------------------------------
+
+  /** Makes every completed write durable on every member. */
+  async flush(): Promise<void> {
+    if (this.journal) {
+      await this.journal.sync();
+      return;
+    }
+    await this.flushMembers();
+  }
+
+  async flushMembers(): Promise<void> {
+    await Promise.all([...this.disks].map(async ([index, disk]) => {
+      if (this.sb.members[index]!.state === 'faulty') return;
+      try {
+        await disk.flush();
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error;
+        await this.failMember(index, `flush failed: ${error.message}`);
+      }
+    }));
+  }
+
+  /** Clean shutdown: everything durable, the dirty flag cleared, members closed. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (!this.readOnly && this.dirtyMarked) {
+        if (this.journal) await this.journal.close();
+        else {
+          await this.flushMembers();
+          if (this.sb.flags & FLAG_DIRTY) await this.commitSuperblocks((sb) => { sb.flags &= ~FLAG_DIRTY; });
+        }
+      }
+    } finally {
+      await Promise.all([...this.disks.values()].map((disk) => disk.device.close()));
+    }
+  }
+
+  /** Close without the clean-shutdown steps (tests: simulates losing power). */
+  async abandon(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.disks.values()].map((disk) => disk.device.close()));
+  }
+
+  memberEntries(): MemberEntry[] {
+    return this.sb.members;
+  }
+}
+
+interface StripePlan {
+  stripe: number;
+  map: StripeMap;
+  roles: number[];
+  rowFirst: number;
+  rows: number;
+  coverage: Uint8Array;
+  readable: (MemberDisk | undefined)[];
+  writable: (MemberDisk | undefined)[];
+  needRead: Uint8Array[];
+  modes: RowMode[];
+  bufs: Buffer[];
+  /** Slots whose read failed but whose member is still in the array: rewrite what was rebuilt. */
+  repair: boolean[];
+}
+
+/** [first, count] for each run of non-zero entries. */
+function* runs(flags: Uint8Array): Generator<[number, number]> {
+  let i = 0;
+  while (i < flags.length) {
+    if (!flags[i]) { i++; continue; }
+    let j = i;
+    while (j < flags.length && flags[j]) j++;
+    yield [i, j - i];
+    i = j;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; the first error wins after all settle. */
+export async function runBounded<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  const worker = async () => {
+    while (next < items.length && failure === undefined) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure;
+}

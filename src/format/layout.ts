@@ -1,0 +1,63 @@
+// The member layout: one declared table of regions, checked for alignment and overlap
+// where it is built. Everything jraid writes on a member lands inside one of these.
+
+import { BLOCK_SIZE_BYTES, KIB, MIB, alignDown, assert } from '../units.js';
+import type { RegionKind } from './types.js';
+
+export interface Region {
+  kind: RegionKind;
+  offsetBytes: number;
+  sizeBytes: number;
+}
+
+export const SUPERBLOCK_SIZE_BYTES = 4 * KIB;
+
+/** Fixed zones, in on-disk order. The data area starts at 4 MiB, aligned for any device. */
+const FIXED_ZONES: readonly Region[] = [
+  { kind: 'superblock-primary', offsetBytes: 0, sizeBytes: SUPERBLOCK_SIZE_BYTES },
+  { kind: 'superblock-secondary', offsetBytes: 4 * KIB, sizeBytes: SUPERBLOCK_SIZE_BYTES },
+  { kind: 'bad-blocks', offsetBytes: 64 * KIB, sizeBytes: 64 * KIB },
+  { kind: 'write-intent', offsetBytes: 128 * KIB, sizeBytes: 128 * KIB },
+  { kind: 'journal', offsetBytes: 256 * KIB, sizeBytes: 4 * MIB - 256 * KIB },
+];
+
+export const DATA_OFFSET_BYTES = 4 * MIB;
+
+export function buildMemberLayout(memberSizeBytes: number): Region[] {
+  const dataSizeBytes = alignDown(memberSizeBytes - DATA_OFFSET_BYTES, BLOCK_SIZE_BYTES);
+  assert(dataSizeBytes > 0, 'member too small for a data region (checked by caller)');
+  const regions = [...FIXED_ZONES, { kind: 'data' as const, offsetBytes: DATA_OFFSET_BYTES, sizeBytes: dataSizeBytes }];
+  const problem = checkRegions(regions, memberSizeBytes);
+  assert(problem === undefined, `member layout: ${problem}`);
+  return regions;
+}
+
+/** Returns why a region table is unusable, or undefined. Used on our own tables and on disk. */
+export function checkRegions(regions: readonly Region[], memberSizeBytes: number): string | undefined {
+  const sorted = [...regions].sort((a, b) => a.offsetBytes - b.offsetBytes);
+  let endBytes = 0;
+  for (const region of sorted) {
+    if (region.offsetBytes % BLOCK_SIZE_BYTES !== 0 || region.sizeBytes % BLOCK_SIZE_BYTES !== 0) {
+      return `region ${region.kind} is not aligned to ${BLOCK_SIZE_BYTES} bytes`;
+    }
+    if (region.sizeBytes <= 0) return `region ${region.kind} is empty`;
+    if (region.offsetBytes < endBytes) return `region ${region.kind} overlaps the region before it`;
+    endBytes = region.offsetBytes + region.sizeBytes;
+    if (endBytes > memberSizeBytes) return `region ${region.kind} ends past the member (${endBytes} > ${memberSizeBytes})`;
+  }
+  for (const kind of ['superblock-primary', 'superblock-secondary', 'data'] as const) {
+    if (!regions.some((region) => region.kind === kind)) return `region table has no ${kind} region`;
+  }
+  const kinds = new Set(regions.map((region) => region.kind));
+  if (kinds.size !== regions.length) return 'region table lists a kind twice';
+  return undefined;
+}
+
+export function findRegion(regions: readonly Region[], kind: RegionKind): Region | undefined {
+  return regions.find((region) => region.kind === kind);
+}
+
+/** The smallest member that holds the fixed zones and one chunk of data. */
+export function minMemberSizeBytes(chunkSizeBytes: number): number {
+  return DATA_OFFSET_BYTES + chunkSizeBytes;
+}

@@ -1,0 +1,21 @@
+// What the write path asks of a consistency policy, in the order of seeds 000/001:
+// mark the stripe dirty before touching it (old data and parity are read meanwhile), wait for
+// a durable record listing it once the new data is ready, write data and parity, mark clean.
+
+export interface WriteTicket {
+  /** Resolves once a durable journal record lists this stripe: data and parity may be written. */
+  durable(): Promise<void>;
+  /** Data and parity writes were issued and completed; the stripe may leave the record once durable. */
+  done(): void;
+  /** The write failed before touching data or parity. */
+  abandon(): void;
+}
+
+export interface WriteJournal {
+  /** May wait (backpressure) but never fails for lack of room. */
+  begin(stripe: number): Promise<WriteTicket>;
+  /** Everything completed so far is durable and the record says so. */
+  sync(): Promise<void>;
+  /** Clean shutdown: a record with the clean flag. */
+  close(): Promise<void>;
+}
