@@ -39,10 +39,12 @@ export type ErrorCode =
   | 'E_NO_SPARE'
   | 'E_BAD_BLOCK'
   | 'E_DAEMON'
+  | 'E_INPUT'
   | 'E_IO';
 
+/** The command line itself is malformed or inconsistent: exit 2. Problems with paths or data: exit 1. */
 const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([
-  'E_USAGE', 'E_BAD_SIZE', 'E_BAD_LEVEL', 'E_BAD_LAYOUT', 'E_BAD_CHUNK', 'E_BAD_POLICY',
+  'E_USAGE', 'E_BAD_SIZE', 'E_BAD_LEVEL', 'E_BAD_LAYOUT', 'E_BAD_CHUNK', 'E_BAD_POLICY', 'E_TOO_FEW_MEMBERS', 'E_TOO_MANY_MEMBERS',
 ]);
 
 export class JraidError extends Error {

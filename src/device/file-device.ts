@@ -98,7 +98,9 @@ export class FileDevice implements BlockDevice {
     try {
       const stats = await handle.stat();
       if (stats.isBlockDevice()) return new FileDevice(path, handle, await blockDeviceSizeBytes(stats, path), 'block');
-      if (!stats.isFile()) throw new Error(`assertion failed: ${path} is neither a file nor a block device (checked by caller)`);
+      if (!stats.isFile()) {
+        throw Object.assign(new Error(`${path} is neither a regular file nor a block device`), { code: stats.isDirectory() ? 'EISDIR' : 'ENOTBLK' });
+      }
       return new FileDevice(path, handle, stats.size, 'file');
     } catch (error) {
       await handle.close();

@@ -9,7 +9,7 @@ import {
   DEFAULT_CHUNK_SIZE_BYTES, LEVELS, MAX_CHUNK_SIZE_BYTES, MAX_MEMBERS, MIN_CHUNK_SIZE_BYTES, defaultLayout,
   layoutByName, minRaidDevices, parityCount, type LayoutName, type Level, type Policy,
 } from '../format/types.js';
-import { newUuid } from '../format/uuid.js';
+import { formatUuid, newUuid } from '../format/uuid.js';
 import { BLOCK_SIZE_BYTES, MIB, alignDown, formatSizeBytes, isPowerOfTwo } from '../units.js';
 import { MemberDisk } from './member-disk.js';
 import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
@@ -151,7 +151,7 @@ async function refuseForeign(probes: MemberProbe[]): Promise<void> {
     try {
       const read = await readSuperblocks(device);
       if (read.hasMagic) {
-        const owner = read.superblock ? `array ${read.superblock.name || '(unnamed)'} (uuid ${read.superblock.arrayUuid.toString('hex')})` : 'a jraid array (damaged superblock)';
+        const owner = read.superblock ? `array ${read.superblock.name || '(unnamed)'} (uuid ${formatUuid(read.superblock.arrayUuid)})` : 'a jraid array (damaged superblock)';
         throw new JraidError('E_MEMBER_FOREIGN', `${probe.path} already belongs to ${owner}`, {
           path: probe.path, hint: 'use --force to overwrite it, or pick another member',
         });

@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import type { Run } from '../run.js';
+import { describeArray, type ArrayDetail } from '../../engine/describe.js';
+import { withArray } from '../../engine/open.js';
+import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
+import { formatSizeBytes } from '../../units.js';
+import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
+import { keyValues, table } from '../output.js';
+
+export function registerDetail(program: Command, run: Run): void {
+  withCommonOptions(program.command('detail')
+    .description("show an array's state: level, sizes, members, events, policy")
+    .argument('<array>', 'NAME from the config file, or MEMBER,MEMBER,...'))
+    .action((spec: string, options: CommonOptions) => run(detail(spec, options)));
+}
+
+async function detail(spec: string, options: CommonOptions): Promise<number> {
+  const out = outputFor(options);
+  const info = await withArray(spec, configFor(options), { readOnly: true, lock: 'none' }, async ({ array, report }) => describeArray(array, report));
+  out.result(info, () => formatDetail(spec, info));
+  return info.state === 'clean' || info.state === 'active' ? EXIT_OK : EXIT_DEGRADED;
+}
+
+export function formatDetail(spec: string, info: ArrayDetail): string {
+  const rows: [string, string | number][] = [
+    ['Name', info.name || '(unnamed)'],
+    ['UUID', info.uuid],
+    ['Raid Level', `raid${info.level}`],
+    ['Array Size', `${formatSizeBytes(info.arraySizeBytes)} (${info.arraySizeBytes} bytes)`],
+    ['Used Dev Size', `${formatSizeBytes(info.memberDataSizeBytes)} (${info.memberDataSizeBytes} bytes)`],
+    ['Raid Devices', info.raidDevices],
+    ['Total Devices', info.totalDevices],
+    ['State', info.state],
+    ['Active Devices', info.activeDevices],
+    ['Working Devices', info.workingDevices],
+    ['Failed Devices', info.failedDevices],
+    ['Spare Devices', info.spareDevices],
+    ['Layout', info.layout],
+    ['Chunk Size', formatSizeBytes(info.chunkSizeBytes)],
+    ['Consistency Policy', info.consistencyPolicy],
+    ['Events', info.events],
+    ['Creation Time', info.createdAt],
+    ['Update Time', info.updatedAt],
+  ];
+  if (info.resyncOffsetBytes < info.memberDataSizeBytes) {
+    rows.push(['Resync Status', `${((100 * info.resyncOffsetBytes) / info.memberDataSizeBytes).toFixed(1)}% complete`]);
+  }
+  const members = table(['Number', 'RaidDevice', 'State', 'Events', 'Path'], info.members.map((member) => [
+    member.number,
+    member.role === null ? '-' : member.role,
+    member.state === 'rebuilding' ? `rebuilding ${((100 * member.recoveryOffsetBytes) / info.memberDataSizeBytes).toFixed(1)}%` : member.state,
+    member.events ?? '-',
+    member.path ?? '(missing)',
+  ]));
+  return `${spec}:\n${keyValues(rows)}\n\n${members}${info.notes.length ? `\n\n${info.notes.map((note) => `note: ${note}`).join('\n')}` : ''}`;
+}

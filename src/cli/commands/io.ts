@@ -1,0 +1,135 @@
+// `write` and `read`: bytes in and out of an array at any offset, for scripts.
+
+import { open, stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import type { Run } from '../run.js';
+import { withArray } from '../../engine/open.js';
+import { EXIT_DEGRADED, EXIT_OK, JraidError } from '../../errors.js';
+import { MIB } from '../../units.js';
+import { bytesArg, configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
+
+/** Bytes moved per engine call: bounds memory whatever the transfer size. */
+const TRANSFER_CHUNK_BYTES = 8 * MIB;
+
+interface WriteCliOptions extends CommonOptions {
+  offset: number;
+  input?: string;
+}
+
+interface ReadCliOptions extends CommonOptions {
+  offset: number;
+  length: number;
+  output?: string;
+}
+
+export function registerIo(program: Command, run: Run): void {
+  withCommonOptions(program.command('write')
+    .description('write bytes from a file or stdin into the array; durable before it exits')
+    .argument('<array>', 'NAME from the config file, or MEMBER,MEMBER,...')
+    .requiredOption('-o, --offset <bytes>', 'array byte offset (suffixes K, M, G, T)', bytesArg)
+    .option('-i, --input <file>', 'read from FILE; "-" or absent: stdin'))
+    .action((spec: string, options: WriteCliOptions) => run(writeCommand(spec, options)));
+  withCommonOptions(program.command('read')
+    .description('read a byte range of the array to a file or stdout')
+    .argument('<array>', 'NAME from the config file, or MEMBER,MEMBER,...')
+    .requiredOption('-o, --offset <bytes>', 'array byte offset (suffixes K, M, G, T)', bytesArg)
+    .requiredOption('-l, --length <bytes>', 'bytes to read (suffixes K, M, G, T)', bytesArg)
+    .option('--output <file>', 'write to FILE; "-" or absent: stdout'))
+    .action((spec: string, options: ReadCliOptions) => run(readCommand(spec, options)));
+}
+
+async function readInput(path: string | undefined, limitBytes: number): Promise<Buffer> {
+  if (path === undefined || path === '-') {
+    if (process.stdin.isTTY) throw new JraidError('E_USAGE', 'no input: stdin is a terminal', { hint: 'give --input FILE or pipe the data in' });
+    const parts: Buffer[] = [];
+    let total = 0;
+    for await (const part of process.stdin) {
+      total += (part as Buffer).length;
+      if (total > limitBytes) {
+        throw new JraidError('E_OUT_OF_RANGE', `stdin holds more than the ${limitBytes} bytes left in the array after the offset; nothing was written`, { hint: 'use a smaller input or offset' });
+      }
+      parts.push(part as Buffer);
+    }
+    return Buffer.concat(parts);
+  }
+  const stats = await stat(path).catch(() => undefined);
+  if (!stats) throw new JraidError('E_INPUT', `input file ${path} does not exist`, { path, hint: 'check the path' });
+  if (stats.isDirectory()) throw new JraidError('E_INPUT', `input ${path} is a directory`, { path });
+  if (stats.isFile() && stats.size > limitBytes) {
+    throw new JraidError('E_OUT_OF_RANGE', `${path} is ${stats.size} bytes but only ${limitBytes} bytes are left in the array after the offset; nothing was written`, { path, hint: 'use a smaller input or offset' });
+  }
+  return Buffer.alloc(0); // read in chunks by the caller
+}
+
+async function writeCommand(spec: string, options: WriteCliOptions): Promise<number> {
+  const out = outputFor(options);
+  const result = await withArray(spec, configFor(options), {}, async ({ array }) => {
+    if (options.offset > array.sizeBytes) {
+      throw new JraidError('E_OUT_OF_RANGE', `offset ${options.offset} is past the end of the array (${array.sizeBytes} bytes); nothing was written`);
+    }
+    const limit = array.sizeBytes - options.offset;
+    const fromStdin = options.input === undefined || options.input === '-';
+    let written = 0;
+    if (fromStdin) {
+      const data = await readInput(options.input, limit);
+      for (let at = 0; at < data.length; at += TRANSFER_CHUNK_BYTES) {
+        const piece = data.subarray(at, at + TRANSFER_CHUNK_BYTES);
+        await array.write(options.offset + at, piece);
+        written += piece.length;
+      }
+    } else {
+      await readInput(options.input, limit);
+      const handle = await open(options.input!, 'r');
+      try {
+        const buf = Buffer.alloc(TRANSFER_CHUNK_BYTES);
+        for (;;) {
+          const { bytesRead } = await handle.read(buf, 0, buf.length, written);
+          if (bytesRead === 0) break;
+          if (written + bytesRead > limit) throw new JraidError('E_OUT_OF_RANGE', `${options.input} grew past the end of the array while being written`, { path: options.input });
+          await array.write(options.offset + written, buf.subarray(0, bytesRead));
+          written += bytesRead;
+        }
+      } finally {
+        await handle.close();
+      }
+    }
+    await array.flush();
+    return { bytesWritten: written, offsetBytes: options.offset, state: array.state() };
+  });
+  out.result(result, () => `jraid: wrote ${result.bytesWritten} bytes at offset ${result.offsetBytes}${result.state === 'degraded' ? ' (array degraded)' : ''}`);
+  return result.state === 'degraded' ? EXIT_DEGRADED : EXIT_OK;
+}
+
+async function readCommand(spec: string, options: ReadCliOptions): Promise<number> {
+  const toStdout = options.output === undefined || options.output === '-';
+  if (toStdout && process.stdout.isTTY) {
+    throw new JraidError('E_USAGE', 'refusing to write binary data to a terminal', { hint: 'give --output FILE or pipe the output' });
+  }
+  if (toStdout && options.json) throw new JraidError('E_USAGE', '--json needs --output FILE: stdout carries the data', { hint: 'add --output FILE' });
+  const out = outputFor(options);
+  const state = await withArray(spec, configFor(options), { readOnly: true }, async ({ array }) => {
+    if (options.offset + options.length > array.sizeBytes) {
+      throw new JraidError('E_OUT_OF_RANGE', `range ${options.offset}+${options.length} ends past the array (${array.sizeBytes} bytes)`, { hint: `the last byte is at offset ${array.sizeBytes - 1}` });
+    }
+    const handle = toStdout ? undefined : await open(options.output!, 'w');
+    try {
+      for (let done = 0; done < options.length; done += TRANSFER_CHUNK_BYTES) {
+        const length = Math.min(TRANSFER_CHUNK_BYTES, options.length - done);
+        const data = await array.read(options.offset + done, length);
+        if (handle) await handle.write(data, 0, data.length, done);
+        else await writeStdout(data);
+      }
+    } finally {
+      await handle?.close();
+    }
+    return array.state();
+  });
+  if (!toStdout) out.result({ bytesRead: options.length, offsetBytes: options.offset, output: options.output, state }, () => `jraid: read ${options.length} bytes at offset ${options.offset} into ${options.output}`);
+  return state === 'degraded' ? EXIT_DEGRADED : EXIT_OK;
+}
+
+function writeStdout(data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(data, (error) => (error ? reject(error) : resolve()));
+  });
+}

@@ -1,0 +1,54 @@
+// The jraid command line: commands registered in one place, each a thin call into the engine;
+// one top-level handler prints expected errors as one line and sets the documented exit code.
+
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, isJraidError } from '../errors.js';
+import { printError } from './output.js';
+import { registerAssemble } from './commands/assemble.js';
+import { registerCreate } from './commands/create.js';
+import { registerDetail } from './commands/detail.js';
+import { registerExamine } from './commands/examine.js';
+import { registerIo } from './commands/io.js';
+
+const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('jraid')
+    .description('user-space RAID 4/5/6 with a dirty-stripe journal (see jraid(8))')
+    .version(packageJson.version, '-V, --version')
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({ outputError: (text, write) => write(text) });
+  let pending: Promise<number> | undefined;
+  const run = async (work: Promise<number>) => { pending = work; await work; };
+  registerCreate(program, run);
+  registerAssemble(program, run);
+  registerDetail(program, run);
+  registerExamine(program, run);
+  registerIo(program, run);
+  const json = argv.includes('--json');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    if (!pending) {
+      program.outputHelp();
+      return EXIT_USAGE;
+    }
+    return await pending;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT_OK;
+      return EXIT_USAGE;
+    }
+    if (isJraidError(error)) {
+      printError(error, json);
+      return error.exitCode;
+    }
+    process.stderr.write(`jraid: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+    return EXIT_FAILED;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

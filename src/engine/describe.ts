@@ -1,0 +1,190 @@
+// Plain-object views of an array and of one member, for `detail` and `examine`. The CLI
+// prints them as tables or JSON; their keys are the stable --json schema (man page, JSON).
+
+import type { Superblock } from '../format/superblock.js';
+import { formatUuid } from '../format/uuid.js';
+import { FileDevice } from '../device/file-device.js';
+import { JraidError } from '../errors.js';
+import type { AssembleReport } from './assemble.js';
+import type { ArrayState, RaidArray } from './raid-array.js';
+import { readSuperblocks } from './superblock-io.js';
+
+export interface MemberDetail {
+  number: number;
+  role: number | null;
+  state: string;
+  path: string | null;
+  uuid: string;
+  events: number | null;
+  recoveryOffsetBytes: number;
+  readErrorsCorrected: number;
+}
+
+export interface ArrayDetail {
+  name: string;
+  uuid: string;
+  level: number;
+  layout: string;
+  chunkSizeBytes: number;
+  raidDevices: number;
+  totalDevices: number;
+  arraySizeBytes: number;
+  memberDataSizeBytes: number;
+  memberSizeBytes: number;
+  consistencyPolicy: string;
+  state: ArrayState;
+  clean: boolean;
+  events: number;
+  createdAt: string;
+  updatedAt: string;
+  activeDevices: number;
+  workingDevices: number;
+  failedDevices: number;
+  spareDevices: number;
+  resyncOffsetBytes: number;
+  scrubOffsetBytes: number;
+  members: MemberDetail[];
+  notes: string[];
+}
+
+export function describeArray(array: RaidArray, report: AssembleReport): ArrayDetail {
+  const sb = array.sb;
+  const pathByIndex = new Map(report.members.map((member) => [member.index, member]));
+  const members: MemberDetail[] = sb.members.map((entry, index) => {
+    const disk = array.disks.get(index);
+    const seen = pathByIndex.get(index);
+    let state: string = entry.state;
+    if (!seen && entry.state !== 'faulty') state = 'missing';
+    if (seen?.excluded?.startsWith('stale')) state = 'stale';
+    return {
+      number: index,
+      role: entry.role,
+      state,
+      path: seen?.path ?? null,
+      uuid: formatUuid(entry.uuid),
+      events: seen?.events ?? null,
+      recoveryOffsetBytes: entry.recoveryOffsetBytes,
+      readErrorsCorrected: disk?.readErrorsCorrected ?? 0,
+    };
+  });
+  const active = sb.members.filter((entry, index) => entry.role !== null && entry.state === 'active' && array.disks.has(index)).length;
+  const spare = sb.members.filter((entry, index) => entry.state === 'spare' && array.disks.has(index)).length;
+  const failed = sb.members.filter((entry) => entry.state === 'faulty').length;
+  const rebuilding = sb.members.filter((entry, index) => entry.state === 'rebuilding' && array.disks.has(index)).length;
+  return {
+    name: sb.name,
+    uuid: formatUuid(sb.arrayUuid),
+    level: sb.level,
+    layout: sb.layout,
+    chunkSizeBytes: sb.chunkSizeBytes,
+    raidDevices: sb.raidDevices,
+    totalDevices: report.members.length,
+    arraySizeBytes: sb.arraySizeBytes,
+    memberDataSizeBytes: sb.dataSizeBytes,
+    memberSizeBytes: sb.memberSizeBytes,
+    consistencyPolicy: sb.policy,
+    state: array.state(),
+    clean: !(sb.flags & 1),
+    events: sb.events,
+    createdAt: new Date(sb.createdAtMs).toISOString(),
+    updatedAt: new Date(sb.updatedAtMs).toISOString(),
+    activeDevices: active,
+    workingDevices: active + spare + rebuilding,
+    failedDevices: failed,
+    spareDevices: spare,
+    resyncOffsetBytes: sb.resyncOffsetBytes,
+    scrubOffsetBytes: sb.scrubOffsetBytes,
+    members,
+    notes: [...report.notes],
+  };
+}
+
+export interface MemberExamination {
+  path: string;
+  superblock: SuperblockView | null;
+  primaryProblem: string | null;
+  secondaryProblem: string | null;
+}
+
+export interface SuperblockView {
+  version: string;
+  arrayUuid: string;
+  memberUuid: string;
+  name: string;
+  level: number;
+  layout: string;
+  consistencyPolicy: string;
+  raidDevices: number;
+  chunkSizeBytes: number;
+  memberSizeBytes: number;
+  dataSizeBytes: number;
+  arraySizeBytes: number;
+  events: number;
+  flags: number;
+  createdAt: string;
+  updatedAt: string;
+  thisIndex: number;
+  role: number | null;
+  state: string;
+  resyncOffsetBytes: number;
+  scrubOffsetBytes: number;
+  writeIntentChunkBytes: number;
+  regions: { kind: string; offsetBytes: number; sizeBytes: number }[];
+  members: { number: number; uuid: string; role: number | null; state: string; recoveryOffsetBytes: number }[];
+}
+
+export function viewSuperblock(sb: Superblock): SuperblockView {
+  const self = sb.members[sb.thisIndex]!;
+  return {
+    version: `${sb.versionMajor}.${sb.versionMinor}`,
+    arrayUuid: formatUuid(sb.arrayUuid),
+    memberUuid: formatUuid(sb.memberUuid),
+    name: sb.name,
+    level: sb.level,
+    layout: sb.layout,
+    consistencyPolicy: sb.policy,
+    raidDevices: sb.raidDevices,
+    chunkSizeBytes: sb.chunkSizeBytes,
+    memberSizeBytes: sb.memberSizeBytes,
+    dataSizeBytes: sb.dataSizeBytes,
+    arraySizeBytes: sb.arraySizeBytes,
+    events: sb.events,
+    flags: sb.flags,
+    createdAt: new Date(sb.createdAtMs).toISOString(),
+    updatedAt: new Date(sb.updatedAtMs).toISOString(),
+    thisIndex: sb.thisIndex,
+    role: self.role,
+    state: self.state,
+    resyncOffsetBytes: sb.resyncOffsetBytes,
+    scrubOffsetBytes: sb.scrubOffsetBytes,
+    writeIntentChunkBytes: sb.writeIntentChunkBytes,
+    regions: sb.regions.map((region) => ({ ...region })),
+    members: sb.members.map((member, number) => ({ number, uuid: formatUuid(member.uuid), role: member.role, state: member.state, recoveryOffsetBytes: member.recoveryOffsetBytes })),
+  };
+}
+
+export async function examineMember(path: string): Promise<MemberExamination> {
+  let device: FileDevice;
+  try {
+    device = await FileDevice.open(path, { readOnly: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new JraidError('E_MEMBER_MISSING', `${path} does not exist`, { path });
+    if (code === 'EISDIR') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${path} is a directory`, { path });
+    throw error;
+  }
+  try {
+    const read = await readSuperblocks(device);
+    if (!read.superblock && !read.hasMagic) {
+      throw new JraidError('E_MEMBER_NOT_JRAID', `${path} carries no jraid superblock`, { path });
+    }
+    return {
+      path,
+      superblock: read.superblock ? viewSuperblock(read.superblock) : null,
+      primaryProblem: read.primaryProblem ?? null,
+      secondaryProblem: read.secondaryProblem ?? null,
+    };
+  } finally {
+    await device.close();
+  }
+}
