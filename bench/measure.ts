@@ -1,0 +1,59 @@
+// What every bench shares: timing an operation into a rate, and the one shape a result is
+// reported in, so each bench's figure always stands beside a reference measured in the same run.
+
+export const MB_BYTES = 1_000_000; // MB/s here is decimal, as fio and dd print it.
+
+const WARM_UP_MS = 500;
+const RUN_MS = 1000;
+const RUN_COUNT = 3;
+
+/** A bench's figure beside a reference taken on the same machine in the same process. */
+export interface Comparison {
+  name: string;
+  figure: number;
+  unit: string;
+  reference: { what: string; figure: number; unit: string };
+}
+
+/**
+ * A bench is one function: it measures, and reports each comparison as soon as it has it
+ * (long benches such as fio print progressively rather than all at the end).
+ */
+export type Bench = (report: (comparison: Comparison) => void) => Promise<void>;
+
+/**
+ * Calls `operation` repeatedly, first for WARM_UP_MS unmeasured, then for RUN_COUNT runs of
+ * about RUN_MS each; returns the median rate in MB/s, counting `bytesPerCall` per call.
+ */
+export async function measureMbPerSecond(operation: () => void | Promise<void>, bytesPerCall: number): Promise<number> {
+  await repeatFor(operation, WARM_UP_MS);
+  const rates: number[] = [];
+  for (let run = 0; run < RUN_COUNT; run++) {
+    const { calls, elapsedMs } = await repeatFor(operation, RUN_MS);
+    rates.push((calls * bytesPerCall) / MB_BYTES / (elapsedMs / 1000));
+  }
+  return median(rates);
+}
+
+async function repeatFor(operation: () => void | Promise<void>, durationMs: number): Promise<{ calls: number; elapsedMs: number }> {
+  const start = performance.now();
+  let calls = 0;
+  let elapsedMs = 0;
+  do {
+    await operation();
+    calls++;
+    elapsedMs = performance.now() - start;
+  } while (elapsedMs < durationMs);
+  return { calls, elapsedMs };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+export function formatComparison(c: Comparison): string {
+  const ratio = c.figure / c.reference.figure;
+  return `${`${c.name}:`.padEnd(24)} ${c.figure.toFixed(0).padStart(7)} ${c.unit}   ` +
+    `reference (${c.reference.what}): ${c.reference.figure.toFixed(0).padStart(7)} ${c.reference.unit}   ratio ${ratio.toFixed(2)}`;
+}
