@@ -50,6 +50,7 @@ export class Geometry {
   constructor(params: GeometryParams) {
     assert(params.chunkSizeBytes % BLOCK_SIZE_BYTES === 0, 'chunk is whole blocks');
     assert(params.dataSizeBytes % params.chunkSizeBytes === 0, 'data size is whole chunks');
+    assert((params.layout === 'parity-last') === (params.level === 4), `layout ${params.layout} suits level ${params.level}`);
     this.level = params.level;
     this.layout = params.layout;
     this.raidDevices = params.raidDevices;
