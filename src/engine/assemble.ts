@@ -54,6 +54,8 @@ export interface AssembleReport {
 export interface Assembled {
   array: RaidArray;
   report: AssembleReport;
+  /** Every device given, in use or left out, with its member-table index. */
+  candidates: { index: number; device: BlockDevice }[];
   release(): Promise<void>;
 }
 
@@ -153,6 +155,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
     members: [], missingRoles: [], missingPaths: [], stale: [], forced: [], notes: [],
   };
   const disks = new Map<number, MemberDisk>();
+  const indexed: { index: number; device: BlockDevice }[] = [];
   const staleCandidates: { candidate: Candidate; index: number }[] = [];
   for (const candidate of candidates) {
     const index = template.members.findIndex((member) => member.uuid.equals(candidate.sb.memberUuid));
@@ -161,6 +164,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
         path: candidate.device.path, hint: 'leave it out, or add it back with jraid add',
       });
     }
+    indexed.push({ index, device: candidate.device });
     const entry = template.members[index]!;
     const member: AssembledMember = { path: candidate.device.path, index, role: entry.role, state: entry.state, events: candidate.sb.events };
     if (candidate.primaryProblem) {
@@ -219,6 +223,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
   }
   for (const role of report.missingRoles) report.notes.push(`role ${role} is missing: the array runs degraded`);
   const array = new RaidArray(template, disks, { readOnly: options.readOnly ?? false, onEvent: options.onEvent });
+  await array.loadRegions();
   const needsRewrite = report.forced.length > 0 || [...disks.values()].some((disk) => disk.primaryProblem !== undefined);
   if (needsRewrite && !array.readOnly) {
     await array.commitSuperblocks(() => {});
@@ -227,6 +232,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
   return {
     array,
     report,
+    candidates: indexed,
     release: async () => {
       await Promise.all(devices.map((device) => device.close().catch(() => {})));
     },

@@ -10,6 +10,7 @@ import {
   layoutByName, minRaidDevices, parityCount, type LayoutName, type Level, type Policy,
 } from '../format/types.js';
 import { formatUuid, newUuid } from '../format/uuid.js';
+import { WRITE_INTENT_BIT_COUNT } from '../format/write-intent.js';
 import { BLOCK_SIZE_BYTES, MIB, alignDown, formatSizeBytes, isPowerOfTwo } from '../units.js';
 import { MemberDisk } from './member-disk.js';
 import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
@@ -44,7 +45,6 @@ export interface CreateResult {
   parityInitialised: 'computed' | 'skipped-new-members' | 'skipped-assume-clean';
 }
 
-const WRITE_INTENT_BITS = 128 * 1024 * 8;
 
 export function validateCreateOptions(options: CreateOptions): { level: Level; layout: LayoutName; chunkSizeBytes: number; policy: Policy } {
   if (!LEVELS.includes(options.level as Level)) {
@@ -180,12 +180,14 @@ export async function writeNewArray(devices: BlockDevice[], params: NewArrayPara
   const dataRegion = findRegion(regions, 'data')!;
   const dataSizeBytes = alignDown(dataRegion.sizeBytes, params.chunkSizeBytes);
   const arraySizeBytes = dataSizeBytes * (params.raidDevices - parityCount(params.level));
-  const writeIntentChunkBytes = Math.max(MIB, 2 ** Math.ceil(Math.log2(Math.max(1, dataSizeBytes / WRITE_INTENT_BITS))));
+  const writeIntentChunkBytes = Math.max(MIB, 2 ** Math.ceil(Math.log2(Math.max(1, dataSizeBytes / WRITE_INTENT_BIT_COUNT))));
   const members: MemberEntry[] = devices.map((_, index) => ({
     uuid: newUuid(),
     role: index < params.raidDevices ? index : null,
     state: index < params.raidDevices ? 'active' : 'spare',
     recoveryOffsetBytes: 0,
+    partialRebuild: false,
+    readErrorsCorrected: 0,
   }));
   const now = Date.now();
   const base: Superblock = {

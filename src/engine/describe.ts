@@ -51,7 +51,6 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
   const sb = array.sb;
   const pathByIndex = new Map(report.members.map((member) => [member.index, member]));
   const members: MemberDetail[] = sb.members.map((entry, index) => {
-    const disk = array.disks.get(index);
     const seen = pathByIndex.get(index);
     let state: string = entry.state;
     if (!seen && entry.state !== 'faulty') state = 'missing';
@@ -64,7 +63,7 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
       uuid: formatUuid(entry.uuid),
       events: seen?.events ?? null,
       recoveryOffsetBytes: entry.recoveryOffsetBytes,
-      readErrorsCorrected: disk?.readErrorsCorrected ?? 0,
+      readErrorsCorrected: entry.readErrorsCorrected,
     };
   });
   const active = sb.members.filter((entry, index) => entry.role !== null && entry.state === 'active' && array.disks.has(index)).length;

@@ -15,8 +15,6 @@ export class MemberDisk {
   readonly dataOffsetBytes: number;
   /** Set when the superblock was read from the secondary copy because the primary was bad. */
   primaryProblem: string | undefined;
-  /** Read errors repaired from parity on this member. */
-  readErrorsCorrected = 0;
 
   constructor(device: BlockDevice, sb: Superblock) {
     this.device = device;

@@ -13,6 +13,7 @@ import { JraidError } from '../errors.js';
 import { BLOCK_SIZE_BYTES, assert } from '../units.js';
 import { MemberDisk } from './member-disk.js';
 import { StripeLocks } from './stripe-lock.js';
+import { WriteIntent } from './write-intent.js';
 import { writeSuperblocks } from './superblock-io.js';
 
 /** Stripes one write or read call works on at once. */
@@ -51,8 +52,10 @@ export class RaidArray {
   private readonly onEvent: (event: ArrayEvent) => void;
   private dirtyMarked = false;
   private closed = false;
-  /** Written-while-degraded hook (write-intent marks); set by the failures module. */
-  onDegradedWrite: ((stripe: number) => Promise<void>) | undefined;
+  /** Marks of stripes written while a role is lost, for re-add. */
+  readonly writeIntent: WriteIntent;
+  /** Set when per-member counters changed and should reach the superblocks at close. */
+  private countersChanged = false;
 
   constructor(sb: Superblock, disks: Map<number, MemberDisk>, options: RaidArrayOptions) {
     this.sb = sb;
@@ -65,6 +68,20 @@ export class RaidArray {
       chunkSizeBytes: sb.chunkSizeBytes, dataSizeBytes: sb.dataSizeBytes,
     });
     assert(this.geometry.arraySizeBytes === sb.arraySizeBytes, 'geometry matches superblock');
+    const array = this;
+    this.writeIntent = new WriteIntent({
+      geometry: this.geometry,
+      arrayUuid: sb.arrayUuid,
+      chunkBytes: sb.writeIntentChunkBytes,
+      get events() { return array.sb.events; },
+      bitmapDisks: () => [...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state)).map(([, disk]) => disk),
+    });
+  }
+
+  /** Loads state kept in member regions (the write-intent bitmap). Called once after assembly. */
+  async loadRegions(): Promise<void> {
+    const inSync = [...this.disks].filter(([index]) => this.sb.members[index]!.state === 'active').map(([, disk]) => disk);
+    await this.writeIntent.load(inSync);
   }
 
   get sizeBytes(): number {
@@ -97,6 +114,11 @@ export class RaidArray {
     const disk = this.disks.get(index);
     if (!disk) return undefined;
     return entry.state === 'active' || entry.state === 'rebuilding' ? disk : undefined;
+  }
+
+  private countCorrected(index: number, blocks: number): void {
+    this.sb.members[index]!.readErrorsCorrected += blocks;
+    this.countersChanged = true;
   }
 
   /** Roles that cannot be read at all (missing or faulty), whatever the stripe. */
@@ -148,6 +170,7 @@ export class RaidArray {
     assert(entry, `member index ${index} exists`);
     if (entry.state === 'faulty') return;
     await this.commitSuperblocks((sb) => { sb.members[index]!.state = 'faulty'; sb.members[index]!.recoveryOffsetBytes = 0; });
+    if (entry.role !== null) await this.writeIntent.startTracking(this.sb.events);
     this.onEvent({ kind: 'member-failed', path: this.disks.get(index)?.path ?? '(missing)', role: entry.role, reason });
   }
 
@@ -166,6 +189,7 @@ export class RaidArray {
         for (const { index } of absent) sb.members[index]!.state = 'faulty';
         if (!this.journal) sb.flags |= FLAG_DIRTY;
       });
+      if (absent.length > 0) await this.writeIntent.startTracking(this.sb.events);
     }
     this.dirtyMarked = true;
   }
@@ -233,7 +257,7 @@ export class RaidArray {
     const index = [...this.disks].find(([, d]) => d === disk)![0];
     try {
       await disk.writeData(memberOffsetBytes, bytes);
-      disk.readErrorsCorrected += bytes.length / BLOCK_SIZE_BYTES;
+      this.countCorrected(index, bytes.length / BLOCK_SIZE_BYTES);
       this.onEvent({ kind: 'read-error-corrected', path: disk.path, memberDataOffsetBytes: memberOffsetBytes });
     } catch (error) {
       if (!(error instanceof DeviceIoError)) throw error;
@@ -292,6 +316,64 @@ export class RaidArray {
     return failed;
   }
 
+  /**
+   * Reads one whole chunk of every role of the stripe that can be read, except `exclude`.
+   * Returns buffers by slot (data 0..k-1, P, Q) with null where a role is lost or excluded;
+   * a member whose read fails is left out too. Call under the stripe's lock.
+   */
+  async readStripeChunks(stripe: number, exclude: ReadonlySet<number> = new Set()): Promise<{ map: StripeMap; roles: number[]; chunks: (Buffer | null)[] }> {
+    const map = this.geometry.stripeMap(stripe);
+    const roles = this.slotRoles(map);
+    const avoid = new Set(exclude);
+    for (;;) {
+      const chunks = roles.map((role) => avoid.has(role) || !this.readableDisk(role, stripe) ? null : Buffer.allocUnsafe(this.geometry.chunkSizeBytes));
+      const failed = await this.readSlots(roles, chunks, stripe, this.geometry.memberDataOffsetBytes(stripe, 0));
+      if (failed === undefined) return { map, roles, chunks };
+      avoid.add(failed);
+    }
+  }
+
+  /** Rebuilds the whole chunk of `role` in `stripe` from the other members (data, P or Q). */
+  async reconstructChunk(stripe: number, role: number): Promise<Buffer> {
+    const { roles, chunks } = await this.readStripeChunks(stripe, new Set([role]));
+    const missing = chunks.filter((chunk) => chunk === null).length;
+    if (missing > this.geometry.parityDisks) {
+      throw new JraidError('E_ARRAY_FAILED', `stripe ${stripe}: ${missing} chunks unreadable, level ${this.sb.level} rebuilds ${this.geometry.parityDisks}`, {
+        hint: 'too many members failed to rebuild this stripe',
+      });
+    }
+    const k = this.geometry.dataDisks;
+    const hasQ = this.geometry.parityDisks === 2;
+    const slot = roles.indexOf(role);
+    const out = Buffer.alloc(this.geometry.chunkSizeBytes);
+    for (let at = 0; at < out.length; at += BLOCK_SIZE_BYTES) {
+      const view = (i: number) => chunks[i] ? chunks[i]!.subarray(at, at + BLOCK_SIZE_BYTES) : null;
+      const row = reconstructRow({
+        data: Array.from({ length: k }, (_, i) => view(i)),
+        p: view(k),
+        q: hasQ ? view(k + 1) : undefined,
+      }, BLOCK_SIZE_BYTES);
+      const block = slot < k ? row.data[slot]! : slot === k ? row.p : row.q!;
+      block.copy(out, at);
+    }
+    return out;
+  }
+
+  /**
+   * Writes repaired blocks (scrub) of one stripe, under its lock, through the journal when the
+   * array has one: a crash mid-repair leaves the stripe listed for recovery.
+   */
+  async repairBlocks(stripe: number, fixes: { role: number; chunkOffsetBytes: number; block: Buffer }[]): Promise<void> {
+    await this.prepareForWrite();
+    const ticket = this.journal ? await this.journal.begin(stripe) : undefined;
+    try {
+      if (ticket) await ticket.durable();
+      await Promise.all(fixes.map((fix) => this.writableDisk(fix.role)!.writeData(this.geometry.memberDataOffsetBytes(stripe, fix.chunkOffsetBytes), fix.block)));
+    } finally {
+      ticket?.done();
+    }
+  }
+
   private slotRoles(map: StripeMap): number[] {
     return map.qRole >= 0 ? [...map.dataRoles, map.pRole, map.qRole] : [...map.dataRoles, map.pRole];
   }
@@ -330,9 +412,10 @@ export class RaidArray {
       while (!(await this.readPlanned(plan, avoid))) plan = this.planStripeWrite(stripe, pieces, avoid);
       this.computeRows(plan, pieces);
       if (ticket) await ticket.durable();
+      // Degraded: the stripe's write-intent mark is durable before its data lands.
+      if (this.lostRoles().length > 0) await this.writeIntent.markStripe(stripe);
       touched = true;
       await this.writePlanned(plan);
-      if (this.degradedRoles().length > 0 && this.onDegradedWrite) await this.onDegradedWrite(stripe);
     } catch (error) {
       if (ticket && !touched) ticket.abandon();
       else if (ticket) ticket.done();
@@ -489,7 +572,7 @@ export class RaidArray {
         // Rows of a member whose read failed were reconstructed: writing them back repairs the error.
         rowsToWrite[r] = slot >= k || plan.coverage[slot * plan.rows + r]! > 0 || (plan.repair[slot] && plan.modes[r] === 'reconstruct') ? 1 : 0;
       }
-      if (plan.repair[slot]) disk.readErrorsCorrected += rowsToWrite.reduce((sum, flag) => sum + flag, 0);
+      if (plan.repair[slot]) this.countCorrected(this.memberIndexForRole(role), rowsToWrite.reduce((sum, flag) => sum + flag, 0));
       for (const [first, count] of runs(rowsToWrite)) {
         const memberOffset = this.geometry.memberDataOffsetBytes(plan.stripe, (plan.rowFirst + first) * B);
         writes.push(disk.writeData(memberOffset, plan.bufs[slot]!.subarray(first * B, (first + count) * B)).catch(async (error) => {
@@ -531,6 +614,10 @@ export class RaidArray {
     if (this.closed) return;
     this.closed = true;
     try {
+      if (!this.readOnly && this.countersChanged) {
+        this.countersChanged = false;
+        await this.commitSuperblocks(() => {});
+      }
       if (!this.readOnly && this.dirtyMarked) {
         if (this.journal) await this.journal.close();
         else {

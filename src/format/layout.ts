@@ -11,13 +11,14 @@ export interface Region {
 }
 
 export const SUPERBLOCK_SIZE_BYTES = 4 * KIB;
+export const WRITE_INTENT_REGION_BYTES = 128 * KIB;
 
 /** Fixed zones, in on-disk order. The data area starts at 4 MiB, aligned for any device. */
 const FIXED_ZONES: readonly Region[] = [
   { kind: 'superblock-primary', offsetBytes: 0, sizeBytes: SUPERBLOCK_SIZE_BYTES },
   { kind: 'superblock-secondary', offsetBytes: 4 * KIB, sizeBytes: SUPERBLOCK_SIZE_BYTES },
   { kind: 'bad-blocks', offsetBytes: 64 * KIB, sizeBytes: 64 * KIB },
-  { kind: 'write-intent', offsetBytes: 128 * KIB, sizeBytes: 128 * KIB },
+  { kind: 'write-intent', offsetBytes: 128 * KIB, sizeBytes: WRITE_INTENT_REGION_BYTES },
   { kind: 'journal', offsetBytes: 256 * KIB, sizeBytes: 4 * MIB - 256 * KIB },
 ];
 

@@ -28,7 +28,13 @@ export interface MemberEntry {
   state: MemberState;
   /** How far a rebuild onto this member has come, in member data bytes. */
   recoveryOffsetBytes: number;
+  /** Re-add: only regions marked in the write-intent bitmap are rebuilt. */
+  partialRebuild: boolean;
+  /** Read errors on this member repaired from parity, over its life in the array. */
+  readErrorsCorrected: number;
 }
+
+const MEMBER_FLAG_PARTIAL_REBUILD = 1 << 0;
 
 export interface Superblock {
   versionMajor: number;
@@ -130,7 +136,9 @@ export function encodeSuperblock(sb: Superblock): Buffer {
     member.uuid.copy(bytes, at);
     bytes.writeUInt16LE(member.role ?? NO_ROLE, at + 16);
     bytes.writeUInt8(idOf(MEMBER_STATES, member.state), at + 18);
+    bytes.writeUInt8(member.partialRebuild ? MEMBER_FLAG_PARTIAL_REBUILD : 0, at + 19);
     bytes.writeBigUInt64LE(BigInt(member.recoveryOffsetBytes), at + 24);
+    bytes.writeUInt32LE(Math.min(member.readErrorsCorrected, 0xffffffff), at + 32);
   });
   bytes.writeUInt32LE(crc32c(bytes.subarray(0, AT.crc)), AT.crc);
   return bytes;
@@ -234,7 +242,12 @@ export function decodeSuperblock(bytes: Uint8Array): DecodeResult<Superblock> {
     if (!Number.isSafeInteger(recoveryOffsetBytes) || recoveryOffsetBytes > dataSizeBytes) {
       return { ok: false, reason: `member ${index} recovery offset out of range` };
     }
-    members.push({ uuid: Buffer.from(buf.subarray(at, at + UUID_SIZE_BYTES)), role, state, recoveryOffsetBytes });
+    const memberFlags = buf.readUInt8(at + 19);
+    if (memberFlags & ~MEMBER_FLAG_PARTIAL_REBUILD) return { ok: false, reason: `member ${index} has unknown flags 0x${memberFlags.toString(16)}` };
+    members.push({
+      uuid: Buffer.from(buf.subarray(at, at + UUID_SIZE_BYTES)), role, state, recoveryOffsetBytes,
+      partialRebuild: (memberFlags & MEMBER_FLAG_PARTIAL_REBUILD) !== 0, readErrorsCorrected: buf.readUInt32LE(at + 32),
+    });
   }
   const resyncOffsetBytes = u64(buf, AT.resyncOffset);
   const scrubOffsetBytes = u64(buf, AT.scrubOffset);

@@ -34,3 +34,35 @@ export async function openMemoryArray(devices: BlockDevice[]): Promise<RaidArray
   const { array } = await assembleDevices(devices, {});
   return array;
 }
+
+import { MemoryDevice as Mem } from '../../src/device/memory-device.js';
+import { Rng } from '../../src/rng.js';
+import { createHash } from 'node:crypto';
+
+/** Independent copies of memory members: one array image, many experiments. */
+export function cloneDevices(devices: MemoryDevice[]): MemoryDevice[] {
+  return devices.map((device) => new Mem(device.sizeBytes, device.path, Buffer.from(device.bytes)));
+}
+
+/** Fills the array with seeded random writes; returns the expected content. */
+export async function fillRandom(array: RaidArray, seed: number, writes = 60): Promise<Buffer> {
+  const rng = new Rng(seed);
+  const shadow = await array.read(0, array.sizeBytes);
+  for (let i = 0; i < writes; i++) {
+    const length = 1 + rng.int(40_000);
+    const offset = rng.int(array.sizeBytes - length);
+    const data = rng.bytes(length);
+    await array.write(offset, data);
+    data.copy(shadow, offset);
+  }
+  return shadow;
+}
+
+export function sha256(buf: Buffer): string {
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+/** The data region of a memory member (after the 4 MiB of metadata). */
+export function dataRegion(device: MemoryDevice, dataSizeBytes: number): Buffer {
+  return device.bytes.subarray(4 * 1024 * 1024, 4 * 1024 * 1024 + dataSizeBytes);
+}

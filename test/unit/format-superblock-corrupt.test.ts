@@ -12,7 +12,8 @@ const AT = {
   resyncOffset: 152, scrubOffset: 160, thisIndex: 168, regionCount: 170, crc: 4092,
 } as const;
 const region = (index: number) => 176 + index * 24; // kind u16 at +0, offset u64 at +8, size u64 at +16
-const member = (index: number) => 560 + index * 40; // uuid at +0, role u16 at +16, state u8 at +18, recovery u64 at +24
+// uuid at +0, role u16 at +16, state u8 at +18, flags u8 at +19, recovery u64 at +24, read errors u32 at +32
+const member = (index: number) => 560 + index * 40;
 // buildMemberLayout's order: 0 superblock-primary, 1 superblock-secondary, 2 bad-blocks, 3 write-intent, 4 journal, 5 data.
 const DATA_REGION = 5;
 
@@ -25,7 +26,8 @@ const BASE: Superblock = {
   memberSizeBytes: 64 * MIB, dataSizeBytes: 60 * MIB, arraySizeBytes: 180 * MIB, writeIntentChunkBytes: MIB,
   resyncOffsetBytes: 60 * MIB, scrubOffsetBytes: 0, thisIndex: 0, regions: buildMemberLayout(64 * MIB),
   members: [0, 1, 2, 3, 4].map((index) => ({
-    uuid: memberUuid(index), role: index < 4 ? index : null, state: index < 4 ? 'active' as const : 'spare' as const, recoveryOffsetBytes: 0,
+    uuid: memberUuid(index), role: index < 4 ? index : null, state: index < 4 ? 'active' as const : 'spare' as const,
+    recoveryOffsetBytes: 0, partialRebuild: false, readErrorsCorrected: 0,
   })),
 };
 const BASE_BYTES = encodeSuperblock(BASE);
@@ -93,8 +95,8 @@ describe('superblock versions', () => {
       b.fill(0x5a, 172, 176); // reserved before the region table
       b.fill(0x5a, region(DATA_REGION) + 2, region(DATA_REGION) + 8); // reserved bytes of a region entry
       b.fill(0x5a, region(15), 560); // unused region entries past the count
-      b.fill(0x5a, member(1) + 19, member(1) + 24); // reserved bytes of a member entry
-      b.fill(0x5a, member(1) + 32, member(1) + 40);
+      b.fill(0x5a, member(1) + 20, member(1) + 24); // reserved bytes of a member entry
+      b.fill(0x5a, member(1) + 36, member(1) + 40);
       b.fill(0x5a, member(63), AT.crc); // unused member entries and the tail
       b.fill(0x5a, 48 + 'corrupt'.length + 1, 80); // name bytes after its NUL terminator
     });
@@ -201,6 +203,8 @@ const REGION_CASES: Case[] = [
 const MEMBER_CASES: Case[] = [
   { what: 'unknown member state 0', edit: u8(member(2) + 18, 0), reason: 'member 2 has unknown state 0' },
   { what: 'unknown member state 5', edit: u8(member(2) + 18, 5), reason: 'member 2 has unknown state 5' },
+  { what: 'unknown member flag bit 1', edit: u8(member(1) + 19, 0x02), reason: 'member 1 has unknown flags 0x2' },
+  { what: 'unknown member flag bit 7 beside partial rebuild', edit: u8(member(3) + 19, 0x81), reason: 'member 3 has unknown flags 0x81' },
   { what: 'role past the raid devices', edit: u16(member(4) + 16, 4), reason: 'member 4 has role 4 of 4' },
   { what: 'duplicate role', edit: u16(member(1) + 16, 0), reason: 'role 0 is held by two members' },
   { what: 'duplicate role held by a spare', edit: u16(member(4) + 16, 3), reason: 'role 3 is held by two members' },

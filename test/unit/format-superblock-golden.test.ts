@@ -10,7 +10,8 @@ function memberUuid(index: number): Buffer {
   return Buffer.alloc(16, 0x10 * (index + 1));
 }
 
-// RAID-5, 4 raid devices + 1 spare, 64 MiB members, seen from member 1. Member 2 is mid-rebuild.
+// RAID-5, 4 raid devices + 1 spare, 64 MiB members, seen from member 1. Member 2 is mid-rebuild
+// (a partial rebuild after a re-add); member 3 has had read errors corrected.
 const GOLDEN: Superblock = {
   versionMajor: 1,
   versionMinor: 0,
@@ -35,11 +36,11 @@ const GOLDEN: Superblock = {
   thisIndex: 1,
   regions: buildMemberLayout(64 * MIB),
   members: [
-    { uuid: memberUuid(0), role: 0, state: 'active', recoveryOffsetBytes: 0 },
-    { uuid: memberUuid(1), role: 1, state: 'active', recoveryOffsetBytes: 0 },
-    { uuid: memberUuid(2), role: 2, state: 'rebuilding', recoveryOffsetBytes: 2 * MIB },
-    { uuid: memberUuid(3), role: 3, state: 'active', recoveryOffsetBytes: 0 },
-    { uuid: memberUuid(4), role: null, state: 'spare', recoveryOffsetBytes: 0 },
+    { uuid: memberUuid(0), role: 0, state: 'active', recoveryOffsetBytes: 0, partialRebuild: false, readErrorsCorrected: 0 },
+    { uuid: memberUuid(1), role: 1, state: 'active', recoveryOffsetBytes: 0, partialRebuild: false, readErrorsCorrected: 0 },
+    { uuid: memberUuid(2), role: 2, state: 'rebuilding', recoveryOffsetBytes: 2 * MIB, partialRebuild: true, readErrorsCorrected: 0 },
+    { uuid: memberUuid(3), role: 3, state: 'active', recoveryOffsetBytes: 0, partialRebuild: false, readErrorsCorrected: 0x01020304 },
+    { uuid: memberUuid(4), role: null, state: 'spare', recoveryOffsetBytes: 0, partialRebuild: false, readErrorsCorrected: 0 },
   ],
 };
 
@@ -70,14 +71,15 @@ const GOLDEN_ROWS = [
   ' 592: 00000000000000002020202020202020', // member 1: uuid (starts at 600)
   ' 608: 20202020202020200100010000000000', // member 1: role 1, active
   ' 640: 30303030303030303030303030303030', // member 2: uuid
-  ' 656: 02000400000000000000200000000000', // member 2: role 2, rebuilding, recovery 2 MiB
+  ' 656: 02000401000000000000200000000000', // member 2: role 2, rebuilding, flags PARTIAL_REBUILD, recovery 2 MiB
   ' 672: 00000000000000004040404040404040', // member 3: uuid (starts at 680)
   ' 688: 40404040404040400300010000000000', // member 3: role 3, active
+  ' 704: 00000000000000000403020100000000', // member 3: read errors corrected 0x01020304
   ' 720: 50505050505050505050505050505050', // member 4: uuid
   ' 736: ffff0300000000000000000000000000', // member 4: no role (0xffff), spare
-  '4080: 000000000000000000000000d803549f', // CRC32C of bytes 0..4091 = 0x9f5403d8
+  '4080: 00000000000000000000000057856b5c', // CRC32C of bytes 0..4091 = 0x5c6b8557
 ];
-const GOLDEN_SHA256 = 'b59483cd701021881c75837b080e335bcb3eae234ab2c4719c537f8c890340da';
+const GOLDEN_SHA256 = '4f0d94832c0b7b1277de5dcfbf2b29da15057f03356546ef5199843e5f9ebff9';
 
 function nonZeroRows(bytes: Buffer): string[] {
   const rows: string[] = [];
@@ -146,24 +148,26 @@ describe('superblock golden bytes', () => {
     expect(bytes.subarray(176 + 6 * 24, 560).every((byte) => byte === 0)).toBe(true);
   });
 
-  it('lays out member entries as 40 bytes from offset 560: uuid, role u16, state u8, 5 reserved, recovery u64, 8 reserved', () => {
-    const expected: [role: number, state: number, recoveryOffsetBytes: number][] = [
-      [0, 1, 0], [1, 1, 0], [2, 4, 2 * MIB], [3, 1, 0], [0xffff, 3, 0],
+  it('lays out member entries as 40 bytes from offset 560: uuid, role u16, state u8, flags u8, recovery u64, read errors u32', () => {
+    const expected: [role: number, state: number, flags: number, recoveryOffsetBytes: number, readErrorsCorrected: number][] = [
+      [0, 1, 0, 0, 0], [1, 1, 0, 0, 0], [2, 4, 1, 2 * MIB, 0], [3, 1, 0, 0, 0x01020304], [0xffff, 3, 0, 0, 0],
     ];
-    expected.forEach(([role, state, recoveryOffsetBytes], index) => {
+    expected.forEach(([role, state, flags, recoveryOffsetBytes, readErrorsCorrected], index) => {
       const at = 560 + index * 40;
       expect(bytes.subarray(at, at + 16).equals(memberUuid(index))).toBe(true);
       expect(bytes.readUInt16LE(at + 16)).toBe(role);
       expect(bytes[at + 18]).toBe(state);
-      expect(bytes.subarray(at + 19, at + 24).every((byte) => byte === 0)).toBe(true);
+      expect(bytes[at + 19]).toBe(flags);
+      expect(bytes.subarray(at + 20, at + 24).every((byte) => byte === 0)).toBe(true);
       expect(bytes.readBigUInt64LE(at + 24)).toBe(BigInt(recoveryOffsetBytes));
-      expect(bytes.subarray(at + 32, at + 40).every((byte) => byte === 0)).toBe(true);
+      expect(bytes.readUInt32LE(at + 32)).toBe(readErrorsCorrected);
+      expect(bytes.subarray(at + 36, at + 40).every((byte) => byte === 0)).toBe(true);
     });
     expect(bytes.subarray(560 + 5 * 40, 4092).every((byte) => byte === 0)).toBe(true);
   });
 
   it('stores CRC32C of bytes 0..4091 at 4092', () => {
-    expect(bytes.readUInt32LE(4092)).toBe(0x9f5403d8);
+    expect(bytes.readUInt32LE(4092)).toBe(0x5c6b8557);
     expect(bytes.readUInt32LE(4092)).toBe(crc32c(bytes.subarray(0, 4092)));
   });
 

@@ -36,6 +36,8 @@ function makeSuperblock(shape: Shape): Superblock {
     role: index < raidDevices ? index : null,
     state: index < raidDevices ? 'active' : 'spare',
     recoveryOffsetBytes: 0,
+    partialRebuild: false,
+    readErrorsCorrected: 0,
   }));
   return {
     versionMajor: 1, versionMinor: 0, arrayUuid: uuidFor(0), memberUuid: members[0]!.uuid, name: shape.name ?? 'rt',
@@ -81,6 +83,21 @@ describe('superblock round trip', () => {
     sb.members[4] = { ...sb.members[4]!, state: 'faulty' };
     sb.members[5] = { ...sb.members[5]!, role: null, state: 'faulty' }; // role 5 held by nobody: degraded
     expectRoundTrip(sb);
+  });
+
+  it('member flags (partial rebuild) and read-error counts up to 2^32 - 1', () => {
+    const sb = makeSuperblock({ raidDevices: 5 });
+    sb.members[1] = { ...sb.members[1]!, state: 'rebuilding', recoveryOffsetBytes: sb.chunkSizeBytes, partialRebuild: true };
+    sb.members[2] = { ...sb.members[2]!, readErrorsCorrected: 1 };
+    sb.members[3] = { ...sb.members[3]!, readErrorsCorrected: 0xffffffff };
+    expectRoundTrip(sb);
+  });
+
+  it('a read-error count past 32 bits is stored saturated', () => {
+    const sb = makeSuperblock({});
+    sb.members[0] = { ...sb.members[0]!, readErrorsCorrected: 2 ** 40 };
+    const decoded = decodeSuperblock(encodeSuperblock(sb));
+    expect(decoded.ok && decoded.value.members[0]!.readErrorsCorrected).toBe(0xffffffff);
   });
 
   it('this member anywhere in the table, including a spare', () => {

@@ -1,0 +1,277 @@
+// Member failures and their repair: fail-disk, add (spares), rebuild onto a replacement or a
+// spare, re-add of a returning member (only the regions marked while it was away), all
+// checkpointed in the superblocks so an interrupted rebuild resumes where it stopped.
+
+import type { BlockDevice } from '../device/block-device.js';
+import { FileDevice, probeMember } from '../device/file-device.js';
+import { JraidError } from '../errors.js';
+import { DATA_OFFSET_BYTES } from '../format/layout.js';
+import type { MemberEntry, Superblock } from '../format/superblock.js';
+import { formatUuid, newUuid } from '../format/uuid.js';
+import { BLOCK_SIZE_BYTES } from '../units.js';
+import type { Assembled } from './assemble.js';
+import { MemberDisk } from './member-disk.js';
+import { lockAll } from './member-locks.js';
+import type { RaidArray } from './raid-array.js';
+import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
+
+export interface MaintenanceProgress {
+  doneBytes: number;
+  totalBytes: number;
+}
+
+export interface MaintenanceOptions {
+  maxSpeedBytesPerSecond?: number;
+  onProgress?: (progress: MaintenanceProgress) => void;
+  /** How often the checkpoint reaches the superblocks. */
+  checkpointIntervalMs?: number;
+}
+
+/** Finds the assembled member (in use or left out) that `path` names, by file identity. */
+export async function findAssembledMember(assembled: Assembled, path: string): Promise<{ index: number; device: BlockDevice; inUse: boolean } | undefined> {
+  const wanted = await probeMember(path);
+  for (const candidate of assembled.candidates) {
+    const same = candidate.device.path === path
+      || (wanted.kind !== 'missing' && (await probeMember(candidate.device.path)).identity === wanted.identity);
+    if (same) {
+      return { index: candidate.index, device: candidate.device, inUse: assembled.array.disks.has(candidate.index) };
+    }
+  }
+  return undefined;
+}
+
+// ---- fail-disk ------------------------------------------------------------------------
+
+export async function failDisk(assembled: Assembled, path: string, force: boolean): Promise<{ index: number; role: number | null; arrayState: string }> {
+  const { array } = assembled;
+  const found = await findAssembledMember(assembled, path);
+  if (!found) throw new JraidError('E_MEMBER_UNKNOWN', `${path} is not a member of this array`, { path, hint: 'name one of the paths shown by jraid detail' });
+  const entry = array.sb.members[found.index]!;
+  if (entry.state === 'faulty') throw new JraidError('E_REFUSED', `${path} is already faulty`, { path, hint: 'rebuild onto a replacement with jraid rebuild' });
+  if (entry.role !== null && entry.state === 'active') {
+    const lostAfter = array.lostRoles().length + 1;
+    if (lostAfter > array.geometry.parityDisks && !force) {
+      throw new JraidError('E_REFUSED', `failing ${path} would leave the array unusable: ${lostAfter} members lost, RAID-${array.sb.level} survives ${array.geometry.parityDisks}`, {
+        path, hint: 'rebuild the lost member first; --force fails it anyway and stops all I/O',
+      });
+    }
+  }
+  await array.failMember(found.index, 'failed by fail-disk');
+  return { index: found.index, role: entry.role, arrayState: array.state() };
+}
+
+// ---- add a spare ----------------------------------------------------------------------
+
+/** Opens a new member path for the array: size and foreign-superblock checks, locked. */
+export async function openNewMember(array: RaidArray, path: string, force: boolean): Promise<FileDevice> {
+  const probe = await probeMember(path);
+  if (probe.kind === 'missing') throw new JraidError('E_MEMBER_MISSING', `${path} does not exist`, { path, hint: 'create the image file first (truncate -s SIZE FILE) or check the path' });
+  if (probe.kind === 'directory') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${path} is a directory`, { path });
+  if (probe.kind === 'other') throw new JraidError('E_MEMBER_NOT_BLOCK_OR_FILE', `${path} is neither a regular file nor a block device`, { path });
+  for (const disk of array.disks.values()) {
+    if ((await probeMember(disk.path)).identity === probe.identity) {
+      throw new JraidError('E_MEMBER_DUPLICATE', `${path} is already a member of this array (as ${disk.path})`, { path });
+    }
+  }
+  const neededBytes = DATA_OFFSET_BYTES + array.sb.dataSizeBytes;
+  if (probe.sizeBytes < neededBytes) {
+    throw new JraidError('E_MEMBER_TOO_SMALL', `${path} is ${probe.sizeBytes} bytes; this array needs members of at least ${neededBytes}`, { path, hint: 'use a member at least as large as the others' });
+  }
+  const device = await FileDevice.open(path);
+  try {
+    const read = await readSuperblocks(device);
+    if (read.hasMagic && !force) {
+      const owner = read.superblock ? `array ${read.superblock.name || '(unnamed)'} (uuid ${formatUuid(read.superblock.arrayUuid)})` : 'a jraid array (damaged superblock)';
+      const same = read.superblock?.arrayUuid.equals(array.sb.arrayUuid);
+      throw new JraidError('E_MEMBER_FOREIGN', `${path} already belongs to ${owner}`, {
+        path, hint: same ? 'it is an old member of this array: use jraid re-add, or --force to use it as a blank member' : 'use --force to overwrite it, or pick another member',
+      });
+    }
+    await lockAll([device], 'exclusive');
+    return device;
+  } catch (error) {
+    await device.close();
+    throw error;
+  }
+}
+
+/** Writes a blank member's metadata and enters it in the member table (as a spare, or as given). */
+export async function enrolMember(array: RaidArray, device: BlockDevice, entry: Partial<MemberEntry> = {}): Promise<number> {
+  const uuid = newUuid();
+  const member: MemberEntry = { uuid, role: null, state: 'spare', recoveryOffsetBytes: 0, partialRebuild: false, readErrorsCorrected: 0, ...entry };
+  const index = array.sb.members.length;
+  if (index >= 64) throw new JraidError('E_TOO_MANY_MEMBERS', 'the member table is full (64 entries)');
+  // Clear the metadata regions, then give it a superblock before it joins the table.
+  await device.write(Buffer.alloc(DATA_OFFSET_BYTES - 2 * BLOCK_SIZE_BYTES), 2 * BLOCK_SIZE_BYTES);
+  const sb: Superblock = { ...array.sb, memberUuid: uuid, thisIndex: index, members: [...array.sb.members, member] };
+  await writeSuperblocks(device, sb);
+  array.disks.set(index, new MemberDisk(device, sb));
+  await array.commitSuperblocks((next) => { next.members.push({ ...member }); });
+  return index;
+}
+
+export async function addSpare(array: RaidArray, path: string, force: boolean): Promise<{ index: number }> {
+  const device = await openNewMember(array, path, force);
+  try {
+    return { index: await enrolMember(array, device) };
+  } catch (error) {
+    await device.close();
+    throw error;
+  }
+}
+
+// ---- rebuild --------------------------------------------------------------------------
+
+export interface RebuildOutcome {
+  path: string;
+  index: number;
+  role: number;
+  mode: 'full' | 'partial';
+  resumedFromBytes: number;
+  stripesRebuilt: number;
+  bytesWritten: number;
+  seconds: number;
+}
+
+/**
+ * Picks what to rebuild: members already rebuilding resume; each lost role gets the
+ * replacement (first) or a spare. Returns member indexes, ready for runRebuild.
+ */
+export async function prepareRebuild(array: RaidArray, replacement: BlockDevice | undefined): Promise<number[]> {
+  const targets = array.sb.members.map((entry, index) => ({ entry, index }))
+    .filter(({ entry, index }) => entry.state === 'rebuilding' && array.disks.has(index)).map(({ index }) => index);
+  const claimed = new Set(array.sb.members.filter((entry) => entry.state === 'rebuilding').map((entry) => entry.role));
+  const lost = array.lostRoles().filter((role) => !claimed.has(role));
+  let pendingReplacement = replacement;
+  for (const role of lost) {
+    let index: number;
+    if (pendingReplacement) {
+      index = await enrolMember(array, pendingReplacement);
+      pendingReplacement = undefined;
+    } else {
+      index = array.sb.members.findIndex((entry, i) => entry.state === 'spare' && array.disks.has(i));
+      if (index < 0) {
+        if (targets.length > 0) break;
+        throw new JraidError('E_NO_SPARE', `role ${role} is lost and there is no spare to rebuild onto`, { hint: 'give --replacement PATH, or add a spare with jraid add' });
+      }
+    }
+    await array.commitSuperblocks((sb) => {
+      const old = sb.members.findIndex((entry) => entry.role === role);
+      if (old >= 0) sb.members[old] = { ...sb.members[old]!, role: null, state: 'faulty' };
+      sb.members[index] = { ...sb.members[index]!, role, state: 'rebuilding', recoveryOffsetBytes: 0, partialRebuild: false };
+    });
+    targets.push(index);
+  }
+  if (pendingReplacement) {
+    throw new JraidError('E_REFUSED', 'the array has no lost member to rebuild onto the replacement', { hint: 'add it as a spare with jraid add' });
+  }
+  return targets;
+}
+
+/** Rebuilds member `index` (state rebuilding) from its checkpoint to the end. */
+export async function runRebuild(array: RaidArray, index: number, options: MaintenanceOptions = {}): Promise<RebuildOutcome> {
+  const startedMs = Date.now();
+  const disk = array.disks.get(index)!;
+  const chunk = array.geometry.chunkSizeBytes;
+  const initial = array.sb.members[index]!;
+  const role = initial.role!;
+  const partial = initial.partialRebuild;
+  const resumedFromBytes = initial.recoveryOffsetBytes;
+  const firstStripe = Math.floor(resumedFromBytes / chunk);
+  const total = array.geometry.stripeCount;
+  const throttle = new Throttle(options.maxSpeedBytesPerSecond);
+  const checkpointMs = options.checkpointIntervalMs ?? 1000;
+  let lastCheckpointMs = Date.now();
+  let stripesRebuilt = 0;
+  for (let stripe = firstStripe; stripe < total; stripe++) {
+    if (!partial || array.writeIntent.isStripeMarked(stripe)) {
+      await array.withStripe(stripe, async () => {
+        const bytes = await array.reconstructChunk(stripe, role);
+        await disk.writeData(array.geometry.memberDataOffsetBytes(stripe, 0), bytes);
+        array.sb.members[index]!.recoveryOffsetBytes = (stripe + 1) * chunk;
+      });
+      stripesRebuilt++;
+      await throttle.account(chunk);
+    } else {
+      array.sb.members[index]!.recoveryOffsetBytes = (stripe + 1) * chunk;
+    }
+    options.onProgress?.({ doneBytes: (stripe + 1) * chunk, totalBytes: total * chunk });
+    if (Date.now() - lastCheckpointMs >= checkpointMs) {
+      await disk.flush();
+      await array.commitSuperblocks(() => {});
+      lastCheckpointMs = Date.now();
+    }
+  }
+  await disk.flush();
+  await array.commitSuperblocks((sb) => {
+    sb.members[index] = { ...sb.members[index]!, state: 'active', recoveryOffsetBytes: 0, partialRebuild: false };
+  });
+  if (array.degradedRoles().length === 0 && array.writeIntent.tracking) await array.writeIntent.clear();
+  return {
+    path: disk.path, index, role, mode: partial ? 'partial' : 'full', resumedFromBytes,
+    stripesRebuilt, bytesWritten: stripesRebuilt * chunk, seconds: (Date.now() - startedMs) / 1000,
+  };
+}
+
+// ---- re-add ---------------------------------------------------------------------------
+
+export interface ReAddPlan {
+  index: number;
+  mode: 'partial' | 'full';
+  reason: string;
+}
+
+/**
+ * Takes a returning member back into its old role. Partial when the write-intent bitmap has
+ * tracked every write since it left; otherwise a full rebuild, and the reason says why.
+ */
+export async function prepareReAdd(assembled: Assembled, path: string): Promise<ReAddPlan> {
+  const { array } = assembled;
+  const found = await findAssembledMember(assembled, path);
+  if (!found) {
+    throw new JraidError('E_MEMBER_UNKNOWN', `${path} is not one of this array's members`, {
+      path, hint: 'name the array with this member among its paths (MEMBER,MEMBER,...), or add it as a new member with jraid add',
+    });
+  }
+  const entry = array.sb.members[found.index]!;
+  if (found.inUse && entry.state !== 'faulty') throw new JraidError('E_REFUSED', `${path} is already ${entry.state} in the array`, { path });
+  if (entry.role === null || array.sb.members.some((other, i) => i !== found.index && other.role === entry.role)) {
+    throw new JraidError('E_REFUSED', `${path}'s old role has been given to another member`, { path, hint: 'add it as a spare with jraid add --force' });
+  }
+  const own = (await readSuperblocks(found.device)).superblock;
+  const intent = array.writeIntent;
+  let mode: ReAddPlan['mode'] = 'full';
+  let reason: string;
+  if (!own) reason = 'its superblock is unreadable';
+  else if (!intent.tracking) reason = 'no write-intent marks are kept for it (the array was made whole since it left)';
+  else if (own.events + 1 < intent.startEvents) reason = `it is older (events ${own.events}) than the write-intent marks (since events ${intent.startEvents})`;
+  else {
+    mode = 'partial';
+    reason = `${intent.markedBitCount()} region(s) of ${array.sb.writeIntentChunkBytes} bytes were written while it was away`;
+  }
+  array.disks.set(found.index, new MemberDisk(found.device, own ?? array.sb));
+  await array.commitSuperblocks((sb) => {
+    sb.members[found.index] = { ...sb.members[found.index]!, state: 'rebuilding', recoveryOffsetBytes: 0, partialRebuild: mode === 'partial' };
+  });
+  return { index: found.index, mode, reason };
+}
+
+/** Sleeps as needed to keep the rate at or under the limit. */
+class Throttle {
+  private readonly limit: number | undefined;
+  private readonly startedMs = Date.now();
+  private bytes = 0;
+
+  constructor(limitBytesPerSecond: number | undefined) {
+    this.limit = limitBytesPerSecond && limitBytesPerSecond > 0 ? limitBytesPerSecond : undefined;
+  }
+
+  async account(bytes: number): Promise<void> {
+    this.bytes += bytes;
+    if (!this.limit) return;
+    const aheadMs = (this.bytes / this.limit) * 1000 - (Date.now() - this.startedMs);
+    if (aheadMs > 0) await new Promise((resolve) => setTimeout(resolve, aheadMs));
+  }
+}
+
+export { Throttle };

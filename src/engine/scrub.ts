@@ -1,0 +1,139 @@
+// Scrub: read every stripe, check P (and Q), report mismatches; with repair, fix them. On
+// RAID-6, P and Q together name the one bad chunk of a row (as mdadm's raid6check does):
+// with Pd = P ^ P' and Qd = Q ^ Q' (primes: recomputed from the data),
+//   Pd = 0, Qd = 0  -> consistent
+//   Pd != 0, Qd = 0 -> P is bad
+//   Pd = 0, Qd != 0 -> Q is bad
+//   both != 0 and Qd = g^z * Pd for one z < k on every byte -> data chunk z is bad, by Pd
+//   anything else   -> more than one chunk is bad: P and Q are recomputed (data kept).
+// The checkpoint (superblock scrubOffsetBytes) lets an interrupted scrub resume.
+
+import { JraidError } from '../errors.js';
+import { GF_LOG } from '../parity/gf256.js';
+import { computeP, computeQ, xorInto } from '../parity/parity.js';
+import { BLOCK_SIZE_BYTES } from '../units.js';
+import { Throttle, type MaintenanceOptions } from './maintenance.js';
+import type { RaidArray } from './raid-array.js';
+
+export type BadChunk = 'P' | 'Q' | 'data' | 'unknown';
+
+export interface ScrubMismatch {
+  stripe: number;
+  /** Which chunk the check blames, and the member holding it (null when unknown). */
+  bad: BadChunk;
+  role: number | null;
+  path: string | null;
+  /** Mismatched 4 KiB rows in this stripe. */
+  blocks: number;
+  repaired: boolean;
+}
+
+export interface ScrubOutcome {
+  stripesChecked: number;
+  resumedFromStripe: number;
+  mismatches: ScrubMismatch[];
+  mismatchBlocks: number;
+  repaired: boolean;
+  seconds: number;
+}
+
+export type RowVerdict = { bad: 'none' } | { bad: 'P' } | { bad: 'Q' } | { bad: 'data'; index: number } | { bad: 'unknown' };
+
+/** Classifies one row from its P and Q syndromes (the table in the header comment). */
+export function classifyRow(pDelta: Uint8Array, qDelta: Uint8Array | undefined, dataCount: number): RowVerdict {
+  const pZero = pDelta.every((byte) => byte === 0);
+  if (!qDelta) return pZero ? { bad: 'none' } : { bad: 'P' };
+  const qZero = qDelta.every((byte) => byte === 0);
+  if (pZero && qZero) return { bad: 'none' };
+  if (!pZero && qZero) return { bad: 'P' };
+  if (pZero && !qZero) return { bad: 'Q' };
+  let z = -1;
+  for (let i = 0; i < pDelta.length; i++) {
+    const p = pDelta[i]!;
+    const q = qDelta[i]!;
+    if (p === 0 && q === 0) continue;
+    if (p === 0 || q === 0) return { bad: 'unknown' };
+    const candidate = (GF_LOG[q]! - GF_LOG[p]! + 255) % 255;
+    if (z === -1) z = candidate;
+    else if (z !== candidate) return { bad: 'unknown' };
+  }
+  return z >= 0 && z < dataCount ? { bad: 'data', index: z } : { bad: 'unknown' };
+}
+
+export async function scrubArray(array: RaidArray, options: MaintenanceOptions & { repair?: boolean; restart?: boolean } = {}): Promise<ScrubOutcome> {
+  const startedMs = Date.now();
+  if (array.degradedRoles().length > 0) {
+    throw new JraidError('E_ARRAY_DEGRADED', 'the array is degraded: parity cannot be checked on every stripe', { hint: 'rebuild the lost member first (jraid rebuild)' });
+  }
+  const g = array.geometry;
+  const chunk = g.chunkSizeBytes;
+  const k = g.dataDisks;
+  const hasQ = g.parityDisks === 2;
+  const resumedFromStripe = options.restart ? 0 : Math.floor(array.sb.scrubOffsetBytes / chunk);
+  const throttle = new Throttle(options.maxSpeedBytesPerSecond);
+  const checkpointMs = options.checkpointIntervalMs ?? 1000;
+  let lastCheckpointMs = Date.now();
+  const mismatches: ScrubMismatch[] = [];
+  const p = Buffer.alloc(BLOCK_SIZE_BYTES);
+  const q = Buffer.alloc(BLOCK_SIZE_BYTES);
+  for (let stripe = resumedFromStripe; stripe < g.stripeCount; stripe++) {
+    await array.withStripe(stripe, async () => {
+      const { roles, chunks } = await array.readStripeChunks(stripe);
+      if (chunks.some((c) => c === null)) {
+        throw new JraidError('E_IO', `stripe ${stripe}: a member could not be read during scrub`, { hint: 'see jraid detail; fail and rebuild the member' });
+      }
+      const found = new Map<string, ScrubMismatch>();
+      const fixes: { slot: number; offsetBytes: number; block: Buffer }[] = [];
+      for (let at = 0; at < chunk; at += BLOCK_SIZE_BYTES) {
+        const data = Array.from({ length: k }, (_, i) => chunks[i]!.subarray(at, at + BLOCK_SIZE_BYTES));
+        const storedP = chunks[k]!.subarray(at, at + BLOCK_SIZE_BYTES);
+        computeP(data, p);
+        xorInto(p, storedP); // p is now Pd
+        let qDelta: Buffer | undefined;
+        if (hasQ) {
+          computeQ(data, q);
+          xorInto(q, chunks[k + 1]!.subarray(at, at + BLOCK_SIZE_BYTES));
+          qDelta = q;
+        }
+        const verdict = classifyRow(p, qDelta, k);
+        if (verdict.bad === 'none') continue;
+        const slot = verdict.bad === 'P' ? k : verdict.bad === 'Q' ? k + 1 : verdict.bad === 'data' ? verdict.index : -1;
+        const key = `${verdict.bad}:${slot}`;
+        const role = slot >= 0 ? roles[slot]! : null;
+        const mismatch = found.get(key) ?? { stripe, bad: verdict.bad, role, path: role === null ? null : array.readableDisk(role, stripe)?.path ?? null, blocks: 0, repaired: false };
+        mismatch.blocks++;
+        found.set(key, mismatch);
+        if (!options.repair) continue;
+        mismatch.repaired = true;
+        if (verdict.bad === 'data') {
+          const fixed = Buffer.from(data[verdict.index]!);
+          xorInto(fixed, p); // D_z ^= Pd
+          fixes.push({ slot, offsetBytes: at, block: fixed });
+        } else {
+          // P, Q, or unknown: recompute parity from the data as it stands.
+          fixes.push({ slot: k, offsetBytes: at, block: computeP(data) });
+          if (hasQ) fixes.push({ slot: k + 1, offsetBytes: at, block: computeQ(data) });
+        }
+      }
+      mismatches.push(...found.values());
+      if (fixes.length > 0) {
+        await array.repairBlocks(stripe, fixes.map((fix) => ({ role: roles[fix.slot]!, chunkOffsetBytes: fix.offsetBytes, block: fix.block })));
+      }
+    });
+    await throttle.account(chunk * g.raidDevices);
+    options.onProgress?.({ doneBytes: (stripe + 1) * chunk * k, totalBytes: g.arraySizeBytes });
+    if (!array.readOnly && Date.now() - lastCheckpointMs >= checkpointMs) {
+      await array.commitSuperblocks((sb) => { sb.scrubOffsetBytes = (stripe + 1) * chunk; });
+      lastCheckpointMs = Date.now();
+    }
+  }
+  if (!array.readOnly && array.sb.scrubOffsetBytes !== 0) await array.commitSuperblocks((sb) => { sb.scrubOffsetBytes = 0; });
+  return {
+    stripesChecked: g.stripeCount - resumedFromStripe,
+    resumedFromStripe,
+    mismatches,
+    mismatchBlocks: mismatches.reduce((sum, m) => sum + m.blocks, 0),
+    repaired: !!options.repair,
+    seconds: (Date.now() - startedMs) / 1000,
+  };
+}

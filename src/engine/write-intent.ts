@@ -1,0 +1,137 @@
+// Write-intent marks (seed 002's proxy marking): while a role is lost, every stripe written is
+// first marked in a bitmap on the surviving members, durably, before its data lands. A member
+// that comes back (re-add) then needs only the marked regions rebuilt. Tracking starts when a
+// whole array loses a member, and records the event count of that state change; the bitmap is
+// cleared only when the array is whole again. A returning member whose own events are older
+// than the start (a stale copy from before an earlier failure) gets a full rebuild instead.
+
+import type { Geometry } from '../geometry/geometry.js';
+import {
+  WRITE_INTENT_BIT_COUNT, WRITE_INTENT_HEADER_BYTES, decodeWriteIntentHeader, encodeWriteIntentHeader,
+} from '../format/write-intent.js';
+import { BLOCK_SIZE_BYTES, assert } from '../units.js';
+import type { MemberDisk } from './member-disk.js';
+
+export interface WriteIntentHost {
+  readonly geometry: Geometry;
+  readonly arrayUuid: Buffer;
+  readonly chunkBytes: number;
+  readonly events: number;
+  /** Members the bitmap is kept on: in the array, not faulty. */
+  bitmapDisks(): MemberDisk[];
+}
+
+export class WriteIntent {
+  private readonly host: WriteIntentHost;
+  private readonly bits = new Uint8Array(WRITE_INTENT_BIT_COUNT / 8);
+  startEvents = 0;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(host: WriteIntentHost) {
+    this.host = host;
+    assert(host.geometry.dataSizeBytes / host.chunkBytes <= WRITE_INTENT_BIT_COUNT, 'write-intent bitmap covers the member');
+  }
+
+  /** Reads the bitmap from the first in-sync member whose header belongs to this array. */
+  async load(from: MemberDisk[]): Promise<void> {
+    for (const disk of from) {
+      const header = Buffer.alloc(WRITE_INTENT_HEADER_BYTES);
+      try {
+        await disk.readRegion('write-intent', 0, header);
+      } catch {
+        continue;
+      }
+      const decoded = decodeWriteIntentHeader(header);
+      if (!decoded.ok || !decoded.value.arrayUuid.equals(this.host.arrayUuid) || decoded.value.chunkBytes !== this.host.chunkBytes) continue;
+      this.startEvents = decoded.value.startEvents;
+      if (this.startEvents > 0) await disk.readRegion('write-intent', WRITE_INTENT_HEADER_BYTES, this.bits);
+      return;
+    }
+  }
+
+  get tracking(): boolean {
+    return this.startEvents > 0;
+  }
+
+  private bitRange(stripe: number): [number, number] {
+    const chunk = this.host.geometry.chunkSizeBytes;
+    const first = Math.floor((stripe * chunk) / this.host.chunkBytes);
+    const last = Math.floor(((stripe + 1) * chunk - 1) / this.host.chunkBytes);
+    return [first, last];
+  }
+
+  isStripeMarked(stripe: number): boolean {
+    const [first, last] = this.bitRange(stripe);
+    for (let bit = first; bit <= last; bit++) if (this.bits[bit >> 3]! & (1 << (bit & 7))) return true;
+    return false;
+  }
+
+  markedBitCount(): number {
+    let count = 0;
+    for (const byte of this.bits) for (let b = byte; b; b &= b - 1) count++;
+    return count;
+  }
+
+  /** Begins tracking at `events` (the commit that marked a member faulty), unless already tracking. */
+  startTracking(events: number): Promise<void> {
+    const run = this.queue.then(async () => {
+      if (this.tracking) return;
+      this.startEvents = events;
+      await this.persistHeader();
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async persistHeader(): Promise<void> {
+    const header = encodeWriteIntentHeader({ arrayUuid: this.host.arrayUuid, startEvents: this.startEvents, chunkBytes: this.host.chunkBytes });
+    await Promise.all(this.host.bitmapDisks().map(async (disk) => {
+      await disk.writeRegion('write-intent', 0, header);
+      await disk.flush();
+    }));
+  }
+
+  /** Marks the stripe and makes the mark durable on every bitmap member before returning. */
+  markStripe(stripe: number): Promise<void> {
+    const run = this.queue.then(async () => {
+      if (this.isFullyMarked(stripe)) return;
+      const [first, last] = this.bitRange(stripe);
+      const firstTracking = !this.tracking;
+      if (firstTracking) this.startEvents = this.host.events;
+      for (let bit = first; bit <= last; bit++) this.bits[bit >> 3]! |= 1 << (bit & 7);
+      const firstBlock = Math.floor((first >> 3) / BLOCK_SIZE_BYTES);
+      const lastBlock = Math.floor((last >> 3) / BLOCK_SIZE_BYTES);
+      await this.persist(firstTracking, firstBlock, lastBlock);
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private isFullyMarked(stripe: number): boolean {
+    const [first, last] = this.bitRange(stripe);
+    for (let bit = first; bit <= last; bit++) if (!(this.bits[bit >> 3]! & (1 << (bit & 7)))) return false;
+    return true;
+  }
+
+  /** Forgets every mark: the array is whole again. */
+  clear(): Promise<void> {
+    const run = this.queue.then(async () => {
+      this.bits.fill(0);
+      this.startEvents = 0;
+      await this.persist(true, 0, this.bits.length / BLOCK_SIZE_BYTES - 1);
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async persist(withHeader: boolean, firstBlock: number, lastBlock: number): Promise<void> {
+    const disks = this.host.bitmapDisks();
+    const blocks = Buffer.from(this.bits.buffer, this.bits.byteOffset + firstBlock * BLOCK_SIZE_BYTES, (lastBlock - firstBlock + 1) * BLOCK_SIZE_BYTES);
+    const header = encodeWriteIntentHeader({ arrayUuid: this.host.arrayUuid, startEvents: this.startEvents, chunkBytes: this.host.chunkBytes });
+    await Promise.all(disks.map(async (disk) => {
+      await disk.writeRegion('write-intent', WRITE_INTENT_HEADER_BYTES + firstBlock * BLOCK_SIZE_BYTES, blocks);
+      if (withHeader) await disk.writeRegion('write-intent', 0, header);
+      await disk.flush();
+    }));
+  }
+}
