@@ -120,6 +120,12 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
       }
       throw new JraidError('E_MEMBER_NOT_JRAID', `${device.path} carries no jraid superblock`, { path: device.path, hint: 'check the path, or create an array on it' });
     }
+    const neededBytes = Math.max(...read.superblock.regions.map((region) => region.offsetBytes + region.sizeBytes));
+    if (device.sizeBytes < neededBytes) {
+      throw new JraidError('E_MEMBER_CORRUPT', `${device.path} is ${device.sizeBytes} bytes but its superblock describes ${neededBytes} (a truncated image?)`, {
+        path: device.path, hint: 'restore the member to its full size, or leave it out and rebuild',
+      });
+    }
     candidates.push({ device, sb: read.superblock, primaryProblem: read.primaryProblem });
   }
 

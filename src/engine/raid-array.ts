@@ -146,22 +146,37 @@ export class RaidArray {
     return this.sb.flags & FLAG_DIRTY ? 'active' : 'clean';
   }
 
-  /** Writes the array-wide superblock state to every member that is in the array. */
+  /**
+   * Writes the array-wide superblock state to every member that is in the array. A member
+   * whose superblock write fails is marked faulty and the state written again to the rest.
+   */
   async commitSuperblocks(mutate: (sb: Superblock) => void): Promise<void> {
     assert(!this.readOnly, 'superblock update on a read-only array');
     const next: Superblock = { ...this.sb, members: this.sb.members.map((member) => ({ ...member })) };
     mutate(next);
-    next.events = this.sb.events + 1;
-    next.updatedAtMs = Date.now();
-    this.sb = next;
-    const writes: Promise<void>[] = [];
-    for (const [index, disk] of this.disks) {
-      const entry = next.members[index]!;
-      if (entry.state === 'faulty') continue;
-      const own: Superblock = { ...next, memberUuid: entry.uuid, thisIndex: index };
-      writes.push(writeSuperblocks(disk.device, own).then(() => { disk.sb = own; }));
+    for (;;) {
+      next.events = this.sb.events + 1;
+      next.updatedAtMs = Date.now();
+      this.sb = next;
+      const failed: number[] = [];
+      await Promise.all([...this.disks].map(async ([index, disk]) => {
+        const entry = next.members[index]!;
+        if (entry.state === 'faulty') return;
+        const own: Superblock = { ...next, memberUuid: entry.uuid, thisIndex: index };
+        try {
+          await writeSuperblocks(disk.device, own);
+          disk.sb = own;
+        } catch (error) {
+          if (!(error instanceof DeviceIoError)) throw error;
+          failed.push(index);
+        }
+      }));
+      if (failed.length === 0) return;
+      for (const index of failed) {
+        next.members[index] = { ...next.members[index]!, state: 'faulty', recoveryOffsetBytes: 0 };
+        this.onEvent({ kind: 'member-failed', path: this.disks.get(index)!.path, role: next.members[index]!.role, reason: 'superblock write failed' });
+      }
     }
-    await Promise.all(writes);
   }
 
   /** Marks a member faulty everywhere; the array carries on degraded if it can. */
@@ -237,16 +252,24 @@ export class RaidArray {
       const buf = alignedStart === memberOffset && alignedEnd === memberOffset + target.length ? target : Buffer.alloc(alignedEnd - alignedStart);
       try {
         await disk.readData(alignedStart, buf);
-        if (buf !== target) buf.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
-        return;
       } catch (error) {
         if (!(error instanceof DeviceIoError)) throw error;
-        // A latent sector error: rebuild the range from parity, hand it back, rewrite it (as md does).
-        const rebuilt = await this.reconstructRange(stripe, map, dataIndex, alignedStart, alignedEnd - alignedStart, new Set([role]));
-        rebuilt.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
-        await this.repairReadError(disk, stripe, alignedStart, rebuilt);
-        return;
+        // A latent sector error: block by block, rebuild what fails from parity, hand it back,
+        // and rewrite it to the member (as md does).
+        for (let at = alignedStart; at < alignedEnd; at += B) {
+          const block = buf.subarray(at - alignedStart, at - alignedStart + B);
+          try {
+            await disk.readData(at, block);
+          } catch (blockError) {
+            if (!(blockError instanceof DeviceIoError)) throw blockError;
+            const rebuilt = await this.reconstructRange(stripe, map, dataIndex, at, B, new Set([role]));
+            rebuilt.copy(block);
+            await this.repairReadError(disk, stripe, at, rebuilt);
+          }
+        }
       }
+      if (buf !== target) buf.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
+      return;
     }
     const rebuilt = await this.reconstructRange(stripe, map, dataIndex, alignedStart, alignedEnd - alignedStart, new Set([role]));
     rebuilt.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);

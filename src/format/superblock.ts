@@ -17,6 +17,7 @@ export const FORMAT_VERSION_MINOR = 0;
 export const NAME_SIZE_BYTES = 32;
 export const MAX_REGIONS = 16;
 const NO_ROLE = 0xffff;
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** Array-wide flags. */
 export const FLAG_DIRTY = 1 << 0; // opened for writing without a journal (resync policy): clear on clean close
@@ -103,7 +104,7 @@ export function encodeSuperblock(sb: Superblock): Buffer {
   sb.arrayUuid.copy(bytes, AT.arrayUuid);
   sb.memberUuid.copy(bytes, AT.memberUuid);
   const name = Buffer.from(sb.name, 'utf8');
-  assert(name.length <= NAME_SIZE_BYTES, 'name too long (checked by caller)');
+  assert(name.length <= NAME_SIZE_BYTES && !sb.name.includes('\0'), 'name fits and has no NUL (checked by caller)');
   name.copy(bytes, AT.name);
   bytes.writeBigUInt64LE(BigInt(sb.createdAtMs), AT.createdAt);
   bytes.writeBigUInt64LE(BigInt(sb.updatedAtMs), AT.updatedAt);
@@ -202,6 +203,13 @@ export function decodeSuperblock(bytes: Uint8Array): DecodeResult<Superblock> {
   if (![memberSizeBytes, dataSizeBytes, arraySizeBytes].every(Number.isSafeInteger)) {
     return { ok: false, reason: 'impossible geometry: a size field exceeds 2^53 bytes' };
   }
+  for (const [field, at] of [['created time', AT.createdAt], ['update time', AT.updatedAt], ['event count', AT.events], ['write-intent chunk', AT.writeIntentChunk]] as const) {
+    if (!Number.isSafeInteger(u64(buf, at))) return { ok: false, reason: `${field} exceeds 2^53` };
+  }
+  const writeIntentChunkBytes = u64(buf, AT.writeIntentChunk);
+  if (!isPowerOfTwo(writeIntentChunkBytes) || writeIntentChunkBytes < MIN_CHUNK_SIZE_BYTES) {
+    return { ok: false, reason: `write-intent chunk ${writeIntentChunkBytes} is not a power of two of at least 4 KiB` };
+  }
   if (dataSizeBytes <= 0 || dataSizeBytes % chunkSizeBytes !== 0) {
     return { ok: false, reason: `impossible geometry: data size ${dataSizeBytes} is not a positive multiple of the chunk` };
   }
@@ -260,12 +268,18 @@ export function decodeSuperblock(bytes: Uint8Array): DecodeResult<Superblock> {
   }
   const nameBytes = buf.subarray(AT.name, AT.name + NAME_SIZE_BYTES);
   const nameEnd = nameBytes.indexOf(0);
+  let name: string;
+  try {
+    name = UTF8.decode(nameBytes.subarray(0, nameEnd === -1 ? NAME_SIZE_BYTES : nameEnd));
+  } catch {
+    return { ok: false, reason: 'array name is not valid UTF-8' };
+  }
   const sb: Superblock = {
     versionMajor,
     versionMinor,
     arrayUuid: Buffer.from(buf.subarray(AT.arrayUuid, AT.arrayUuid + UUID_SIZE_BYTES)),
     memberUuid,
-    name: nameBytes.subarray(0, nameEnd === -1 ? NAME_SIZE_BYTES : nameEnd).toString('utf8'),
+    name,
     createdAtMs: u64(buf, AT.createdAt),
     updatedAtMs: u64(buf, AT.updatedAt),
     events: u64(buf, AT.events),
@@ -278,7 +292,7 @@ export function decodeSuperblock(bytes: Uint8Array): DecodeResult<Superblock> {
     memberSizeBytes,
     dataSizeBytes,
     arraySizeBytes,
-    writeIntentChunkBytes: u64(buf, AT.writeIntentChunk),
+    writeIntentChunkBytes,
     resyncOffsetBytes,
     scrubOffsetBytes,
     thisIndex,

@@ -49,7 +49,7 @@ function expectRejected(bytes: Uint8Array, reason: string): void {
   expect(decodeSuperblock(bytes)).toEqual({ ok: false, reason });
 }
 
-describe('superblock rejected before the checksum', () => {
+describe('superblock rejected by its magic, length or checksum', () => {
   it('bad magic', () => {
     expectRejected(patched((bytes) => { bytes.write('X', 0, 'ascii'); }), 'bad magic: no jraid superblock here');
     expectRejected(patched((bytes) => { bytes.write('JRAIDSB2', 0, 'ascii'); }), 'bad magic: no jraid superblock here');
