@@ -10,6 +10,7 @@ import { registerCreate } from './commands/create.js';
 import { registerDetail } from './commands/detail.js';
 import { registerExamine } from './commands/examine.js';
 import { registerIo } from './commands/io.js';
+import { registerFailures } from './commands/failures.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -27,6 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDetail(program, run);
   registerExamine(program, run);
   registerIo(program, run);
+  registerFailures(program, run);
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv, { from: 'user' });

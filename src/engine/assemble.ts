@@ -8,7 +8,8 @@
 // without them, and says so: their blocks may be older than the rest.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { FileDevice, probeMember } from '../device/file-device.js';
+import { probeMember } from '../device/file-device.js';
+import { openMemberDevice } from '../device/open-member.js';
 import { JraidError } from '../errors.js';
 import type { Superblock } from '../format/superblock.js';
 import { formatUuid } from '../format/uuid.js';
@@ -78,10 +79,10 @@ export async function assembleArray(paths: string[], options: AssembleOptions = 
     present.push(path);
   }
   const readOnly = options.readOnly ?? false;
-  const devices: FileDevice[] = [];
+  const devices: BlockDevice[] = [];
   let locked: LockedMembers | undefined;
   try {
-    for (const path of present) devices.push(await FileDevice.open(path, { readOnly }));
+    for (const path of present) devices.push(await openMemberDevice(path, { readOnly }));
     const lockMode = options.lock ?? (readOnly ? 'shared' : 'exclusive');
     if (lockMode !== 'none') locked = await lockAll(devices, lockMode);
     const assembled = await assembleDevices(devices, options);

@@ -43,6 +43,8 @@ export interface ArrayDetail {
   spareDevices: number;
   resyncOffsetBytes: number;
   scrubOffsetBytes: number;
+  /** Percent of the rebuild done on the member being rebuilt, or null. */
+  rebuildPercent: number | null;
   members: MemberDetail[];
   notes: string[];
 }
@@ -54,7 +56,7 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
     const seen = pathByIndex.get(index);
     let state: string = entry.state;
     if (!seen && entry.state !== 'faulty') state = 'missing';
-    if (seen?.excluded?.startsWith('stale')) state = 'stale';
+    if (seen?.excluded?.startsWith('stale') && entry.role !== null && entry.state !== 'faulty') state = 'stale';
     return {
       number: index,
       role: entry.role,
@@ -93,6 +95,9 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
     spareDevices: spare,
     resyncOffsetBytes: sb.resyncOffsetBytes,
     scrubOffsetBytes: sb.scrubOffsetBytes,
+    rebuildPercent: rebuilding > 0
+      ? Math.floor((1000 * Math.min(...sb.members.filter((entry) => entry.state === 'rebuilding').map((entry) => entry.recoveryOffsetBytes))) / sb.dataSizeBytes) / 10
+      : null,
     members,
     notes: [...report.notes],
   };

@@ -3,7 +3,8 @@
 // checkpointed in the superblocks so an interrupted rebuild resumes where it stopped.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { FileDevice, probeMember } from '../device/file-device.js';
+import { probeMember } from '../device/file-device.js';
+import { openMemberDevice } from '../device/open-member.js';
 import { JraidError } from '../errors.js';
 import { DATA_OFFSET_BYTES } from '../format/layout.js';
 import type { MemberEntry, Superblock } from '../format/superblock.js';
@@ -63,7 +64,7 @@ export async function failDisk(assembled: Assembled, path: string, force: boolea
 // ---- add a spare ----------------------------------------------------------------------
 
 /** Opens a new member path for the array: size and foreign-superblock checks, locked. */
-export async function openNewMember(array: RaidArray, path: string, force: boolean): Promise<FileDevice> {
+export async function openNewMember(array: RaidArray, path: string, force: boolean): Promise<BlockDevice> {
   const probe = await probeMember(path);
   if (probe.kind === 'missing') throw new JraidError('E_MEMBER_MISSING', `${path} does not exist`, { path, hint: 'create the image file first (truncate -s SIZE FILE) or check the path' });
   if (probe.kind === 'directory') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${path} is a directory`, { path });
@@ -77,7 +78,7 @@ export async function openNewMember(array: RaidArray, path: string, force: boole
   if (probe.sizeBytes < neededBytes) {
     throw new JraidError('E_MEMBER_TOO_SMALL', `${path} is ${probe.sizeBytes} bytes; this array needs members of at least ${neededBytes}`, { path, hint: 'use a member at least as large as the others' });
   }
-  const device = await FileDevice.open(path);
+  const device = await openMemberDevice(path);
   try {
     const read = await readSuperblocks(device);
     if (read.hasMagic && !force) {
@@ -257,7 +258,7 @@ export async function prepareReAdd(assembled: Assembled, path: string): Promise<
 }
 
 /** Sleeps as needed to keep the rate at or under the limit. */
-class Throttle {
+export class Throttle {
   private readonly limit: number | undefined;
   private readonly startedMs = Date.now();
   private bytes = 0;
@@ -274,4 +275,56 @@ class Throttle {
   }
 }
 
-export { Throttle };
+
+/**
+ * Rebuilds every lost role: resumes members already rebuilding; otherwise rebuilds onto the
+ * replacement (a new path, an old member of this array, or a replacement whose rebuild was
+ * interrupted, which resumes) or a spare.
+ */
+export async function rebuildArray(assembled: Assembled, options: MaintenanceOptions & { replacementPath?: string; force?: boolean } = {}): Promise<RebuildOutcome[]> {
+  const { array } = assembled;
+  let replacement: BlockDevice | undefined;
+  if (options.replacementPath) {
+    const path = options.replacementPath;
+    const found = await findAssembledMember(assembled, path);
+    if (found?.inUse) {
+      if (array.sb.members[found.index]!.state !== 'rebuilding') {
+        throw new JraidError('E_MEMBER_DUPLICATE', `${path} is already ${array.sb.members[found.index]!.state} in this array`, { path, hint: 'give a new member as the replacement' });
+      }
+    } else if (found) {
+      replacement = found.device; // an old member of this array, named as the replacement: rebuilt in full
+    } else {
+      const attached = await attachInterrupted(array, path);
+      if (!attached) replacement = await openNewMember(array, path, !!options.force);
+    }
+  }
+  if (array.lostRoles().length === 0 && !array.sb.members.some((entry) => entry.state === 'rebuilding')) {
+    if (replacement && options.replacementPath && !assembled.candidates.some((c) => c.device === replacement)) await replacement.close();
+    return [];
+  }
+  const targets = await prepareRebuild(array, replacement);
+  const outcomes: RebuildOutcome[] = [];
+  for (const index of targets) outcomes.push(await runRebuild(array, index, options));
+  return outcomes;
+}
+
+/** A replacement whose rebuild was interrupted carries this array's superblock as a rebuilding member: attach it. */
+async function attachInterrupted(array: RaidArray, path: string): Promise<boolean> {
+  const probe = await probeMember(path);
+  if (probe.kind !== 'file' && probe.kind !== 'block') return false;
+  const device = await openMemberDevice(path);
+  const own = (await readSuperblocks(device).catch(() => undefined))?.superblock;
+  const index = own && own.arrayUuid.equals(array.sb.arrayUuid) ? array.sb.members.findIndex((entry) => entry.uuid.equals(own.memberUuid)) : -1;
+  if (index < 0 || array.sb.members[index]!.state !== 'rebuilding' || array.disks.has(index)) {
+    await device.close();
+    return false;
+  }
+  try {
+    await lockAll([device], 'exclusive');
+  } catch (error) {
+    await device.close();
+    throw error;
+  }
+  array.disks.set(index, new MemberDisk(device, own!));
+  return true;
+}

@@ -1,7 +1,7 @@
 // Takes the array lock on every member that has a file descriptor, or none of them.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { FileDevice } from '../device/file-device.js';
+import { underlyingFile } from '../device/open-member.js';
 import { describeHolders, tryLockMember, unlockMember, type LockMode } from '../device/lock.js';
 import { JraidError } from '../errors.js';
 
@@ -17,9 +17,10 @@ export async function lockAll(devices: readonly BlockDevice[], mode: LockMode): 
     }
   };
   for (const device of devices) {
-    if (!(device instanceof FileDevice)) continue;
-    if (tryLockMember(device.fd, mode)) {
-      held.push(device.fd);
+    const file = underlyingFile(device);
+    if (!file) continue;
+    if (tryLockMember(file.fd, mode)) {
+      held.push(file.fd);
       continue;
     }
     release();

@@ -42,14 +42,17 @@ export function formatDetail(spec: string, info: ArrayDetail): string {
     ['Creation Time', info.createdAt],
     ['Update Time', info.updatedAt],
   ];
+  if (info.rebuildPercent !== null) rows.push(['Rebuild Status', `${info.rebuildPercent}% complete`]);
+  if (info.scrubOffsetBytes > 0) rows.push(['Scrub Status', `interrupted at ${((100 * info.scrubOffsetBytes) / info.memberDataSizeBytes).toFixed(1)}%; jraid scrub resumes it`]);
   if (info.resyncOffsetBytes < info.memberDataSizeBytes) {
     rows.push(['Resync Status', `${((100 * info.resyncOffsetBytes) / info.memberDataSizeBytes).toFixed(1)}% complete`]);
   }
-  const members = table(['Number', 'RaidDevice', 'State', 'Events', 'Path'], info.members.map((member) => [
+  const members = table(['Number', 'RaidDevice', 'State', 'Events', 'ReadErrors', 'Path'], info.members.map((member) => [
     member.number,
     member.role === null ? '-' : member.role,
     member.state === 'rebuilding' ? `rebuilding ${((100 * member.recoveryOffsetBytes) / info.memberDataSizeBytes).toFixed(1)}%` : member.state,
     member.events ?? '-',
+    member.readErrorsCorrected,
     member.path ?? '(missing)',
   ]));
   return `${spec}:\n${keyValues(rows)}\n\n${members}${info.notes.length ? `\n\n${info.notes.map((note) => `note: ${note}`).join('\n')}` : ''}`;

@@ -1,0 +1,155 @@
+// fail-disk, add, rebuild, re-add, scrub: member failures and their repair.
+
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { Run } from '../run.js';
+import { InvalidArgumentError } from 'commander';
+import { saveArrayToConfig } from '../../engine/config.js';
+import { addSpare, failDisk, prepareReAdd, rebuildArray, runRebuild, type RebuildOutcome } from '../../engine/maintenance.js';
+import { withArray, type ArraySpec } from '../../engine/open.js';
+import type { RaidArray } from '../../engine/raid-array.js';
+import { scrubArray } from '../../engine/scrub.js';
+import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
+import { formatUuid } from '../../format/uuid.js';
+import { formatSizeBytes, parseSizeBytes } from '../../units.js';
+import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
+import type { Output } from '../output.js';
+import { Progress } from '../progress.js';
+
+interface ForceOptions extends CommonOptions { force?: boolean }
+interface SpeedOptions extends CommonOptions { maxSpeed?: number }
+
+/** "50M", "50M/s", "1G": bytes per second. */
+export function rateArg(value: string): number {
+  const parsed = parseSizeBytes(value.replace(/\/s$/i, ''));
+  if (parsed === undefined || parsed <= 0) throw new InvalidArgumentError(`"${value}" is not a rate (bytes per second, e.g. 50M or 50M/s)`);
+  return parsed;
+}
+
+const ARRAY_ARG = ['<array>', 'NAME from the config file, or MEMBER,MEMBER,...'] as const;
+
+export function registerFailures(program: Command, run: Run): void {
+  withCommonOptions(program.command('fail-disk')
+    .description('mark a member faulty on every other member; the array carries on degraded')
+    .argument(...ARRAY_ARG)
+    .argument('<member>', 'the member to fail')
+    .option('-f, --force', 'fail it even when that leaves the array unusable'))
+    .action((spec: string, member: string, options: ForceOptions) => run(failDiskCommand(spec, member, options)));
+  withCommonOptions(program.command('add')
+    .description('add a spare member')
+    .argument(...ARRAY_ARG)
+    .argument('<path>', 'image file or block device')
+    .option('-f, --force', 'overwrite a member of another jraid array'))
+    .action((spec: string, path: string, options: ForceOptions) => run(addCommand(spec, path, options)));
+  withCommonOptions(program.command('rebuild')
+    .description('rebuild lost members onto a replacement or a spare; resumes an interrupted rebuild')
+    .argument(...ARRAY_ARG)
+    .option('-r, --replacement <path>', 'rebuild onto this member (new, or the one whose rebuild was interrupted)')
+    .option('--max-speed <rate>', 'limit the rebuild rate (bytes/s, e.g. 50M)', rateArg)
+    .option('-f, --force', 'overwrite a replacement that belongs to another jraid array'))
+    .action((spec: string, options: SpeedOptions & ForceOptions & { replacement?: string }) => run(rebuildCommand(spec, options)));
+  withCommonOptions(program.command('re-add')
+    .description('take back a member that left; rebuild only what was written while it was away')
+    .argument(...ARRAY_ARG)
+    .argument('<member>', 'the returning member (name the array with it among its paths)')
+    .option('--max-speed <rate>', 'limit the rebuild rate (bytes/s)', rateArg))
+    .action((spec: string, member: string, options: SpeedOptions) => run(reAddCommand(spec, member, options)));
+  withCommonOptions(program.command('scrub')
+    .description('read every stripe and check parity; --repair fixes mismatches')
+    .argument(...ARRAY_ARG)
+    .option('--repair', 'rewrite bad parity (RAID-6: fix the one bad chunk P and Q name)')
+    .option('--restart', 'start from the beginning instead of the saved checkpoint')
+    .option('--max-speed <rate>', 'limit the scrub rate (bytes/s)', rateArg))
+    .action((spec: string, options: SpeedOptions & { repair?: boolean; restart?: boolean }) => run(scrubCommand(spec, options)));
+}
+
+function exitFor(array: RaidArray): number {
+  return array.degradedRoles().length > 0 ? EXIT_DEGRADED : EXIT_OK;
+}
+
+/** Keeps the config file's member list true after members change (only for arrays named from it). */
+async function refreshConfig(spec: ArraySpec, array: RaidArray, configFile: string, out: Output): Promise<void> {
+  if (!spec.fromConfig) return;
+  const devices = [...array.disks].filter(([index]) => array.sb.members[index]!.state !== 'faulty').map(([, disk]) => resolve(disk.path));
+  await saveArrayToConfig(configFile, { name: spec.name ?? array.sb.name, uuid: formatUuid(array.sb.arrayUuid), devices });
+  out.info(`updated ${configFile}: ${spec.name} devices=${devices.join(',')}`);
+}
+
+async function failDiskCommand(spec: string, member: string, options: ForceOptions): Promise<number> {
+  const out = outputFor(options);
+  return withArray(spec, configFor(options), {}, async (assembled) => {
+    const result = await failDisk(assembled, member, !!options.force);
+    out.result({ member, role: result.role, state: 'faulty', arrayState: result.arrayState, events: assembled.array.sb.events },
+      () => `jraid: set ${member} faulty; the array is ${result.arrayState}`);
+    return exitFor(assembled.array);
+  });
+}
+
+async function addCommand(spec: string, path: string, options: ForceOptions): Promise<number> {
+  const out = outputFor(options);
+  const configFile = configFor(options);
+  return withArray(spec, configFile, {}, async (assembled) => {
+    const { index } = await addSpare(assembled.array, path, !!options.force);
+    await refreshConfig(assembled.spec, assembled.array, configFile, out);
+    const degraded = assembled.array.lostRoles().length > 0;
+    out.result({ path, number: index, state: 'spare', arrayState: assembled.array.state() }, () =>
+      `jraid: added ${path} as a spare${degraded ? '; the array is degraded: run jraid rebuild to rebuild onto it' : ''}`);
+    return exitFor(assembled.array);
+  });
+}
+
+function describeOutcome(outcome: RebuildOutcome): string {
+  const rate = outcome.seconds > 0 ? `${formatSizeBytes(outcome.bytesWritten / outcome.seconds)}/s` : '-';
+  const resumed = outcome.resumedFromBytes > 0 ? `, resumed at ${formatSizeBytes(outcome.resumedFromBytes)}` : '';
+  return `jraid: rebuilt role ${outcome.role} onto ${outcome.path} (${outcome.mode}${resumed}): ${outcome.stripesRebuilt} stripes, ${formatSizeBytes(outcome.bytesWritten)} in ${outcome.seconds.toFixed(1)} s (${rate})`;
+}
+
+async function rebuildCommand(spec: string, options: SpeedOptions & ForceOptions & { replacement?: string }): Promise<number> {
+  const out = outputFor(options);
+  const configFile = configFor(options);
+  return withArray(spec, configFile, {}, async (assembled) => {
+    const progress = new Progress('rebuild', out.progressAllowed);
+    const outcomes = await rebuildArray(assembled, {
+      replacementPath: options.replacement, force: options.force, maxSpeedBytesPerSecond: options.maxSpeed,
+      onProgress: (p) => progress.update(p.doneBytes, p.totalBytes),
+    });
+    progress.done();
+    if (outcomes.length > 0) await refreshConfig(assembled.spec, assembled.array, configFile, out);
+    out.result({ rebuilt: outcomes, arrayState: assembled.array.state() }, () =>
+      outcomes.length === 0 ? 'jraid: nothing to rebuild: no member is lost' : outcomes.map(describeOutcome).join('\n'));
+    return exitFor(assembled.array);
+  });
+}
+
+async function reAddCommand(spec: string, member: string, options: SpeedOptions): Promise<number> {
+  const out = outputFor(options);
+  return withArray(spec, configFor(options), {}, async (assembled) => {
+    const plan = await prepareReAdd(assembled, member);
+    out.info(`re-adding ${member}: ${plan.mode === 'partial' ? 'only regions written while it was away' : 'full rebuild'} (${plan.reason})`);
+    const progress = new Progress('re-add', out.progressAllowed);
+    const outcome = await runRebuild(assembled.array, plan.index, { maxSpeedBytesPerSecond: options.maxSpeed, onProgress: (p) => progress.update(p.doneBytes, p.totalBytes) });
+    progress.done();
+    out.result({ ...outcome, reason: plan.reason, arrayState: assembled.array.state() }, () => describeOutcome(outcome));
+    return exitFor(assembled.array);
+  });
+}
+
+async function scrubCommand(spec: string, options: SpeedOptions & { repair?: boolean; restart?: boolean }): Promise<number> {
+  const out = outputFor(options);
+  return withArray(spec, configFor(options), {}, async ({ array }) => {
+    const progress = new Progress(options.repair ? 'repair' : 'scrub', out.progressAllowed);
+    const outcome = await scrubArray(array, {
+      repair: options.repair, restart: options.restart, maxSpeedBytesPerSecond: options.maxSpeed,
+      onProgress: (p) => progress.update(p.doneBytes, p.totalBytes),
+    });
+    progress.done();
+    out.result({ ...outcome, mismatchCount: outcome.mismatches.length }, () => {
+      const lines = [`jraid: scrub checked ${outcome.stripesChecked} stripes${outcome.resumedFromStripe ? ` (resumed at stripe ${outcome.resumedFromStripe})` : ''} in ${outcome.seconds.toFixed(1)} s: ${outcome.mismatches.length} mismatched stripe(s), ${outcome.mismatchBlocks} block(s)${outcome.repaired && outcome.mismatches.length ? ', repaired' : ''}`];
+      for (const m of outcome.mismatches) {
+        lines.push(`  stripe ${m.stripe}: ${m.blocks} block(s), bad ${m.bad}${m.role !== null ? ` on role ${m.role} (${m.path})` : ''}${m.repaired ? ' - repaired' : ''}`);
+      }
+      return lines.join('\n');
+    });
+    return outcome.mismatches.length > 0 ? EXIT_DEGRADED : exitFor(array);
+  });
+}
