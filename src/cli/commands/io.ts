@@ -107,7 +107,9 @@ async function readCommand(spec: string, options: ReadCliOptions): Promise<numbe
   }
   if (toStdout && options.json) throw new JraidError('E_USAGE', '--json needs --output FILE: stdout carries the data', { hint: 'add --output FILE' });
   const out = outputFor(options);
-  const state = await withArray(spec, configFor(options), { readOnly: true }, async ({ array }) => {
+  // A shared lock: readers run side by side, writers wait. The only writes a reader makes are
+  // repairs of read errors, which write the bytes parity already implies: idempotent.
+  const state = await withArray(spec, configFor(options), { lock: 'shared' }, async ({ array }) => {
     if (options.offset + options.length > array.sizeBytes) {
       throw new JraidError('E_OUT_OF_RANGE', `range ${options.offset}+${options.length} ends past the array (${array.sizeBytes} bytes)`, { hint: `the last byte is at offset ${array.sizeBytes - 1}` });
     }
