@@ -6,9 +6,11 @@
 import os from 'node:os';
 import { formatComparison, type Bench } from './measure.js';
 import { benchParity } from './parity.js';
+import { benchMaintenance } from './maintenance.js';
 
 const BENCHES: Record<string, Bench> = {
   parity: benchParity,
+  maintenance: benchMaintenance,
 };
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -309,16 +309,13 @@ export class RaidArray {
         avoid.add(failedRole);
         continue;
       }
-      const out = Buffer.alloc(lengthBytes);
-      for (let rowStart = 0; rowStart < lengthBytes; rowStart += BLOCK_SIZE_BYTES) {
-        const view = (slot: number) => bufs[slot] ? bufs[slot]!.subarray(rowStart, rowStart + BLOCK_SIZE_BYTES) : null;
-        const row = reconstructRow({
-          data: Array.from({ length: k }, (_, i) => view(i)),
-          p: view(k),
-          q: this.geometry.parityDisks === 2 ? view(k + 1) : undefined,
-        }, BLOCK_SIZE_BYTES);
-        row.data[dataIndex]!.copy(out, rowStart);
-      }
+      // Parity is byte-wise: the whole range is one "row" of longer blocks.
+      const row = reconstructRow({
+        data: bufs.slice(0, k),
+        p: bufs[k]!,
+        q: this.geometry.parityDisks === 2 ? bufs[k + 1]! : undefined,
+      }, lengthBytes);
+      const out = row.data[dataIndex]!;
       return out;
     }
   }
@@ -368,17 +365,9 @@ export class RaidArray {
     const k = this.geometry.dataDisks;
     const hasQ = this.geometry.parityDisks === 2;
     const slot = roles.indexOf(role);
-    const out = Buffer.alloc(this.geometry.chunkSizeBytes);
-    for (let at = 0; at < out.length; at += BLOCK_SIZE_BYTES) {
-      const view = (i: number) => chunks[i] ? chunks[i]!.subarray(at, at + BLOCK_SIZE_BYTES) : null;
-      const row = reconstructRow({
-        data: Array.from({ length: k }, (_, i) => view(i)),
-        p: view(k),
-        q: hasQ ? view(k + 1) : undefined,
-      }, BLOCK_SIZE_BYTES);
-      const block = slot < k ? row.data[slot]! : slot === k ? row.p : row.q!;
-      block.copy(out, at);
-    }
+    // Parity is byte-wise: the whole chunk is one "row" of longer blocks.
+    const row = reconstructRow({ data: chunks.slice(0, k), p: chunks[k]!, q: hasQ ? chunks[k + 1]! : undefined }, this.geometry.chunkSizeBytes);
+    const out = slot < k ? row.data[slot]! : slot === k ? row.p : row.q!;
     return out;
   }
 

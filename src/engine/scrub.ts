@@ -76,6 +76,8 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
   const mismatches: ScrubMismatch[] = [];
   const p = Buffer.alloc(BLOCK_SIZE_BYTES);
   const q = Buffer.alloc(BLOCK_SIZE_BYTES);
+  const wholeP = Buffer.alloc(chunk);
+  const wholeQ = Buffer.alloc(chunk);
   for (let stripe = resumedFromStripe; stripe < g.stripeCount; stripe++) {
     await array.withStripe(stripe, async () => {
       const { roles, chunks } = await array.readStripeChunks(stripe);
@@ -84,7 +86,14 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
       }
       const found = new Map<string, ScrubMismatch>();
       const fixes: { slot: number; offsetBytes: number; block: Buffer }[] = [];
-      for (let at = 0; at < chunk; at += BLOCK_SIZE_BYTES) {
+      // Fast path: whole-chunk parity compares equal; rows are examined only on a mismatch.
+      computeP(chunks.slice(0, k) as Buffer[], wholeP);
+      let consistent = wholeP.equals(chunks[k]!);
+      if (consistent && hasQ) {
+        computeQ(chunks.slice(0, k) as Buffer[], wholeQ);
+        consistent = wholeQ.equals(chunks[k + 1]!);
+      }
+      for (let at = 0; !consistent && at < chunk; at += BLOCK_SIZE_BYTES) {
         const data = Array.from({ length: k }, (_, i) => chunks[i]!.subarray(at, at + BLOCK_SIZE_BYTES));
         const storedP = chunks[k]!.subarray(at, at + BLOCK_SIZE_BYTES);
         computeP(data, p);
