@@ -17,12 +17,17 @@ import { MemberDisk } from './member-disk.js';
 import { lockAll, type LockedMembers } from './member-locks.js';
 import { RaidArray, type ArrayEvent } from './raid-array.js';
 import { readSuperblocks } from './superblock-io.js';
+import { recoverArray, recoveryNeeded, type RecoveryAction, type RecoveryOutcome } from './recover.js';
 
 export interface AssembleOptions {
   readOnly?: boolean;
   force?: boolean;
   /** Paths that do not exist are reported missing instead of refused (config-file assembly). */
   skipMissingPaths?: boolean;
+  /** Journal manager tuning (dirty-log): idle period before a clean record; test-only barrier removal. */
+  journal?: { idleCleanMs?: number; unsafeSkipBarrier?: boolean };
+  /** Report progress of a recovery run during assembly. */
+  onRecoveryProgress?: (progress: { doneBytes: number; totalBytes: number }) => void;
   /** 'none' for commands that only look (detail, examine). Defaults: exclusive, or shared when readOnly. */
   lock?: 'exclusive' | 'shared' | 'none';
   onEvent?: (event: ArrayEvent) => void;
@@ -50,6 +55,8 @@ export interface AssembleReport {
   stale: string[];
   forced: string[];
   notes: string[];
+  /** What recovery found and did at assembly (dirty journal record, dirty flag). */
+  recovery: RecoveryOutcome | { action: RecoveryAction; performed: false } | undefined;
 }
 
 export interface Assembled {
@@ -159,7 +166,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
   const template: Superblock = { ...newest.sb, members: newest.sb.members.map((member) => ({ ...member })) };
   const report: AssembleReport = {
     arrayUuid: formatUuid(template.arrayUuid), name: template.name, events: template.events,
-    members: [], missingRoles: [], missingPaths: [], stale: [], forced: [], notes: [],
+    members: [], missingRoles: [], missingPaths: [], stale: [], forced: [], notes: [], recovery: undefined,
   };
   const disks = new Map<number, MemberDisk>();
   const indexed: { index: number; device: BlockDevice }[] = [];
@@ -236,6 +243,18 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
     await array.commitSuperblocks(() => {});
     report.events = array.sb.events;
   }
+  const needed = recoveryNeeded(array);
+  if (needed !== 'none' && array.readOnly) {
+    report.recovery = { action: needed, performed: false };
+    report.notes.push(needed === 'dirty-stripes'
+      ? `the array was not shut down cleanly: ${array.journalRecord!.entries.length} stripe(s) await recovery`
+      : 'the array was not shut down cleanly: a full resync awaits');
+  } else if (needed !== 'none') {
+    const outcome = await recoverArray(array, { force: options.force, onProgress: options.onRecoveryProgress });
+    report.recovery = outcome;
+    report.notes.push(describeRecovery(outcome));
+  }
+  if (!array.readOnly) array.startJournal(options.journal);
   return {
     array,
     report,
@@ -244,6 +263,15 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
       await Promise.all(devices.map((device) => device.close().catch(() => {})));
     },
   };
+}
+
+export function describeRecovery(outcome: RecoveryOutcome): string {
+  const what = outcome.action === 'full-resync'
+    ? `full resync of ${outcome.stripes.length} stripe(s)`
+    : `resynced ${outcome.stripes.length} dirty stripe(s) from journal generation ${outcome.generation}`;
+  const torn = outcome.tornBlocks.length ? `; ${outcome.tornBlocks.length} torn block range(s) recorded bad` : '';
+  const lost = outcome.lostBlocks.length ? `; ${outcome.lostBlocks.length} lost chunk(s) recorded bad` : '';
+  return `recovered from an unclean shutdown: ${what} in ${outcome.seconds.toFixed(2)} s${torn}${lost}`;
 }
 
 function describe(sb: Superblock): string {

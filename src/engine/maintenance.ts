@@ -188,7 +188,7 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
     if (!partial || array.writeIntent.isStripeMarked(stripe)) {
       await array.withStripe(stripe, async () => {
         const bytes = await array.reconstructChunk(stripe, role);
-        await disk.writeData(array.geometry.memberDataOffsetBytes(stripe, 0), bytes);
+        await array.journaled(stripe, () => disk.writeData(array.geometry.memberDataOffsetBytes(stripe, 0), bytes));
         array.sb.members[index]!.recoveryOffsetBytes = (stripe + 1) * chunk;
       });
       stripesRebuilt++;

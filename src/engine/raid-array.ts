@@ -14,6 +14,12 @@ import { BLOCK_SIZE_BYTES, assert } from '../units.js';
 import { MemberDisk } from './member-disk.js';
 import { StripeLocks } from './stripe-lock.js';
 import { WriteIntent } from './write-intent.js';
+import { BadBlocks } from './bad-blocks.js';
+import { MemberJournalStore, readJournal, type NewestRecord } from './journal-store.js';
+import { JournalManager } from '../journal/manager.js';
+import { encodeJournalRecord, type BlockCheck, type JournalRecord } from '../format/journal-record.js';
+import { crc32c } from '../format/crc32c.js';
+import { SECTOR_SIZE_BYTES } from '../units.js';
 import { writeSuperblocks } from './superblock-io.js';
 
 /** Stripes one write or read call works on at once. */
@@ -54,6 +60,12 @@ export class RaidArray {
   private closed = false;
   /** Marks of stripes written while a role is lost, for re-add. */
   readonly writeIntent: WriteIntent;
+  /** Array blocks that read as EIO until rewritten (torn by a crash, or lost with a member). */
+  readonly badBlocks: BadBlocks;
+  /** What the journal region held at assembly (dirty-log policy). */
+  journalState: NewestRecord | undefined;
+  /** The journal store, once the journal manager runs. */
+  journalStore: MemberJournalStore | undefined;
   /** Set when per-member counters changed and should reach the superblocks at close. */
   private countersChanged = false;
 
@@ -68,6 +80,7 @@ export class RaidArray {
       chunkSizeBytes: sb.chunkSizeBytes, dataSizeBytes: sb.dataSizeBytes,
     });
     assert(this.geometry.arraySizeBytes === sb.arraySizeBytes, 'geometry matches superblock');
+    this.badBlocks = new BadBlocks(sb.arrayUuid);
     const array = this;
     this.writeIntent = new WriteIntent({
       geometry: this.geometry,
@@ -75,13 +88,68 @@ export class RaidArray {
       chunkBytes: sb.writeIntentChunkBytes,
       get events() { return array.sb.events; },
       bitmapDisks: () => [...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state)).map(([, disk]) => disk),
+      diskFailed: (disk, error) => this.failMember(this.indexOfDisk(disk), `write-intent write failed: ${error.message}`),
     });
   }
 
   /** Loads state kept in member regions (the write-intent bitmap). Called once after assembly. */
   async loadRegions(): Promise<void> {
-    const inSync = [...this.disks].filter(([index]) => this.sb.members[index]!.state === 'active').map(([, disk]) => disk);
+    const inSync = this.inSyncDisks();
     await this.writeIntent.load(inSync);
+    await this.badBlocks.load(inSync);
+    if (this.sb.policy === 'dirty-log') this.journalState = await readJournal(inSync, this.sb.arrayUuid, new MemberJournalStore(this).layout);
+  }
+
+  indexOfDisk(disk: MemberDisk): number {
+    const found = [...this.disks].find(([, candidate]) => candidate === disk);
+    assert(found, `disk ${disk.path} belongs to the array`);
+    return found[0];
+  }
+
+  private inSyncDisks(): MemberDisk[] {
+    return [...this.disks].filter(([index]) => this.sb.members[index]!.state === 'active').map(([, disk]) => disk);
+  }
+
+  /** The newest journal record found at assembly, or written since by recovery. */
+  get journalRecord(): JournalRecord | undefined {
+    return this.journalState?.record;
+  }
+
+  async persistBadBlocks(): Promise<void> {
+    await this.badBlocks.persist([...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state)).map(([, disk]) => disk));
+  }
+
+  /** After recovery: a clean journal record (dirty-log) or a clear dirty flag (resync). */
+  async markRecovered(): Promise<void> {
+    if (this.sb.policy === 'dirty-log') {
+      const store = new MemberJournalStore(this);
+      const generation = (this.journalRecord?.generation ?? 0) + 1;
+      const record: JournalRecord = { arrayUuid: this.sb.arrayUuid, generation, clean: true, entries: [] };
+      await store.writeRecord(generation, encodeJournalRecord(record));
+      this.journalState = { record, copies: this.journalState?.copies ?? [] };
+    }
+    if (this.sb.flags & FLAG_DIRTY || this.sb.resyncOffsetBytes < this.sb.dataSizeBytes) {
+      await this.commitSuperblocks((sb) => { sb.flags &= ~FLAG_DIRTY; sb.resyncOffsetBytes = sb.dataSizeBytes; });
+    }
+  }
+
+  /** Starts the dirty-log journal manager (after any recovery). */
+  startJournal(options: { idleCleanMs?: number; unsafeSkipBarrier?: boolean } = {}): JournalManager | undefined {
+    if (this.readOnly || this.sb.policy !== 'dirty-log' || this.journal) return undefined;
+    const store = new MemberJournalStore(this);
+    const manager = new JournalManager(store, {
+      arrayUuid: this.sb.arrayUuid,
+      volumeId: 1,
+      generation: this.journalRecord?.generation ?? 0,
+      recordBytesMax: store.layout.slotBytes,
+      checksPerStripeMax: this.geometry.dataDisks * this.geometry.blocksPerChunk,
+      idleCleanMs: options.idleCleanMs,
+      unsafeSkipBarrier: options.unsafeSkipBarrier,
+    });
+    assert(manager.entriesMax >= STRIPES_IN_FLIGHT_MAX, 'journalEntriesMax >= stripes one call keeps in flight');
+    this.journal = manager;
+    this.journalStore = store;
+    return manager;
   }
 
   get sizeBytes(): number {
@@ -230,6 +298,14 @@ export class RaidArray {
 
   async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
     this.checkRange(offsetBytes, lengthBytes);
+    const bad = this.badBlocks.find(offsetBytes, lengthBytes);
+    if (bad) {
+      const start = bad.firstBlock * BLOCK_SIZE_BYTES;
+      throw new JraidError('E_BAD_BLOCK', `array bytes ${start}..${start + bad.blockCount * BLOCK_SIZE_BYTES - 1} are recorded bad (${bad.reason === 'torn' ? 'a write torn by a crash' : "lost with a member during a crash"}): reading them gives EIO`, {
+        hint: 'rewrite those blocks (whole 4 KiB blocks) to clear them',
+        details: { firstBlock: bad.firstBlock, blockCount: bad.blockCount, reason: bad.reason },
+      });
+    }
     const out = Buffer.alloc(lengthBytes);
     const extents = this.geometry.extents(offsetBytes, lengthBytes);
     await runBounded(extents, STRIPES_IN_FLIGHT_MAX, async (extent) => {
@@ -372,18 +448,26 @@ export class RaidArray {
   }
 
   /**
-   * Writes repaired blocks (scrub) of one stripe, under its lock, through the journal when the
-   * array has one: a crash mid-repair leaves the stripe listed for recovery.
+   * Runs maintenance writes of one stripe (rebuild, scrub repair) through the journal when the
+   * array has one: the stripe is listed in a durable record before `fn` writes, so a crash
+   * mid-way leaves it for recovery. Call under the stripe's lock.
    */
-  async repairBlocks(stripe: number, fixes: { role: number; chunkOffsetBytes: number; block: Buffer }[]): Promise<void> {
+  async journaled<T>(stripe: number, fn: () => Promise<T>): Promise<T> {
     await this.prepareForWrite();
     const ticket = this.journal ? await this.journal.begin(stripe) : undefined;
     try {
       if (ticket) await ticket.durable();
-      await Promise.all(fixes.map((fix) => this.writableDisk(fix.role)!.writeData(this.geometry.memberDataOffsetBytes(stripe, fix.chunkOffsetBytes), fix.block)));
+      return await fn();
     } finally {
       ticket?.done();
     }
+  }
+
+  /** Writes repaired blocks (scrub) of one stripe. Call under the stripe's lock. */
+  async repairBlocks(stripe: number, fixes: { role: number; chunkOffsetBytes: number; block: Buffer }[]): Promise<void> {
+    await this.journaled(stripe, async () => {
+      await Promise.all(fixes.map((fix) => this.writableDisk(fix.role)!.writeData(this.geometry.memberDataOffsetBytes(stripe, fix.chunkOffsetBytes), fix.block)));
+    });
   }
 
   private slotRoles(map: StripeMap): number[] {
@@ -405,6 +489,7 @@ export class RaidArray {
     }
     await runBounded([...byStripe], STRIPES_IN_FLIGHT_MAX, ([stripe, pieces]) =>
       this.locks.with(stripe, () => this.writeStripe(stripe, pieces)));
+    if (this.badBlocks.clearCovered(offsetBytes, data.length)) await this.persistBadBlocks();
   }
 
   /** Runs `fn` under the stripe's lock: maintenance (scrub, rebuild) uses it to stay ordered with I/O. */
@@ -422,10 +507,10 @@ export class RaidArray {
       const avoid = new Set<number>();
       let plan = this.planStripeWrite(stripe, pieces, avoid);
       while (!(await this.readPlanned(plan, avoid))) plan = this.planStripeWrite(stripe, pieces, avoid);
-      this.computeRows(plan, pieces);
-      if (ticket) await ticket.durable();
+      const checks = this.computeRows(plan, pieces, !!ticket);
       // Degraded: the stripe's write-intent mark is durable before its data lands.
       if (this.lostRoles().length > 0) await this.writeIntent.markStripe(stripe);
+      if (ticket) await ticket.durable(checks);
       touched = true;
       await this.writePlanned(plan);
     } catch (error) {
@@ -527,8 +612,22 @@ export class RaidArray {
     return failedRoles.size === 0;
   }
 
-  private computeRows(plan: StripePlan, pieces: StripePiece[]): void {
+  /**
+   * Computes new data and parity in the plan's buffers. With `withChecks`, returns block checks
+   * for the journal: the new CRC of each data block written, and its old CRC where the old
+   * contents were read (else the CRC of its new first sector), for torn-write detection.
+   */
+  private computeRows(plan: StripePlan, pieces: StripePiece[], withChecks: boolean): BlockCheck[] {
     const B = BLOCK_SIZE_BYTES;
+    const checks: BlockCheck[] = [];
+    const oldKnown = (slot: number, r: number) => plan.needRead[slot]![r] === 1 || !plan.readable[slot] || plan.modes[r] === 'reconstruct';
+    const check = (slot: number, r: number, oldCrc: number | undefined, block: Buffer) => {
+      if (!withChecks || !plan.writable[slot]) return;
+      const blockIndex = slot * this.geometry.blocksPerChunk + plan.rowFirst + r;
+      checks.push(oldCrc === undefined
+        ? { blockIndex, newCrc: crc32c(block), kind: 'first-sector', checkCrc: crc32c(block.subarray(0, SECTOR_SIZE_BYTES)) }
+        : { blockIndex, newCrc: crc32c(block), kind: 'old', checkCrc: oldCrc });
+    };
     const k = this.geometry.dataDisks;
     const hasQ = this.geometry.parityDisks === 2;
     const byIndex = new Map(pieces.map((piece) => [piece.dataIndex, piece]));
@@ -549,7 +648,9 @@ export class RaidArray {
         for (const slot of touched) {
           const block = view(slot, r);
           delta.set(block);
+          const oldCrc = withChecks ? crc32c(block) : undefined;
           merge(slot, r, block);
+          check(slot, r, oldCrc, block);
           xorInto(delta, block); // old ^ new
           if (plan.writable[k]) xorInto(view(k, r), delta);
           if (hasQ && plan.writable[k + 1]) gfMulXorInto(view(k + 1, r), delta, gfPow2(slot));
@@ -565,11 +666,17 @@ export class RaidArray {
         }, B);
         row.data.forEach((block, i) => { if (missing(i)) view(i, r).set(block); });
       }
-      for (const slot of touched) merge(slot, r, view(slot, r));
+      for (const slot of touched) {
+        const block = view(slot, r);
+        const oldCrc = withChecks && oldKnown(slot, r) ? crc32c(block) : undefined;
+        merge(slot, r, block);
+        check(slot, r, oldCrc, block);
+      }
       const data = Array.from({ length: k }, (_, i) => view(i, r));
       computeP(data, view(k, r));
       if (hasQ) computeQ(data, view(k + 1, r));
     }
+    return checks;
   }
 
   private async writePlanned(plan: StripePlan): Promise<void> {

@@ -10,6 +10,7 @@ import {
   WRITE_INTENT_BIT_COUNT, WRITE_INTENT_HEADER_BYTES, decodeWriteIntentHeader, encodeWriteIntentHeader,
 } from '../format/write-intent.js';
 import { BLOCK_SIZE_BYTES, assert } from '../units.js';
+import { DeviceIoError } from '../device/block-device.js';
 import type { MemberDisk } from './member-disk.js';
 
 export interface WriteIntentHost {
@@ -19,6 +20,8 @@ export interface WriteIntentHost {
   readonly events: number;
   /** Members the bitmap is kept on: in the array, not faulty. */
   bitmapDisks(): MemberDisk[];
+  /** A member failed to take the bitmap: fail it. */
+  diskFailed(disk: MemberDisk, error: Error): Promise<void>;
 }
 
 export class WriteIntent {
@@ -74,6 +77,8 @@ export class WriteIntent {
 
   /** Begins tracking at `events` (the commit that marked a member faulty), unless already tracking. */
   startTracking(events: number): Promise<void> {
+    // Checked before queueing: a member failing inside a bitmap write calls back here.
+    if (this.tracking) return Promise.resolve();
     const run = this.queue.then(async () => {
       if (this.tracking) return;
       this.startEvents = events;
@@ -85,9 +90,21 @@ export class WriteIntent {
 
   private async persistHeader(): Promise<void> {
     const header = encodeWriteIntentHeader({ arrayUuid: this.host.arrayUuid, startEvents: this.startEvents, chunkBytes: this.host.chunkBytes });
-    await Promise.all(this.host.bitmapDisks().map(async (disk) => {
+    await this.onEachDisk(async (disk) => {
       await disk.writeRegion('write-intent', 0, header);
       await disk.flush();
+    });
+  }
+
+  /** Runs `write` on every bitmap member; a member that fails is failed, the rest carry on. */
+  private async onEachDisk(write: (disk: MemberDisk) => Promise<void>): Promise<void> {
+    await Promise.all(this.host.bitmapDisks().map(async (disk) => {
+      try {
+        await write(disk);
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error;
+        await this.host.diskFailed(disk, error);
+      }
     }));
   }
 
@@ -125,13 +142,12 @@ export class WriteIntent {
   }
 
   private async persist(withHeader: boolean, firstBlock: number, lastBlock: number): Promise<void> {
-    const disks = this.host.bitmapDisks();
     const blocks = Buffer.from(this.bits.buffer, this.bits.byteOffset + firstBlock * BLOCK_SIZE_BYTES, (lastBlock - firstBlock + 1) * BLOCK_SIZE_BYTES);
     const header = encodeWriteIntentHeader({ arrayUuid: this.host.arrayUuid, startEvents: this.startEvents, chunkBytes: this.host.chunkBytes });
-    await Promise.all(disks.map(async (disk) => {
+    await this.onEachDisk(async (disk) => {
       await disk.writeRegion('write-intent', WRITE_INTENT_HEADER_BYTES + firstBlock * BLOCK_SIZE_BYTES, blocks);
       if (withHeader) await disk.writeRegion('write-intent', 0, header);
       await disk.flush();
-    }));
+    });
   }
 }

@@ -2,9 +2,14 @@
 // mark the stripe dirty before touching it (old data and parity are read meanwhile), wait for
 // a durable record listing it once the new data is ready, write data and parity, mark clean.
 
+import type { BlockCheck } from '../format/journal-record.js';
+
 export interface WriteTicket {
-  /** Resolves once a durable journal record lists this stripe: data and parity may be written. */
-  durable(): Promise<void>;
+  /**
+   * Resolves once a durable journal record lists this stripe (with `checks`, the block checks
+   * of this write, for torn-write detection): data and parity may be written.
+   */
+  durable(checks?: BlockCheck[]): Promise<void>;
   /** Data and parity writes were issued and completed; the stripe may leave the record once durable. */
   done(): void;
   /** The write failed before touching data or parity. */

@@ -25,7 +25,7 @@ export async function makeMemoryMembers(options: MemoryArrayOptions): Promise<Me
   const devices = Array.from({ length: count }, (_, index) => new MemoryDevice(memberSizeBytes, `mem${index}`));
   await writeNewArray(devices, {
     level: options.level, layout: options.layout ?? defaultLayout(options.level), chunkSizeBytes: options.chunkSizeBytes ?? 64 * 1024,
-    policy: options.policy ?? 'resync', raidDevices: options.raidDevices, name: 'test', zeroMetadata: false, parityInSync: true,
+    policy: options.policy ?? 'dirty-log', raidDevices: options.raidDevices, name: 'test', zeroMetadata: false, parityInSync: true,
   });
   return devices;
 }

@@ -1,0 +1,134 @@
+// Where journal records live. Each record is written to `copies` members (parity count + 1:
+// the journal stays readable after losing as many members as the level survives), starting
+// at role generation mod n and skipping members that cannot take writes, so consecutive
+// records land on different members. Each member's journal region holds copies + 1 slots and
+// record g uses slot g mod (copies + 1): writing g never overwrites g - 1, so a torn newest
+// record always leaves its predecessor intact. On restart the newest valid generation wins.
+
+import { DeviceIoError } from '../device/block-device.js';
+import { decodeJournalRecord, peekRecordSizeBytes, RECORD_HEADER_BYTES, type JournalRecord } from '../format/journal-record.js';
+import type { JournalStore } from '../journal/manager.js';
+import { JraidError } from '../errors.js';
+import { BLOCK_SIZE_BYTES, alignDown, alignUp, assert } from '../units.js';
+import type { MemberDisk } from './member-disk.js';
+import type { RaidArray } from './raid-array.js';
+
+export interface JournalLayout {
+  copies: number;
+  slotsPerMember: number;
+  slotBytes: number;
+}
+
+export function journalLayout(array: RaidArray): JournalLayout {
+  const copies = Math.min(array.geometry.parityDisks + 1, array.sb.raidDevices);
+  const slotsPerMember = copies + 1;
+  const regionBytes = [...array.disks.values()][0]?.region('journal').sizeBytes ?? 0;
+  const slotBytes = alignDown(Math.floor(regionBytes / slotsPerMember), BLOCK_SIZE_BYTES);
+  assert(slotBytes >= 64 * 1024, 'journal slots of at least 64 KiB');
+  return { copies, slotsPerMember, slotBytes };
+}
+
+export class MemberJournalStore implements JournalStore {
+  private readonly array: RaidArray;
+  readonly layout: JournalLayout;
+  /** Record writes that reached disk, per member path (for stats and tests). */
+  readonly writesByPath = new Map<string, number>();
+
+  constructor(array: RaidArray) {
+    this.array = array;
+    this.layout = journalLayout(array);
+  }
+
+  /** Roles that get record `generation`: rotating, skipping members that cannot take writes. */
+  targets(generation: number): { role: number; disk: MemberDisk }[] {
+    const n = this.array.sb.raidDevices;
+    const out: { role: number; disk: MemberDisk }[] = [];
+    for (let step = 0; step < n && out.length < this.layout.copies; step++) {
+      const role = (generation + step) % n;
+      const disk = this.array.writableDisk(role);
+      if (disk) out.push({ role, disk });
+    }
+    return out;
+  }
+
+  async writeRecord(generation: number, bytes: Buffer): Promise<void> {
+    assert(bytes.length <= this.layout.slotBytes, 'record fits a slot');
+    const padded = Buffer.alloc(alignUp(bytes.length, BLOCK_SIZE_BYTES));
+    bytes.copy(padded);
+    const slotOffset = (generation % this.layout.slotsPerMember) * this.layout.slotBytes;
+    const targets = this.targets(generation);
+    let written = 0;
+    await Promise.all(targets.map(async ({ role, disk }) => {
+      try {
+        await disk.writeRegion('journal', slotOffset, padded);
+        await disk.flush();
+        written++;
+        this.writesByPath.set(disk.path, (this.writesByPath.get(disk.path) ?? 0) + 1);
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error;
+        await this.array.failMember(this.array.memberIndexForRole(role), `journal write failed: ${error.message}`);
+      }
+    }));
+    if (written === 0) {
+      throw new JraidError('E_ARRAY_FAILED', 'no member took the journal record: writes stop', { hint: 'too many members failed; nothing acknowledged was lost' });
+    }
+  }
+
+  flushMembers(): Promise<void> {
+    return this.array.flushMembers();
+  }
+}
+
+export interface RecordCopy {
+  path: string;
+  slot: number;
+  generation: number | null;
+  clean: boolean | null;
+  stripes: number;
+  problem: string | null;
+}
+
+export interface NewestRecord {
+  record: JournalRecord | undefined;
+  copies: RecordCopy[];
+}
+
+/** Reads every slot of every given member; the newest valid record of this array wins. */
+export async function readJournal(disks: MemberDisk[], arrayUuid: Buffer, layout: JournalLayout): Promise<NewestRecord> {
+  let newest: JournalRecord | undefined;
+  const copies: RecordCopy[] = [];
+  for (const disk of disks) {
+    for (let slot = 0; slot < layout.slotsPerMember; slot++) {
+      const at = slot * layout.slotBytes;
+      const head = Buffer.alloc(BLOCK_SIZE_BYTES);
+      try {
+        await disk.readRegion('journal', at, head);
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error;
+        copies.push({ path: disk.path, slot, generation: null, clean: null, stripes: 0, problem: `unreadable: ${error.message}` });
+        continue;
+      }
+      const size = peekRecordSizeBytes(head);
+      if (size === undefined) continue; // an empty slot
+      if (size < RECORD_HEADER_BYTES || size > layout.slotBytes) {
+        copies.push({ path: disk.path, slot, generation: null, clean: null, stripes: 0, problem: `record size ${size} does not fit its slot` });
+        continue;
+      }
+      let bytes = head;
+      if (size > head.length) {
+        bytes = Buffer.alloc(alignUp(size, BLOCK_SIZE_BYTES));
+        await disk.readRegion('journal', at, bytes).catch(() => {});
+      }
+      const decoded = decodeJournalRecord(bytes);
+      if (!decoded.ok) {
+        copies.push({ path: disk.path, slot, generation: null, clean: null, stripes: 0, problem: decoded.reason });
+        continue;
+      }
+      const record = decoded.value;
+      if (!record.arrayUuid.equals(arrayUuid)) continue; // left by an earlier array on this member
+      copies.push({ path: disk.path, slot, generation: record.generation, clean: record.clean, stripes: record.entries.length, problem: null });
+      if (!newest || record.generation > newest.generation) newest = record;
+    }
+  }
+  return { record: newest, copies };
+}

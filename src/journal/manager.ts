@@ -1,0 +1,290 @@
+// The journal manager of seeds 000/001 (dirty-log policy).
+//
+// Writers mark their stripe dirty in the in-memory record (begin) before touching it; old data
+// and parity are read meanwhile. When its new data is ready a writer asks for a flush
+// (durable). Flushes are group commits: one record write, with a barrier (the store makes it
+// durable), releases every writer whose stripe it lists. The flush record remembers what the
+// last durable record listed: a writer whose stripe is already there, with nothing new to
+// add, needs no flush at all. Mark-clean (done) only notes that the stripe's writes finished;
+// the next flush first makes member data durable, then drops those stripes: the removal rides
+// on that record. A clean shutdown, or an idle period, writes a record with the clean flag.
+// The record holds at most `recordBytesMax`: writers wait for room (backpressure), never fail.
+
+import { recordSizeBytes, BLOCK_CHECK_BYTES, RECORD_HEADER_BYTES, STRIPE_ENTRY_BYTES, encodeJournalRecord, type BlockCheck, type StripeEntry } from '../format/journal-record.js';
+import { assert } from '../units.js';
+import type { WriteJournal, WriteTicket } from './write-journal.js';
+
+export interface JournalStore {
+  /** Writes the record for `generation` to its slots and makes it durable (the barrier). */
+  writeRecord(generation: number, bytes: Buffer): Promise<void>;
+  /** Makes every completed data and parity write durable on every member. */
+  flushMembers(): Promise<void>;
+}
+
+export interface JournalManagerOptions {
+  arrayUuid: Buffer;
+  volumeId: number;
+  /** The newest generation on disk; records continue after it. */
+  generation: number;
+  /** Bytes one record may hold (a journal slot). */
+  recordBytesMax: number;
+  /** Block checks one stripe's write may add, at most (data blocks in a stripe). */
+  checksPerStripeMax: number;
+  /** No writes for this long writes a clean record; 0 disables. */
+  idleCleanMs?: number;
+  /** Test only: release writers before the record is durable, to prove the explorer catches it. */
+  unsafeSkipBarrier?: boolean;
+}
+
+export interface JournalStats {
+  recordsWritten: number;
+  memberFlushes: number;
+  shortcutReleases: number;
+  ticketsIssued: number;
+}
+
+interface Entry {
+  /** Writers between begin and done. */
+  inflight: number;
+  /** Checks to carry in records; cleared when the stripe leaves the record. */
+  checks: BlockCheck[];
+  /** Writes finished; leaves the record once member data is durable. */
+  completed: boolean;
+  /** Bytes reserved in the record for this entry. */
+  reservedBytes: number;
+}
+
+interface Waiter {
+  stripe: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+export class JournalManager implements WriteJournal {
+  private readonly store: JournalStore;
+  private readonly options: Required<Omit<JournalManagerOptions, 'unsafeSkipBarrier'>> & { unsafeSkipBarrier: boolean };
+  private readonly entries = new Map<number, Entry>();
+  /** The flush record: stripes (and how many checks of each) the last durable record listed. */
+  private durable = new Map<number, number>();
+  private waiters: Waiter[] = [];
+  private roomWaiters: (() => void)[] = [];
+  private flushing: Promise<void> | undefined;
+  private flushAgain = false;
+  private reservedBytes = RECORD_HEADER_BYTES;
+  private generation: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastRecordClean = false;
+  private failure: unknown;
+  readonly stats: JournalStats = { recordsWritten: 0, memberFlushes: 0, shortcutReleases: 0, ticketsIssued: 0 };
+
+  constructor(store: JournalStore, options: JournalManagerOptions) {
+    this.store = store;
+    this.options = { idleCleanMs: 3000, unsafeSkipBarrier: false, ...options };
+    this.generation = options.generation;
+    const worstEntry = STRIPE_ENTRY_BYTES + options.checksPerStripeMax * BLOCK_CHECK_BYTES;
+    assert(RECORD_HEADER_BYTES + worstEntry <= options.recordBytesMax, 'a record holds at least one stripe with all its checks');
+  }
+
+  /** Stripes a record can hold when each carries its worst case of checks. */
+  get entriesMax(): number {
+    const worstEntry = STRIPE_ENTRY_BYTES + this.options.checksPerStripeMax * BLOCK_CHECK_BYTES;
+    return Math.floor((this.options.recordBytesMax - RECORD_HEADER_BYTES) / worstEntry);
+  }
+
+  get currentGeneration(): number {
+    return this.generation;
+  }
+
+  get dirtyStripes(): number[] {
+    return [...this.entries.keys()].sort((a, b) => a - b);
+  }
+
+  async begin(stripe: number): Promise<WriteTicket> {
+    if (this.failure) throw this.failure;
+    this.cancelIdle();
+    const worst = this.options.checksPerStripeMax * BLOCK_CHECK_BYTES + (this.entries.has(stripe) ? 0 : STRIPE_ENTRY_BYTES);
+    while (this.reservedBytes + worst > this.options.recordBytesMax) {
+      // Room comes back when completed stripes leave the record: make that happen, then wait.
+      if ([...this.entries.values()].some((entry) => entry.completed)) this.requestFlush();
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+      if (this.failure) throw this.failure;
+    }
+    let entry = this.entries.get(stripe);
+    if (!entry) {
+      entry = { inflight: 0, checks: [], completed: false, reservedBytes: STRIPE_ENTRY_BYTES };
+      this.entries.set(stripe, entry);
+      this.reservedBytes += STRIPE_ENTRY_BYTES;
+    }
+    entry.inflight++;
+    entry.completed = false;
+    const reservation = this.options.checksPerStripeMax * BLOCK_CHECK_BYTES;
+    entry.reservedBytes += reservation;
+    this.reservedBytes += reservation;
+    this.lastRecordClean = false;
+    this.stats.ticketsIssued++;
+    let state: 'open' | 'durable' | 'finished' = 'open';
+    let added = 0;
+    const unreserve = (bytes: number) => {
+      entry!.reservedBytes -= bytes;
+      this.reservedBytes -= bytes;
+      this.wakeRoomWaiters();
+    };
+    return {
+      durable: async (checks: BlockCheck[] = []) => {
+        assert(state === 'open', 'durable() once per ticket, before done()');
+        assert(checks.length <= this.options.checksPerStripeMax, 'checks within the reservation');
+        state = 'durable';
+        entry!.checks.push(...checks);
+        added = checks.length;
+        unreserve(reservation - checks.length * BLOCK_CHECK_BYTES);
+        // The flush-record shortcut: the last durable record lists this stripe with every check.
+        if (this.durable.get(stripe) === entry!.checks.length) {
+          this.stats.shortcutReleases++;
+          return;
+        }
+        await this.waitDurable(stripe);
+      },
+      done: () => {
+        assert(state !== 'finished', 'done() once per ticket');
+        if (state === 'open') unreserve(reservation);
+        state = 'finished';
+        this.finish(stripe);
+      },
+      abandon: () => {
+        assert(state !== 'finished', 'abandon() once per ticket');
+        if (state === 'open') unreserve(reservation);
+        state = 'finished';
+        void added;
+        this.finish(stripe);
+      },
+    };
+  }
+
+  private finish(stripe: number): void {
+    const entry = this.entries.get(stripe);
+    assert(entry && entry.inflight > 0, `stripe ${stripe} has a writer in flight`);
+    entry.inflight--;
+    if (entry.inflight === 0) entry.completed = true;
+    this.scheduleIdle();
+  }
+
+  private wakeRoomWaiters(): void {
+    for (const wake of this.roomWaiters.splice(0)) wake();
+  }
+
+  private waitDurable(stripe: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ stripe, resolve, reject });
+      this.requestFlush();
+    });
+  }
+
+  private requestFlush(): void {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    this.flushing = this.flushLoop().finally(() => { this.flushing = undefined; });
+  }
+
+  /** Group commit: while anyone waits, one record write at a time releases all it lists. */
+  private async flushLoop(): Promise<void> {
+    do {
+      this.flushAgain = false;
+      try {
+        await this.flushOnce(false);
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+    } while (this.flushAgain || this.waiters.length > 0);
+  }
+
+  private async flushOnce(clean: boolean): Promise<void> {
+    // Stripes whose writes finished leave the record, once their data is durable.
+    const completed = [...this.entries].filter(([, entry]) => entry.completed).map(([stripe]) => stripe);
+    if (completed.length > 0) {
+      await this.store.flushMembers();
+      this.stats.memberFlushes++;
+      for (const stripe of completed) {
+        const entry = this.entries.get(stripe);
+        if (entry && entry.completed && entry.inflight === 0) {
+          this.entries.delete(stripe);
+          this.reservedBytes -= entry.reservedBytes;
+        }
+      }
+      this.wakeRoomWaiters();
+    }
+    const listed: StripeEntry[] = [...this.entries].map(([stripe, entry]) => ({ volumeId: this.options.volumeId, stripe, checks: [...entry.checks] }));
+    const isClean = clean && listed.length === 0;
+    assert(recordSizeBytes(listed) <= this.options.recordBytesMax, 'record fits its slot (reservations hold)');
+    const waiting = this.waiters.splice(0);
+    const generation = ++this.generation;
+    const bytes = encodeJournalRecord({ arrayUuid: this.options.arrayUuid, generation, clean: isClean, entries: listed });
+    const written = this.store.writeRecord(generation, bytes);
+    if (!this.options.unsafeSkipBarrier) await written;
+    this.stats.recordsWritten++;
+    this.durable = new Map(listed.map((entry) => [entry.stripe, entry.checks.length]));
+    this.lastRecordClean = isClean;
+    const stillWaiting: Waiter[] = [];
+    for (const waiter of waiting) {
+      if (this.durable.has(waiter.stripe)) waiter.resolve();
+      else stillWaiting.push(waiter);
+    }
+    this.waiters.unshift(...stillWaiting);
+    if (this.options.unsafeSkipBarrier) await written;
+  }
+
+  private fail(error: unknown): void {
+    this.failure = error;
+    for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+    this.wakeRoomWaiters();
+  }
+
+  private cancelIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private scheduleIdle(): void {
+    this.cancelIdle();
+    if (!this.options.idleCleanMs) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if ([...this.entries.values()].some((entry) => entry.inflight > 0) || this.lastRecordClean) return;
+      void this.cleanRecord().catch((error) => this.fail(error));
+    }, this.options.idleCleanMs);
+    this.idleTimer.unref();
+  }
+
+  /** Waits for any flush in progress, then writes a record: clean when nothing is in flight. */
+  private async cleanRecord(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    await this.flushOnce(true);
+  }
+
+  /** Everything completed so far is durable, and the record no longer lists it. */
+  async sync(): Promise<void> {
+    if (this.failure) throw this.failure;
+    while (this.flushing) await this.flushing;
+    const anyCompleted = [...this.entries.values()].some((entry) => entry.completed);
+    if (anyCompleted) await this.flushOnce(false);
+    else {
+      await this.store.flushMembers();
+      this.stats.memberFlushes++;
+    }
+  }
+
+  /** Clean shutdown: every writer finished, data durable, and a record with the clean flag. */
+  async close(): Promise<void> {
+    this.cancelIdle();
+    if (this.failure) throw this.failure;
+    assert(![...this.entries.values()].some((entry) => entry.inflight > 0), 'no writer in flight at close');
+    await this.cleanRecord();
+  }
+
+  /** Whether the newest record this manager wrote carried the clean flag. */
+  get clean(): boolean {
+    return this.lastRecordClean;
+  }
+}
