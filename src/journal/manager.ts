@@ -56,6 +56,8 @@ interface Entry {
 
 interface Waiter {
   stripe: number;
+  /** Checks of the stripe's entry a record must carry to release this writer. */
+  needChecks: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -69,7 +71,8 @@ export class JournalManager implements WriteJournal {
   private waiters: Waiter[] = [];
   private roomWaiters: (() => void)[] = [];
   private flushing: Promise<void> | undefined;
-  private flushAgain = false;
+  /** A writer waits for room: a flush must drop completed stripes even if nobody waits on durability. */
+  private roomWanted = false;
   private reservedBytes = RECORD_HEADER_BYTES;
   private generation: number;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -105,7 +108,10 @@ export class JournalManager implements WriteJournal {
     const worst = this.options.checksPerStripeMax * BLOCK_CHECK_BYTES + (this.entries.has(stripe) ? 0 : STRIPE_ENTRY_BYTES);
     while (this.reservedBytes + worst > this.options.recordBytesMax) {
       // Room comes back when completed stripes leave the record: make that happen, then wait.
-      if ([...this.entries.values()].some((entry) => entry.completed)) this.requestFlush();
+      if ([...this.entries.values()].some((entry) => entry.completed)) {
+        this.roomWanted = true;
+        this.requestFlush();
+      }
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
       if (this.failure) throw this.failure;
     }
@@ -142,7 +148,7 @@ export class JournalManager implements WriteJournal {
           this.stats.shortcutReleases++;
           return;
         }
-        await this.waitDurable(stripe);
+        await this.waitDurable(stripe, entry!.checks.length);
       },
       done: () => {
         assert(state !== 'finished', 'done() once per ticket');
@@ -165,6 +171,11 @@ export class JournalManager implements WriteJournal {
     assert(entry && entry.inflight > 0, `stripe ${stripe} has a writer in flight`);
     entry.inflight--;
     if (entry.inflight === 0) entry.completed = true;
+    if (entry.completed && this.roomWaiters.length > 0) {
+      // Writers wait for room: dropping this stripe (after a data flush) makes some.
+      this.roomWanted = true;
+      this.requestFlush();
+    }
     this.scheduleIdle();
   }
 
@@ -172,35 +183,37 @@ export class JournalManager implements WriteJournal {
     for (const wake of this.roomWaiters.splice(0)) wake();
   }
 
-  private waitDurable(stripe: number): Promise<void> {
+  private waitDurable(stripe: number, needChecks: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ stripe, resolve, reject });
+      this.waiters.push({ stripe, needChecks, resolve, reject });
       this.requestFlush();
     });
   }
 
   private requestFlush(): void {
-    if (this.flushing) {
-      this.flushAgain = true;
-      return;
-    }
-    this.flushing = this.flushLoop().finally(() => { this.flushing = undefined; });
+    if (this.flushing) return; // the running loop serves every waiter before it stops
+    // Start on the next microtask: writers asking in the same tick share the first record.
+    this.flushing = Promise.resolve().then(() => this.flushLoop()).finally(() => {
+      this.flushing = undefined;
+      // A writer may have asked between the loop's last check and now.
+      if (!this.failure && (this.waiters.length > 0 || this.roomWanted)) this.requestFlush();
+    });
   }
 
   /** Group commit: while anyone waits, one record write at a time releases all it lists. */
   private async flushLoop(): Promise<void> {
     do {
-      this.flushAgain = false;
       try {
         await this.flushOnce(false);
       } catch (error) {
         this.fail(error);
         return;
       }
-    } while (this.flushAgain || this.waiters.length > 0);
+    } while (this.waiters.length > 0 || this.roomWanted);
   }
 
   private async flushOnce(clean: boolean): Promise<void> {
+    this.roomWanted = false;
     // Stripes whose writes finished leave the record, once their data is durable.
     const completed = [...this.entries].filter(([, entry]) => entry.completed).map(([stripe]) => stripe);
     if (completed.length > 0) {
@@ -211,6 +224,8 @@ export class JournalManager implements WriteJournal {
         if (entry && entry.completed && entry.inflight === 0) {
           this.entries.delete(stripe);
           this.reservedBytes -= entry.reservedBytes;
+          // A new entry for this stripe must not take the shortcut on the old entry's record.
+          this.durable.delete(stripe);
         }
       }
       this.wakeRoomWaiters();
@@ -218,20 +233,20 @@ export class JournalManager implements WriteJournal {
     const listed: StripeEntry[] = [...this.entries].map(([stripe, entry]) => ({ volumeId: this.options.volumeId, stripe, checks: [...entry.checks] }));
     const isClean = clean && listed.length === 0;
     assert(recordSizeBytes(listed) <= this.options.recordBytesMax, 'record fits its slot (reservations hold)');
-    const waiting = this.waiters.splice(0);
     const generation = ++this.generation;
     const bytes = encodeJournalRecord({ arrayUuid: this.options.arrayUuid, generation, clean: isClean, entries: listed });
     const written = this.store.writeRecord(generation, bytes);
     if (!this.options.unsafeSkipBarrier) await written;
     this.stats.recordsWritten++;
-    this.durable = new Map(listed.map((entry) => [entry.stripe, entry.checks.length]));
+    this.durable = new Map(listed.filter((entry) => this.entries.has(entry.stripe)).map((entry) => [entry.stripe, entry.checks.length]));
     this.lastRecordClean = isClean;
+    // Every writer whose stripe, with its checks, this record lists may go on, whenever it asked.
     const stillWaiting: Waiter[] = [];
-    for (const waiter of waiting) {
-      if (this.durable.has(waiter.stripe)) waiter.resolve();
+    for (const waiter of this.waiters) {
+      if ((this.durable.get(waiter.stripe) ?? -1) >= waiter.needChecks) waiter.resolve();
       else stillWaiting.push(waiter);
     }
-    this.waiters.unshift(...stillWaiting);
+    this.waiters = stillWaiting;
     if (this.options.unsafeSkipBarrier) await written;
   }
 
