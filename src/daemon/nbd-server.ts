@@ -7,6 +7,12 @@
 // bounded by three named limits: requests in flight per connection, payload bytes in flight
 // per connection, and payload bytes in flight across the server. When a request does not fit,
 // the connection stops reading its socket until enough requests complete (backpressure).
+//
+// Not supported, on purpose: TLS (NBD_OPT_STARTTLS is refused with NBD_REP_ERR_UNSUP; serve on a
+// Unix socket or loopback), structured replies and so metadata contexts and NBD_CMD_BLOCK_STATUS
+// (NBD_OPT_STRUCTURED_REPLY is refused; clients fall back to simple replies, as the spec requires
+// them to), NBD_CMD_CACHE, NBD_CMD_FLAG_FAST_ZERO and NBD_CMD_FLAG_DF (never advertised, so EINVAL),
+// and oldstyle negotiation.
 
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -25,7 +31,7 @@ import {
   type BlockSizeConstraints, type RequestCheck, type RequestHeader,
 } from './nbd-protocol.js';
 
-/** What the server exports. Offsets and lengths it passes are always inside [0, sizeBytes). */
+/** What the server exports. Every range the server passes is non-empty and lies inside [0, sizeBytes). */
 export interface NbdBackend {
   readonly sizeBytes: number;
   read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
@@ -242,7 +248,7 @@ export class NbdServer {
   readonly description: string | undefined;
   readonly transmissionFlags: number;
   readonly log: NbdLogger;
-  /** @internal shared by the connections */
+  /** Payload bytes all connections draw from (serverPayloadBytesMax). */
   readonly budget: PayloadBudget;
   private readonly listeners: { netServer: net.Server; address: NbdAddress }[] = [];
   private readonly connections = new Set<NbdConnection>();

@@ -1,0 +1,41 @@
+// Records every completed write and flush, in one log shared by all members, so that a crash
+// can be simulated at any point afterwards (the crash-state explorer). Forwards everything.
+
+import type { BlockDevice } from './block-device.js';
+
+export type RecordedOp =
+  | { kind: 'write'; device: number; offsetBytes: number; data: Buffer }
+  | { kind: 'flush'; device: number };
+
+export class RecordingDevice implements BlockDevice {
+  readonly inner: BlockDevice;
+  readonly id: number;
+  readonly log: RecordedOp[];
+
+  constructor(inner: BlockDevice, id: number, log: RecordedOp[]) {
+    this.inner = inner;
+    this.id = id;
+    this.log = log;
+  }
+
+  get path(): string { return this.inner.path; }
+  get sizeBytes(): number { return this.inner.sizeBytes; }
+
+  read(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    return this.inner.read(buf, offsetBytes);
+  }
+
+  async write(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    await this.inner.write(buf, offsetBytes);
+    this.log.push({ kind: 'write', device: this.id, offsetBytes, data: Buffer.from(buf) });
+  }
+
+  async flush(): Promise<void> {
+    await this.inner.flush();
+    this.log.push({ kind: 'flush', device: this.id });
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

@@ -1,0 +1,168 @@
+// The crash-state explorer. A concurrent workload runs on recorded memory members; then, for
+// many cut points in the log of member writes and flushes, a crashed image of every member is
+// built (writes a member flushed are durable; later ones are kept in full, dropped or kept in
+// random subsets, and the last one may be torn at a sector boundary), recovery runs, and:
+//   - every stripe's parity is consistent (scrub finds nothing);
+//   - every write acknowledged (completed and flushed) before the cut reads back intact;
+//   - every block written by the unacknowledged batch reads as its old or its new content, or
+//     fails with EIO because recovery recorded it torn: never anything else.
+// Seeded: a failure names its seed, cut and variant, and replays.
+
+import { RecordingDevice, type RecordedOp } from '../../src/device/recording-device.js';
+import { OverlayDevice } from '../../src/device/overlay-device.js';
+import { assembleDevices } from '../../src/engine/assemble.js';
+import { scrubArray } from '../../src/engine/scrub.js';
+import type { Level } from '../../src/format/types.js';
+import { Rng } from '../../src/rng.js';
+import { BLOCK_SIZE_BYTES, SECTOR_SIZE_BYTES } from '../../src/units.js';
+import { cloneDevices, makeMemoryMembers } from './memory-array.js';
+
+export interface ExplorerOptions {
+  level: Level;
+  raidDevices: number;
+  seed: number;
+  states: number;
+  batches?: number;
+  writesPerBatch?: number;
+  unsafeSkipBarrier?: boolean;
+  /** Stop after this many failures (a broken engine fails almost everywhere). */
+  failuresMax?: number;
+}
+
+export interface ExplorerResult {
+  statesExplored: number;
+  logLength: number;
+  failures: string[];
+  tornBlocksFound: number;
+  stripesRecovered: number;
+}
+
+interface Batch {
+  /** Log length when the batch began, and when its flush completed (acknowledged). */
+  startPos: number;
+  ackPos: number;
+  touchedBlocks: Set<number>;
+  before: Buffer;
+  after: Buffer;
+}
+
+type Variant = 'all' | 'torn' | 'subset';
+
+export async function exploreCrashStates(options: ExplorerOptions): Promise<ExplorerResult> {
+  const rng = new Rng(options.seed);
+  const chunkSizeBytes = BLOCK_SIZE_BYTES;
+  const base = await makeMemoryMembers({ level: options.level, raidDevices: options.raidDevices, chunkSizeBytes, memberSizeBytes: 4 * 1024 * 1024 + 24 * chunkSizeBytes });
+  // Some initial contents, written and closed cleanly: the frozen base image.
+  {
+    const { array } = await assembleDevices(base, { journal: { idleCleanMs: 0 } });
+    await array.write(0, rng.bytes(array.sizeBytes));
+    await array.close();
+  }
+  const baseImages = base.map((device) => Buffer.from(device.bytes));
+
+  // The recorded run.
+  const log: RecordedOp[] = [];
+  const live = cloneDevices(base).map((device, i) => new RecordingDevice(device, i, log));
+  const { array } = await assembleDevices(live, { journal: { idleCleanMs: 0, unsafeSkipBarrier: options.unsafeSkipBarrier } });
+  const arrayBlocks = array.sizeBytes / BLOCK_SIZE_BYTES;
+  let shadow = await array.read(0, array.sizeBytes);
+  const batches: Batch[] = [];
+  for (let b = 0; b < (options.batches ?? 8); b++) {
+    const before = Buffer.from(shadow);
+    const touched = new Set<number>();
+    const writes: { offset: number; data: Buffer }[] = [];
+    for (let attempt = 0; attempt < 40 && writes.length < (options.writesPerBatch ?? 5); attempt++) {
+      const length = 1 + rng.int(rng.next() < 0.3 ? 3 * BLOCK_SIZE_BYTES : 12_000);
+      const offset = rng.int(array.sizeBytes - length);
+      const blocks = [];
+      for (let block = Math.floor(offset / BLOCK_SIZE_BYTES); block * BLOCK_SIZE_BYTES < offset + length; block++) blocks.push(block);
+      if (blocks.some((block) => touched.has(block))) continue; // block-disjoint within a batch
+      blocks.forEach((block) => touched.add(block));
+      writes.push({ offset, data: rng.bytes(length) });
+    }
+    const startPos = log.length;
+    await Promise.all(writes.map((write) => array.write(write.offset, write.data)));
+    await array.flush();
+    for (const write of writes) write.data.copy(shadow, write.offset);
+    batches.push({ startPos, ackPos: log.length, touchedBlocks: touched, before, after: Buffer.from(shadow) });
+  }
+  await array.close();
+  shadow = Buffer.from(shadow);
+
+  const result: ExplorerResult = { statesExplored: 0, logLength: log.length, failures: [], tornBlocksFound: 0, stripesRecovered: 0 };
+  const variants: Variant[] = ['all', 'torn', 'subset', 'subset'];
+  let round = 0;
+  while (result.statesExplored < options.states && result.failures.length < (options.failuresMax ?? 5)) {
+    for (let cut = 1; cut <= log.length && result.statesExplored < options.states; cut++) {
+      const variant = variants[round % variants.length]!;
+      if (variant === 'torn' && (log[cut - 1]!.kind !== 'write' || log[cut - 1]!.kind === 'write' && (log[cut - 1] as { data: Buffer }).data.length <= SECTOR_SIZE_BYTES)) continue;
+      const stateSeed = options.seed * 1_000_003 + round * 100_003 + cut;
+      const problem = await checkState(baseImages, log, cut, variant, new Rng(stateSeed), batches, shadow, arrayBlocks, result);
+      result.statesExplored++;
+      if (problem) result.failures.push(`seed ${options.seed} cut ${cut}/${log.length} variant ${variant} (state seed ${stateSeed}): ${problem}`);
+    }
+    round++;
+  }
+  return result;
+}
+
+async function checkState(
+  baseImages: Buffer[], log: RecordedOp[], cut: number, variant: Variant, rng: Rng,
+  batches: Batch[], finalShadow: Buffer, arrayBlocks: number, result: ExplorerResult,
+): Promise<string | undefined> {
+  const overlays = baseImages.map((image, i) => new OverlayDevice(image, `mem${i}`));
+  // A member's writes before its last flush (inside the cut) are durable.
+  const durableUntil = baseImages.map(() => 0);
+  for (let i = 0; i < cut; i++) {
+    const op = log[i]!;
+    if (op.kind === 'flush') durableUntil[op.device] = i;
+  }
+  for (let i = 0; i < cut; i++) {
+    const op = log[i]!;
+    if (op.kind !== 'write') continue;
+    const isLast = i === cut - 1;
+    const durable = i < durableUntil[op.device]!;
+    if (!durable && variant === 'subset' && !isLast && rng.next() < 0.5) continue;
+    if (isLast && variant === 'torn') {
+      const sectors = op.data.length / SECTOR_SIZE_BYTES;
+      const kept = 1 + rng.int(sectors - 1);
+      overlays[op.device]!.writeSync(op.data.subarray(0, kept * SECTOR_SIZE_BYTES), op.offsetBytes);
+      continue;
+    }
+    overlays[op.device]!.writeSync(op.data, op.offsetBytes);
+  }
+
+  let array;
+  try {
+    ({ array } = await assembleDevices(overlays, { journal: { idleCleanMs: 0 } }));
+  } catch (error) {
+    return `assemble/recovery failed: ${(error as Error).message}`;
+  }
+  try {
+    const scrub = await scrubArray(array, { restart: true });
+    if (scrub.mismatches.length > 0) return `parity inconsistent after recovery in stripe(s) ${scrub.mismatches.map((m) => m.stripe).join(', ')}`;
+    // The batch in progress at the cut (none when every batch was acknowledged).
+    const current = batches.find((batch) => batch.ackPos > cut);
+    const settled = current ? current.before : finalShadow;
+    for (let block = 0; block < arrayBlocks; block++) {
+      const at = block * BLOCK_SIZE_BYTES;
+      const old = settled.subarray(at, at + BLOCK_SIZE_BYTES);
+      const inFlight = current !== undefined && current.touchedBlocks.has(block);
+      let content: Buffer | undefined;
+      try {
+        content = await array.read(at, BLOCK_SIZE_BYTES);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'E_BAD_BLOCK') throw error;
+        if (!inFlight) return `block ${block} reads as EIO but no write was in flight there`;
+        result.tornBlocksFound++;
+        continue;
+      }
+      if (content.equals(old)) continue;
+      if (inFlight && content.equals(current.after.subarray(at, at + BLOCK_SIZE_BYTES))) continue;
+      return inFlight ? `block ${block} is neither its old nor its new content (torn, undetected)` : `block ${block} (acknowledged or untouched) changed`;
+    }
+    return undefined;
+  } finally {
+    await array.abandon();
+  }
+}
