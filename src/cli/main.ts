@@ -11,6 +11,7 @@ import { registerDetail } from './commands/detail.js';
 import { registerExamine } from './commands/examine.js';
 import { registerIo } from './commands/io.js';
 import { registerFailures } from './commands/failures.js';
+import { registerRecover } from './commands/recover.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -29,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
   registerExamine(program, run);
   registerIo(program, run);
   registerFailures(program, run);
+  registerRecover(program, run);
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -21,7 +21,10 @@ import { recoverArray, recoveryNeeded, type RecoveryAction, type RecoveryOutcome
 
 export interface AssembleOptions {
   readOnly?: boolean;
+  /** Take stale members back when needed, and start a dirty degraded array (as mdadm --force). */
   force?: boolean;
+  /** Only the second half of force: recover a dirty degraded array, recording unsafe blocks bad. */
+  forceRecovery?: boolean;
   /** Paths that do not exist are reported missing instead of refused (config-file assembly). */
   skipMissingPaths?: boolean;
   /** Journal manager tuning (dirty-log): idle period before a clean record; test-only barrier removal. */
@@ -250,7 +253,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
       ? `the array was not shut down cleanly: ${array.journalRecord!.entries.length} stripe(s) await recovery`
       : 'the array was not shut down cleanly: a full resync awaits');
   } else if (needed !== 'none') {
-    const outcome = await recoverArray(array, { force: options.force, onProgress: options.onRecoveryProgress });
+    const outcome = await recoverArray(array, { force: options.force || options.forceRecovery, onProgress: options.onRecoveryProgress });
     report.recovery = outcome;
     report.notes.push(describeRecovery(outcome));
   }

@@ -8,6 +8,10 @@ import { JraidError } from '../errors.js';
 import type { AssembleReport } from './assemble.js';
 import type { ArrayState, RaidArray } from './raid-array.js';
 import { readSuperblocks } from './superblock-io.js';
+import { journalLayoutFor } from './journal-store.js';
+import { findRegion } from '../format/layout.js';
+import { decodeJournalRecord, peekRecordSizeBytes } from '../format/journal-record.js';
+import { BLOCK_SIZE_BYTES, alignUp } from '../units.js';
 
 export interface MemberDetail {
   number: number;
@@ -43,6 +47,10 @@ export interface ArrayDetail {
   spareDevices: number;
   resyncOffsetBytes: number;
   scrubOffsetBytes: number;
+  /** The dirty-log journal's newest record (null for the resync policy). */
+  journal: { generation: number | null; clean: boolean; dirtyStripes: number[] } | null;
+  /** Array blocks recorded bad (read as EIO until rewritten). */
+  badBlocks: { firstBlock: number; blockCount: number; reason: string }[];
   /** Percent of the rebuild done on the member being rebuilt, or null. */
   rebuildPercent: number | null;
   members: MemberDetail[];
@@ -95,6 +103,14 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
     spareDevices: spare,
     resyncOffsetBytes: sb.resyncOffsetBytes,
     scrubOffsetBytes: sb.scrubOffsetBytes,
+    journal: sb.policy === 'dirty-log'
+      ? {
+        generation: array.journal ? (array.journal as unknown as { currentGeneration: number }).currentGeneration : array.journalRecord?.generation ?? null,
+        clean: array.state() !== 'active',
+        dirtyStripes: array.journalRecord && !array.journalRecord.clean ? [...new Set(array.journalRecord.entries.map((entry) => entry.stripe))].sort((a, b) => a - b) : [],
+      }
+      : null,
+    badBlocks: array.badBlocks.ranges.map((range) => ({ ...range })),
     rebuildPercent: rebuilding > 0
       ? Math.floor((1000 * Math.min(...sb.members.filter((entry) => entry.state === 'rebuilding').map((entry) => entry.recoveryOffsetBytes))) / sb.dataSizeBytes) / 10
       : null,
@@ -106,6 +122,8 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
 export interface MemberExamination {
   path: string;
   superblock: SuperblockView | null;
+  /** This member's journal slots (dirty-log policy). */
+  journal: { slot: number; generation: number | null; clean: boolean | null; stripes: number[]; problem: string | null }[];
   primaryProblem: string | null;
   secondaryProblem: string | null;
 }
@@ -182,13 +200,38 @@ export async function examineMember(path: string): Promise<MemberExamination> {
     if (!read.superblock && !read.hasMagic) {
       throw new JraidError('E_MEMBER_NOT_JRAID', `${path} carries no jraid superblock`, { path });
     }
+    const journal = read.superblock && read.superblock.policy === 'dirty-log' ? await examineJournal(device, read.superblock) : [];
     return {
       path,
       superblock: read.superblock ? viewSuperblock(read.superblock) : null,
+      journal,
       primaryProblem: read.primaryProblem ?? null,
       secondaryProblem: read.secondaryProblem ?? null,
     };
   } finally {
     await device.close();
   }
+}
+
+async function examineJournal(device: FileDevice, sb: Superblock): Promise<MemberExamination['journal']> {
+  const layout = journalLayoutFor(sb);
+  const region = findRegion(sb.regions, 'journal')!;
+  const slots: MemberExamination['journal'] = [];
+  for (let slot = 0; slot < layout.slotsPerMember; slot++) {
+    const at = region.offsetBytes + slot * layout.slotBytes;
+    const head = Buffer.alloc(BLOCK_SIZE_BYTES);
+    await device.read(head, at);
+    const size = peekRecordSizeBytes(head);
+    if (size === undefined) continue;
+    const bytes = Buffer.alloc(alignUp(Math.min(Math.max(size, 1), layout.slotBytes), BLOCK_SIZE_BYTES));
+    await device.read(bytes, at);
+    const decoded = decodeJournalRecord(bytes);
+    if (!decoded.ok) {
+      slots.push({ slot, generation: null, clean: null, stripes: [], problem: decoded.reason });
+      continue;
+    }
+    if (!decoded.value.arrayUuid.equals(sb.arrayUuid)) continue;
+    slots.push({ slot, generation: decoded.value.generation, clean: decoded.value.clean, stripes: decoded.value.entries.map((entry) => entry.stripe), problem: null });
+  }
+  return slots;
 }

@@ -12,6 +12,9 @@ import { JraidError } from '../errors.js';
 import { BLOCK_SIZE_BYTES, alignDown, alignUp, assert } from '../units.js';
 import type { MemberDisk } from './member-disk.js';
 import type { RaidArray } from './raid-array.js';
+import { findRegion } from '../format/layout.js';
+import type { Superblock } from '../format/superblock.js';
+import { parityCount } from '../format/types.js';
 
 export interface JournalLayout {
   copies: number;
@@ -20,9 +23,14 @@ export interface JournalLayout {
 }
 
 export function journalLayout(array: RaidArray): JournalLayout {
-  const copies = Math.min(array.geometry.parityDisks + 1, array.sb.raidDevices);
+  return journalLayoutFor(array.sb);
+}
+
+/** The journal layout a superblock implies (docs/FORMAT.md, "Journal region"). */
+export function journalLayoutFor(sb: Superblock): JournalLayout {
+  const copies = Math.min(parityCount(sb.level) + 1, sb.raidDevices);
   const slotsPerMember = copies + 1;
-  const regionBytes = [...array.disks.values()][0]?.region('journal').sizeBytes ?? 0;
+  const regionBytes = findRegion(sb.regions, 'journal')?.sizeBytes ?? 0;
   const slotBytes = alignDown(Math.floor(regionBytes / slotsPerMember), BLOCK_SIZE_BYTES);
   assert(slotBytes >= 64 * 1024, 'journal slots of at least 64 KiB');
   return { copies, slotsPerMember, slotBytes };

@@ -145,6 +145,7 @@ export class RaidArray {
       checksPerStripeMax: this.geometry.dataDisks * this.geometry.blocksPerChunk,
       idleCleanMs: options.idleCleanMs,
       unsafeSkipBarrier: options.unsafeSkipBarrier,
+      startsClean: this.journalRecord?.clean ?? true,
     });
     assert(manager.entriesMax >= STRIPES_IN_FLIGHT_MAX, 'journalEntriesMax >= stripes one call keeps in flight');
     this.journal = manager;
@@ -211,7 +212,9 @@ export class RaidArray {
     const degraded = this.degradedRoles().length;
     if (this.lostRoles().length > this.geometry.parityDisks) return 'failed';
     if (degraded > 0) return 'degraded';
-    return this.sb.flags & FLAG_DIRTY ? 'active' : 'clean';
+    if (this.sb.flags & FLAG_DIRTY) return 'active';
+    if (this.journal) return this.journal.clean ? 'clean' : 'active';
+    return this.journalRecord && !this.journalRecord.clean ? 'active' : 'clean';
   }
 
   /**

@@ -32,6 +32,8 @@ export interface JournalManagerOptions {
   checksPerStripeMax: number;
   /** No writes for this long writes a clean record; 0 disables. */
   idleCleanMs?: number;
+  /** Whether the newest record on disk is clean (the state the manager starts from). */
+  startsClean?: boolean;
   /** Test only: release writers before the record is durable, to prove the explorer catches it. */
   unsafeSkipBarrier?: boolean;
 }
@@ -82,8 +84,9 @@ export class JournalManager implements WriteJournal {
 
   constructor(store: JournalStore, options: JournalManagerOptions) {
     this.store = store;
-    this.options = { idleCleanMs: 3000, unsafeSkipBarrier: false, ...options };
+    this.options = { idleCleanMs: 3000, unsafeSkipBarrier: false, startsClean: true, ...options };
     this.generation = options.generation;
+    this.lastRecordClean = this.options.startsClean;
     const worstEntry = STRIPE_ENTRY_BYTES + options.checksPerStripeMax * BLOCK_CHECK_BYTES;
     assert(RECORD_HEADER_BYTES + worstEntry <= options.recordBytesMax, 'a record holds at least one stripe with all its checks');
   }

@@ -23,4 +23,6 @@ export interface WriteJournal {
   sync(): Promise<void>;
   /** Clean shutdown: a record with the clean flag. */
   close(): Promise<void>;
+  /** Whether the newest record carries the clean flag (nothing may be inconsistent). */
+  readonly clean: boolean;
 }

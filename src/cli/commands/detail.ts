@@ -38,6 +38,10 @@ export function formatDetail(spec: string, info: ArrayDetail): string {
     ['Layout', info.layout],
     ['Chunk Size', formatSizeBytes(info.chunkSizeBytes)],
     ['Consistency Policy', info.consistencyPolicy],
+    ...(info.journal ? [['Journal', info.journal.clean
+      ? `clean${info.journal.generation !== null ? ` (generation ${info.journal.generation})` : ''}`
+      : `dirty (generation ${info.journal.generation}): ${info.journal.dirtyStripes.length} stripe(s) listed${info.journal.dirtyStripes.length ? '; jraid recover restores them' : ''}`] as [string, string]] : []),
+    ...(info.badBlocks.length ? [['Bad Blocks', `${info.badBlocks.reduce((sum, r) => sum + r.blockCount, 0)} block(s) read as EIO until rewritten`] as [string, string]] : []),
     ['Events', info.events],
     ['Creation Time', info.createdAt],
     ['Update Time', info.updatedAt],

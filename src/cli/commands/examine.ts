@@ -63,5 +63,9 @@ function formatExamination(examination: MemberExamination): string {
   ]);
   const regions = table(['Region', 'Offset', 'Size'], sb.regions.map((region) => [region.kind, region.offsetBytes, formatSizeBytes(region.sizeBytes)]));
   const members = table(['Number', 'RaidDevice', 'State', 'UUID'], sb.members.map((member) => [member.number, member.role ?? '-', member.state, member.uuid]));
-  return `${examination.path}:\n${kv}\n\n${regions}\n\n${members}${problems.length ? `\n\nwarning: ${problems.join('\nwarning: ')}` : ''}\n`;
+  const journal = examination.journal.length === 0 ? '' : `\n\n${table(['Journal Slot', 'Generation', 'Clean', 'Dirty Stripes'], examination.journal.map((slot) => [
+    slot.slot, slot.generation ?? '-', slot.clean === null ? '-' : slot.clean ? 'yes' : 'no',
+    slot.problem ?? (slot.stripes.length > 12 ? `${slot.stripes.slice(0, 12).join(', ')}, ... (${slot.stripes.length})` : slot.stripes.join(', ') || '-'),
+  ]))}`;
+  return `${examination.path}:\n${kv}\n\n${regions}\n\n${members}${journal}${problems.length ? `\n\nwarning: ${problems.join('\nwarning: ')}` : ''}\n`;
 }
