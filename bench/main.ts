@@ -7,10 +7,13 @@ import os from 'node:os';
 import { formatComparison, type Bench } from './measure.js';
 import { benchParity } from './parity.js';
 import { benchMaintenance } from './maintenance.js';
+import { benchGroupCommit, benchRecovery } from './journal.js';
 
 const BENCHES: Record<string, Bench> = {
   parity: benchParity,
   maintenance: benchMaintenance,
+  recovery: benchRecovery,
+  'group-commit': benchGroupCommit,
 };
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -54,6 +54,7 @@ function median(values: readonly number[]): number {
 
 export function formatComparison(c: Comparison): string {
   const ratio = c.figure / c.reference.figure;
-  return `${`${c.name}:`.padEnd(24)} ${c.figure.toFixed(0).padStart(7)} ${c.unit}   ` +
-    `reference (${c.reference.what}): ${c.reference.figure.toFixed(0).padStart(7)} ${c.reference.unit}   ratio ${ratio.toFixed(2)}`;
+  const digits = (value: number) => (Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 1 ? 1 : 3);
+  return `${`${c.name}:`.padEnd(24)} ${c.figure.toFixed(digits(c.figure)).padStart(7)} ${c.unit}   ` +
+    `reference (${c.reference.what}): ${c.reference.figure.toFixed(digits(c.reference.figure)).padStart(7)} ${c.reference.unit}   ratio ${ratio < 0.01 ? ratio.toExponential(2) : ratio.toFixed(2)}`;
 }
