@@ -12,6 +12,7 @@ import { registerExamine } from './commands/examine.js';
 import { registerIo } from './commands/io.js';
 import { registerFailures } from './commands/failures.js';
 import { registerRecover } from './commands/recover.js';
+import { registerDaemon } from './commands/daemon.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   registerIo(program, run);
   registerFailures(program, run);
   registerRecover(program, run);
+  registerDaemon(program, run);
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv, { from: 'user' });

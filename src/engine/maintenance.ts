@@ -58,7 +58,7 @@ export async function failDisk(assembled: Assembled, path: string, force: boolea
     }
   }
   await array.failMember(found.index, 'failed by fail-disk');
-  return { index: found.index, role: entry.role, arrayState: array.state() };
+  return { index: found.index, role: entry.role, arrayState: array.health() };
 }
 
 // ---- add a spare ----------------------------------------------------------------------
@@ -188,7 +188,9 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
     if (!partial || array.writeIntent.isStripeMarked(stripe)) {
       await array.withStripe(stripe, async () => {
         const bytes = await array.reconstructChunk(stripe, role);
-        await array.journaled(stripe, () => disk.writeData(array.geometry.memberDataOffsetBytes(stripe, 0), bytes));
+        // Not journaled: this write changes only the member being rebuilt, above its checkpoint,
+        // so it cannot leave in-sync members' parity inconsistent; a torn one is redone on resume.
+        await disk.writeData(array.geometry.memberDataOffsetBytes(stripe, 0), bytes);
         array.sb.members[index]!.recoveryOffsetBytes = (stripe + 1) * chunk;
       });
       stripesRebuilt++;

@@ -208,6 +208,12 @@ export class RaidArray {
     return [...roles].sort((a, b) => a - b);
   }
 
+  /** Health alone: clean, degraded or failed, whatever the journal's activity. */
+  health(): 'clean' | 'degraded' | 'failed' {
+    const state = this.state();
+    return state === 'active' ? 'clean' : state;
+  }
+
   state(): ArrayState {
     const degraded = this.degradedRoles().length;
     if (this.lostRoles().length > this.geometry.parityDisks) return 'failed';

@@ -45,7 +45,7 @@ for (const backend of backends()) {
         await new Promise((resolve) => setTimeout(resolve, 2200 + rng.int(1000)));
         child.kill('SIGKILL');
         const result = await child;
-        expect(result.signal).toBe('SIGKILL');
+        expect(result.signal, `rebuild ended by itself: ${result.exitCode} ${result.stdout} ${result.stderr}`).toBe('SIGKILL');
         const detail = readJson((await ws.run(['detail', '--json', `${spec},${replacement}`])).stdout);
         const target = detail.members.find((m: { path: string }) => m.path === replacement);
         expect(target.state).toBe('rebuilding');

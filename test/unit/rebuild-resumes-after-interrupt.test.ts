@@ -43,7 +43,7 @@ describe('rebuild resumes after an interrupt', () => {
           }
         }
         expect(kills).toBe(3);
-        expect(current.state()).toBe('clean');
+        expect(current.health()).toBe('clean');
         expect(dataRegion(copies[raidDevices]!, dataSizeBytes).equals(dataRegion(devices[lostRole]!, dataSizeBytes))).toBe(true);
         expect((await current.read(0, current.sizeBytes)).equals(shadow)).toBe(true);
         await current.close();

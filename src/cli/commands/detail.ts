@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
-import { describeArray, type ArrayDetail } from '../../engine/describe.js';
-import { withArray } from '../../engine/open.js';
+import type { ArrayDetail } from '../../engine/describe.js';
+import { opDetail } from '../../engine/operations.js';
+import { onArray } from '../route.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
 import { formatSizeBytes } from '../../units.js';
-import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
+import { outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { keyValues, table } from '../output.js';
 
 export function registerDetail(program: Command, run: Run): void {
@@ -16,7 +17,7 @@ export function registerDetail(program: Command, run: Run): void {
 
 async function detail(spec: string, options: CommonOptions): Promise<number> {
   const out = outputFor(options);
-  const info = await withArray(spec, configFor(options), { readOnly: true, lock: 'none' }, async ({ array, report }) => describeArray(array, report));
+  const info = await onArray(spec, options, 'detail', {}, (assembled) => opDetail(assembled), { open: { readOnly: true, lock: 'none' } });
   out.result(info, () => formatDetail(spec, info));
   return info.state === 'clean' || info.state === 'active' ? EXIT_OK : EXIT_DEGRADED;
 }

@@ -4,13 +4,12 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
 import { InvalidArgumentError } from 'commander';
-import { saveArrayToConfig } from '../../engine/config.js';
-import { addSpare, failDisk, prepareReAdd, rebuildArray, runRebuild, type RebuildOutcome } from '../../engine/maintenance.js';
-import { withArray, type ArraySpec } from '../../engine/open.js';
-import type { RaidArray } from '../../engine/raid-array.js';
-import { scrubArray } from '../../engine/scrub.js';
+import { readConfig, saveArrayToConfig } from '../../engine/config.js';
+import type { RebuildOutcome } from '../../engine/maintenance.js';
+import { resolveArraySpec } from '../../engine/open.js';
+import { opAdd, opFailDisk, opReAdd, opRebuild, opScrub } from '../../engine/operations.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
-import { formatUuid } from '../../format/uuid.js';
+import { onArray } from '../route.js';
 import { formatSizeBytes, parseSizeBytes } from '../../units.js';
 import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import type { Output } from '../output.js';
@@ -63,39 +62,38 @@ export function registerFailures(program: Command, run: Run): void {
     .action((spec: string, options: SpeedOptions & { repair?: boolean; restart?: boolean }) => run(scrubCommand(spec, options)));
 }
 
-function exitFor(array: RaidArray): number {
-  return array.degradedRoles().length > 0 ? EXIT_DEGRADED : EXIT_OK;
+function exitFor(degraded: boolean): number {
+  return degraded ? EXIT_DEGRADED : EXIT_OK;
 }
 
 /** Keeps the config file's member list true after members change (only for arrays named from it). */
-async function refreshConfig(spec: ArraySpec, array: RaidArray, configFile: string, out: Output): Promise<void> {
-  if (!spec.fromConfig) return;
-  const devices = [...array.disks].filter(([index]) => array.sb.members[index]!.state !== 'faulty').map(([, disk]) => resolve(disk.path));
-  await saveArrayToConfig(configFile, { name: spec.name ?? array.sb.name, uuid: formatUuid(array.sb.arrayUuid), devices });
-  out.info(`updated ${configFile}: ${spec.name} devices=${devices.join(',')}`);
+async function refreshConfig(spec: string, memberPaths: string[], options: CommonOptions, out: Output): Promise<void> {
+  const configFile = configFor(options);
+  const resolved = await resolveArraySpec(spec, configFile).catch(() => undefined);
+  if (!resolved?.fromConfig || !resolved.name) return;
+  const config = await readConfig(configFile);
+  const entry = config.arrays.find((array) => array.name === resolved.name);
+  if (!entry?.uuid) return;
+  const devices = memberPaths.map((path) => resolve(path));
+  await saveArrayToConfig(configFile, { name: entry.name, uuid: entry.uuid, devices });
+  out.info(`updated ${configFile}: ${entry.name} devices=${devices.join(',')}`);
 }
 
 async function failDiskCommand(spec: string, member: string, options: ForceOptions): Promise<number> {
   const out = outputFor(options);
-  return withArray(spec, configFor(options), {}, async (assembled) => {
-    const result = await failDisk(assembled, member, !!options.force);
-    out.result({ member, role: result.role, state: 'faulty', arrayState: result.arrayState, events: assembled.array.sb.events },
-      () => `jraid: set ${member} faulty; the array is ${result.arrayState}`);
-    return exitFor(assembled.array);
-  });
+  const args = { member, force: !!options.force };
+  const result = await onArray(spec, options, 'fail-disk', args, (assembled) => opFailDisk(assembled, args));
+  out.result(result, () => `jraid: set ${member} faulty; the array is ${result.arrayState}`);
+  return exitFor(result.degraded);
 }
 
 async function addCommand(spec: string, path: string, options: ForceOptions): Promise<number> {
   const out = outputFor(options);
-  const configFile = configFor(options);
-  return withArray(spec, configFile, {}, async (assembled) => {
-    const { index } = await addSpare(assembled.array, path, !!options.force);
-    await refreshConfig(assembled.spec, assembled.array, configFile, out);
-    const degraded = assembled.array.lostRoles().length > 0;
-    out.result({ path, number: index, state: 'spare', arrayState: assembled.array.state() }, () =>
-      `jraid: added ${path} as a spare${degraded ? '; the array is degraded: run jraid rebuild to rebuild onto it' : ''}`);
-    return exitFor(assembled.array);
-  });
+  const args = { path, force: !!options.force };
+  const result = await onArray(spec, options, 'add', args, (assembled) => opAdd(assembled, args));
+  await refreshConfig(spec, result.memberPaths, options, out);
+  out.result(result, () => `jraid: added ${path} as a spare${result.lost ? '; the array is degraded: run jraid rebuild to rebuild onto it' : ''}`);
+  return exitFor(result.degraded);
 }
 
 function describeOutcome(outcome: RebuildOutcome): string {
@@ -106,50 +104,41 @@ function describeOutcome(outcome: RebuildOutcome): string {
 
 async function rebuildCommand(spec: string, options: SpeedOptions & ForceOptions & { replacement?: string }): Promise<number> {
   const out = outputFor(options);
-  const configFile = configFor(options);
-  return withArray(spec, configFile, {}, async (assembled) => {
-    const progress = new Progress('rebuild', out.progressAllowed);
-    const outcomes = await rebuildArray(assembled, {
-      replacementPath: options.replacement, force: options.force, maxSpeedBytesPerSecond: options.maxSpeed,
-      onProgress: (p) => progress.update(p.doneBytes, p.totalBytes),
-    });
-    progress.done();
-    if (outcomes.length > 0) await refreshConfig(assembled.spec, assembled.array, configFile, out);
-    out.result({ rebuilt: outcomes, arrayState: assembled.array.state() }, () =>
-      outcomes.length === 0 ? 'jraid: nothing to rebuild: no member is lost' : outcomes.map(describeOutcome).join('\n'));
-    return exitFor(assembled.array);
-  });
+  const progress = new Progress('rebuild', out.progressAllowed);
+  const args = { replacement: options.replacement, maxSpeed: options.maxSpeed, force: !!options.force };
+  const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
+  const result = await onArray(spec, options, 'rebuild', args, (assembled) => opRebuild(assembled, args, { onProgress }), { onProgress });
+  progress.done();
+  if (result.rebuilt.length > 0) await refreshConfig(spec, result.memberPaths, options, out);
+  out.result(result, () => result.rebuilt.length === 0 ? 'jraid: nothing to rebuild: no member is lost' : result.rebuilt.map(describeOutcome).join('\n'));
+  return exitFor(result.degraded);
 }
 
 async function reAddCommand(spec: string, member: string, options: SpeedOptions): Promise<number> {
   const out = outputFor(options);
-  return withArray(spec, configFor(options), {}, async (assembled) => {
-    const plan = await prepareReAdd(assembled, member);
-    out.info(`re-adding ${member}: ${plan.mode === 'partial' ? 'only regions written while it was away' : 'full rebuild'} (${plan.reason})`);
-    const progress = new Progress('re-add', out.progressAllowed);
-    const outcome = await runRebuild(assembled.array, plan.index, { maxSpeedBytesPerSecond: options.maxSpeed, onProgress: (p) => progress.update(p.doneBytes, p.totalBytes) });
-    progress.done();
-    out.result({ ...outcome, reason: plan.reason, arrayState: assembled.array.state() }, () => describeOutcome(outcome));
-    return exitFor(assembled.array);
-  });
+  const progress = new Progress('re-add', out.progressAllowed);
+  const args = { member, maxSpeed: options.maxSpeed };
+  const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
+  const result = await onArray(spec, options, 're-add', args, (assembled) => opReAdd(assembled, args, { onProgress }), { onProgress });
+  progress.done();
+  out.info(`re-added ${member}: ${result.mode === 'partial' ? 'only regions written while it was away' : 'full rebuild'} (${result.reason})`);
+  out.result(result, () => describeOutcome(result));
+  return exitFor(result.degraded);
 }
 
 async function scrubCommand(spec: string, options: SpeedOptions & { repair?: boolean; restart?: boolean }): Promise<number> {
   const out = outputFor(options);
-  return withArray(spec, configFor(options), {}, async ({ array }) => {
-    const progress = new Progress(options.repair ? 'repair' : 'scrub', out.progressAllowed);
-    const outcome = await scrubArray(array, {
-      repair: options.repair, restart: options.restart, maxSpeedBytesPerSecond: options.maxSpeed,
-      onProgress: (p) => progress.update(p.doneBytes, p.totalBytes),
-    });
-    progress.done();
-    out.result({ ...outcome, mismatchCount: outcome.mismatches.length }, () => {
-      const lines = [`jraid: scrub checked ${outcome.stripesChecked} stripes${outcome.resumedFromStripe ? ` (resumed at stripe ${outcome.resumedFromStripe})` : ''} in ${outcome.seconds.toFixed(1)} s: ${outcome.mismatches.length} mismatched stripe(s), ${outcome.mismatchBlocks} block(s)${outcome.repaired && outcome.mismatches.length ? ', repaired' : ''}`];
-      for (const m of outcome.mismatches) {
-        lines.push(`  stripe ${m.stripe}: ${m.blocks} block(s), bad ${m.bad}${m.role !== null ? ` on role ${m.role} (${m.path})` : ''}${m.repaired ? ' - repaired' : ''}`);
-      }
-      return lines.join('\n');
-    });
-    return outcome.mismatches.length > 0 ? EXIT_DEGRADED : exitFor(array);
+  const progress = new Progress(options.repair ? 'repair' : 'scrub', out.progressAllowed);
+  const args = { repair: !!options.repair, restart: !!options.restart, maxSpeed: options.maxSpeed };
+  const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
+  const outcome = await onArray(spec, options, 'scrub', args, (assembled) => opScrub(assembled, args, { onProgress }), { onProgress });
+  progress.done();
+  out.result(outcome, () => {
+    const lines = [`jraid: scrub checked ${outcome.stripesChecked} stripes${outcome.resumedFromStripe ? ` (resumed at stripe ${outcome.resumedFromStripe})` : ''} in ${outcome.seconds.toFixed(1)} s: ${outcome.mismatches.length} mismatched stripe(s), ${outcome.mismatchBlocks} block(s)${outcome.repaired && outcome.mismatches.length ? ', repaired' : ''}`];
+    for (const m of outcome.mismatches) {
+      lines.push(`  stripe ${m.stripe}: ${m.blocks} block(s), bad ${m.bad}${m.role !== null ? ` on role ${m.role} (${m.path})` : ''}${m.repaired ? ' - repaired' : ''}`);
+    }
+    return lines.join('\n');
   });
+  return outcome.mismatchCount > 0 ? EXIT_DEGRADED : exitFor(outcome.degraded);
 }

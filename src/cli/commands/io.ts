@@ -4,6 +4,8 @@ import { open, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
 import { withArray } from '../../engine/open.js';
+import type { AssembleOptions } from '../../engine/assemble.js';
+import { daemonFor } from '../route.js';
 import { EXIT_DEGRADED, EXIT_OK, JraidError } from '../../errors.js';
 import { MIB } from '../../units.js';
 import { bytesArg, configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
@@ -38,6 +40,40 @@ export function registerIo(program: Command, run: Run): void {
     .action((spec: string, options: ReadCliOptions) => run(readCommand(spec, options)));
 }
 
+/** The array as write and read use it: directly, or through the daemon that serves it. */
+interface ByteTarget {
+  sizeBytes: number;
+  write(offsetBytes: number, data: Buffer): Promise<void>;
+  read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+  flush(): Promise<void>;
+  state(): Promise<string>;
+}
+
+async function withTarget<T>(spec: string, options: CommonOptions, open: AssembleOptions, fn: (target: ByteTarget) => Promise<T>): Promise<T> {
+  const daemon = await daemonFor(spec, options);
+  if (daemon) {
+    try {
+      const status = async () => (await daemon.call<{ sizeBytes: number; health: string }>('status')).result;
+      return await fn({
+        sizeBytes: (await status()).sizeBytes,
+        write: async (offset, data) => { await daemon.call('write', { offset }, data); },
+        read: async (offset, length) => (await daemon.call('read', { offset, length })).payload,
+        flush: async () => { await daemon.call('flush'); },
+        state: async () => (await status()).health,
+      });
+    } finally {
+      daemon.close();
+    }
+  }
+  return withArray(spec, configFor(options), open, ({ array }) => fn({
+    sizeBytes: array.sizeBytes,
+    write: (offset, data) => array.write(offset, data),
+    read: (offset, length) => array.read(offset, length),
+    flush: () => array.flush(),
+    state: async () => array.health(),
+  }));
+}
+
 async function readInput(path: string | undefined, limitBytes: number): Promise<Buffer> {
   if (path === undefined || path === '-') {
     if (process.stdin.isTTY) throw new JraidError('E_USAGE', 'no input: stdin is a terminal', { hint: 'give --input FILE or pipe the data in' });
@@ -63,7 +99,7 @@ async function readInput(path: string | undefined, limitBytes: number): Promise<
 
 async function writeCommand(spec: string, options: WriteCliOptions): Promise<number> {
   const out = outputFor(options);
-  const result = await withArray(spec, configFor(options), {}, async ({ array }) => {
+  const result = await withTarget(spec, options, {}, async (array) => {
     if (options.offset > array.sizeBytes) {
       throw new JraidError('E_OUT_OF_RANGE', `offset ${options.offset} is past the end of the array (${array.sizeBytes} bytes); nothing was written`);
     }
@@ -94,7 +130,7 @@ async function writeCommand(spec: string, options: WriteCliOptions): Promise<num
       }
     }
     await array.flush();
-    return { bytesWritten: written, offsetBytes: options.offset, state: array.state() };
+    return { bytesWritten: written, offsetBytes: options.offset, state: await array.state() };
   });
   out.result(result, () => `jraid: wrote ${result.bytesWritten} bytes at offset ${result.offsetBytes}${result.state === 'degraded' ? ' (array degraded)' : ''}`);
   return result.state === 'degraded' ? EXIT_DEGRADED : EXIT_OK;
@@ -109,7 +145,7 @@ async function readCommand(spec: string, options: ReadCliOptions): Promise<numbe
   const out = outputFor(options);
   // A shared lock: readers run side by side, writers wait. The only writes a reader makes are
   // repairs of read errors, which write the bytes parity already implies: idempotent.
-  const state = await withArray(spec, configFor(options), { lock: 'shared' }, async ({ array }) => {
+  const state = await withTarget(spec, options, { lock: 'shared' }, async (array) => {
     if (options.offset + options.length > array.sizeBytes) {
       throw new JraidError('E_OUT_OF_RANGE', `range ${options.offset}+${options.length} ends past the array (${array.sizeBytes} bytes)`, { hint: `the last byte is at offset ${array.sizeBytes - 1}` });
     }

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
-import { withArray } from '../../engine/open.js';
+import { opRecover } from '../../engine/operations.js';
+import { onArray } from '../route.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
-import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
+import { outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { Progress } from '../progress.js';
-import type { RecoveryOutcome } from '../../engine/recover.js';
 
 interface RecoverCliOptions extends CommonOptions { force?: boolean }
 
@@ -19,28 +19,22 @@ export function registerRecover(program: Command, run: Run): void {
 async function recoverCommand(spec: string, options: RecoverCliOptions): Promise<number> {
   const out = outputFor(options);
   const progress = new Progress('recover', out.progressAllowed);
-  return withArray(spec, configFor(options), { forceRecovery: options.force, onRecoveryProgress: (p) => progress.update(p.doneBytes, p.totalBytes) }, async ({ array, report }) => {
-    progress.done();
-    const performed = report.recovery && 'stripes' in report.recovery ? report.recovery as RecoveryOutcome : undefined;
-    const result = {
-      name: report.name, uuid: report.arrayUuid, recovered: !!performed,
-      action: performed?.action ?? 'none', generation: performed?.generation ?? null,
-      stripes: performed?.stripes ?? [], tornBlocks: performed?.tornBlocks ?? [], lostBlocks: performed?.lostBlocks ?? [],
-      seconds: performed?.seconds ?? 0, arrayState: array.state(),
-    };
-    out.result(result, () => {
-      const name = report.name || report.arrayUuid;
-      if (!performed) return `jraid: ${name} was shut down cleanly: nothing to recover`;
-      const what = performed.action === 'full-resync'
-        ? `full resync of ${performed.stripes.length} stripe(s) (no journal)`
-        : `resynced ${performed.stripes.length} dirty stripe(s) listed by journal generation ${performed.generation}: ${performed.stripes.slice(0, 32).join(', ')}${performed.stripes.length > 32 ? ', ...' : ''}`;
-      const lines = [`jraid: recovered ${name}: ${what} in ${performed.seconds.toFixed(2)} s`];
-      for (const range of [...performed.tornBlocks, ...performed.lostBlocks]) {
-        lines.push(`  bad: array bytes ${range.firstBlock * 4096}..${(range.firstBlock + range.blockCount) * 4096 - 1} (${range.reason}): read as EIO until rewritten`);
-      }
-      return lines.join('\n');
-    });
-    const problems = result.tornBlocks.length + result.lostBlocks.length > 0 || array.degradedRoles().length > 0;
-    return problems ? EXIT_DEGRADED : EXIT_OK;
+  const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
+  const result = await onArray(spec, options, 'recover', { force: !!options.force }, (assembled) => opRecover(assembled), {
+    open: { forceRecovery: options.force, onRecoveryProgress: onProgress },
   });
+  progress.done();
+  out.result(result, () => {
+    const name = result.name || result.uuid;
+    if (!result.recovered) return `jraid: ${name} was shut down cleanly: nothing to recover`;
+    const what = result.action === 'full-resync'
+      ? `full resync of ${result.stripes.length} stripe(s) (no journal)`
+      : `resynced ${result.stripes.length} dirty stripe(s) listed by journal generation ${result.generation}: ${result.stripes.slice(0, 32).join(', ')}${result.stripes.length > 32 ? ', ...' : ''}`;
+    const lines = [`jraid: recovered ${name}: ${what} in ${result.seconds.toFixed(2)} s`];
+    for (const range of [...result.tornBlocks, ...result.lostBlocks]) {
+      lines.push(`  bad: array bytes ${range.firstBlock * 4096}..${(range.firstBlock + range.blockCount) * 4096 - 1} (${range.reason}): read as EIO until rewritten`);
+    }
+    return lines.join('\n');
+  });
+  return result.tornBlocks.length + result.lostBlocks.length > 0 || result.degraded ? EXIT_DEGRADED : EXIT_OK;
 }

@@ -1,0 +1,33 @@
+// Every command that names an array runs here: through the daemon serving it when one runs,
+// otherwise directly on the members. Both paths run the same engine operation.
+
+import { findDaemon, type DaemonClient } from '../daemon/control-client.js';
+import type { AssembleOptions, Assembled } from '../engine/assemble.js';
+import { withArray, type ArraySpec } from '../engine/open.js';
+import { configFor, type CommonOptions } from './options.js';
+
+export interface RouteOptions {
+  open?: AssembleOptions;
+  onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void;
+}
+
+export async function onArray<T>(
+  spec: string, options: CommonOptions, op: string, args: Record<string, unknown>,
+  direct: (assembled: Assembled & { spec: ArraySpec }) => Promise<T> | T, route: RouteOptions = {},
+): Promise<T> {
+  const configFile = configFor(options);
+  const daemon = await findDaemon(spec, configFile);
+  if (daemon) {
+    try {
+      return (await daemon.call<T>(op, args, undefined, route.onProgress)).result;
+    } finally {
+      daemon.close();
+    }
+  }
+  return withArray(spec, configFile, route.open ?? {}, async (assembled) => direct(assembled));
+}
+
+/** The daemon for `spec`, for commands that stream data (write, read). */
+export function daemonFor(spec: string, options: CommonOptions): Promise<DaemonClient | undefined> {
+  return findDaemon(spec, configFor(options));
+}

@@ -1,0 +1,114 @@
+// The NBD backend over an array, with the acknowledgement level ("toughness", seed 002):
+//   durable  reply once data and parity are on stable storage (the write, then a group sync);
+//   atomic   reply once the write's data and parity writes have completed on the members: a
+//            daemon crash can no longer tear it; after a power loss a torn block is caught by
+//            the journal's block checks and reads as EIO, never as garbage;
+//   fast     reply once the whole request is buffered in the daemon (never before the whole
+//            payload arrived, seed 003); its outcome is reported at the next FLUSH.
+// FLUSH waits for every write received before it, then makes them durable; FUA makes that
+// one write durable before its reply. Both keep their meaning at every level.
+
+import type { RaidArray } from '../engine/raid-array.js';
+import { JraidError } from '../errors.js';
+import { MIB } from '../units.js';
+import type { NbdBackend } from './nbd-server.js';
+
+export type Toughness = 'durable' | 'atomic' | 'fast';
+export const TOUGHNESS_LEVELS: readonly Toughness[] = ['durable', 'atomic', 'fast'];
+
+/** Bytes of zeroes written per engine call for WRITE_ZEROES. */
+const ZERO_CHUNK_BYTES = 8 * MIB;
+
+export class ArrayBackend implements NbdBackend {
+  private readonly array: RaidArray;
+  readonly toughness: Toughness;
+  /** Writes received and not yet finished (fast mode replies before they finish). */
+  private readonly pending = new Set<Promise<void>>();
+  /** A write that failed after its fast reply: reported by the next FLUSH. */
+  private deferredFailure: unknown;
+  private syncRunning: Promise<void> | undefined;
+  private syncQueued: Promise<void> | undefined;
+  writesDone = 0;
+  syncsDone = 0;
+
+  constructor(array: RaidArray, toughness: Toughness) {
+    this.array = array;
+    this.toughness = toughness;
+  }
+
+  get sizeBytes(): number {
+    return this.array.sizeBytes;
+  }
+
+  read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
+    return this.array.read(offsetBytes, lengthBytes);
+  }
+
+  async write(offsetBytes: number, data: Buffer, options: { fua: boolean }): Promise<void> {
+    const done = this.track(this.array.write(offsetBytes, data).then(() => { this.writesDone++; }));
+    if (this.toughness === 'fast' && !options.fua) {
+      done.catch((error: unknown) => { this.deferredFailure ??= error; });
+      return;
+    }
+    await done;
+    if (this.toughness === 'durable' || options.fua) await this.sync();
+  }
+
+  /** FLUSH: every write received so far finished, then durable. */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+    if (this.deferredFailure !== undefined) {
+      const failure = this.deferredFailure;
+      this.deferredFailure = undefined;
+      throw failure;
+    }
+    await this.sync();
+  }
+
+  /** jraid does not thin-provision: a discard is advisory and leaves the blocks as they are. */
+  async trim(): Promise<void> {}
+
+  async writeZeroes(offsetBytes: number, lengthBytes: number, options: { fua: boolean; noHole: boolean }): Promise<void> {
+    const zeros = Buffer.alloc(Math.min(lengthBytes, ZERO_CHUNK_BYTES));
+    for (let at = 0; at < lengthBytes; at += zeros.length) {
+      const piece = Math.min(zeros.length, lengthBytes - at);
+      await this.write(offsetBytes + at, zeros.subarray(0, piece), { fua: false });
+    }
+    if (options.fua) await this.flush();
+  }
+
+  /** Waits for writes in flight (stop, and the control socket's own writes). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private track(work: Promise<void>): Promise<void> {
+    this.pending.add(work);
+    const forget = () => { this.pending.delete(work); };
+    work.then(forget, forget);
+    return work;
+  }
+
+  /**
+   * Group sync: one sync at a time; callers that arrive while one runs share the next one,
+   * which starts when the running one ends (it may not cover writes that finished after it began).
+   */
+  private sync(): Promise<void> {
+    if (!this.syncRunning) {
+      this.syncRunning = this.array.flush().then(() => { this.syncsDone++; }).finally(() => { this.syncRunning = undefined; });
+      return this.syncRunning;
+    }
+    this.syncQueued ??= this.syncRunning.catch(() => {}).then(() => {
+      this.syncQueued = undefined;
+      return this.sync();
+    });
+    return this.syncQueued;
+  }
+}
+
+export function parseToughness(text: string): Toughness {
+  if (!(TOUGHNESS_LEVELS as readonly string[]).includes(text)) {
+    throw new JraidError('E_USAGE', `unknown toughness "${text}"`, { hint: 'use durable, atomic or fast' });
+  }
+  return text as Toughness;
+}

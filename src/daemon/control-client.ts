@@ -1,0 +1,100 @@
+// The CLI's side of the control socket: find the daemon serving an array, send it requests.
+
+import { connect, type Socket } from 'node:net';
+import { FileDevice } from '../device/file-device.js';
+import { JraidError, type ErrorCode } from '../errors.js';
+import { formatUuid } from '../format/uuid.js';
+import { resolveArraySpec } from '../engine/open.js';
+import { readSuperblocks } from '../engine/superblock-io.js';
+import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
+import { readRegistry, type DaemonRecord } from './registry.js';
+
+export class DaemonClient {
+  readonly record: DaemonRecord;
+  private readonly socket: Socket;
+  private readonly reader = new FrameReader();
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (frame: ControlFrame) => void; reject: (error: unknown) => void; onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void }>();
+
+  private constructor(socket: Socket, record: DaemonRecord) {
+    this.socket = socket;
+    this.record = record;
+    socket.on('data', (chunk: Buffer) => {
+      let frames: ControlFrame[];
+      try {
+        frames = this.reader.push(chunk);
+      } catch (error) {
+        this.failAll(error);
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        const waiter = this.pending.get(frame.header.id as number);
+        if (!waiter) continue;
+        if (frame.header.progress) {
+          waiter.onProgress?.(frame.header.progress as { doneBytes: number; totalBytes: number });
+          continue;
+        }
+        this.pending.delete(frame.header.id as number);
+        waiter.resolve(frame);
+      }
+    });
+    const lost = () => this.failAll(new JraidError('E_DAEMON', `the daemon serving this array (pid ${record.pid}) closed the control connection`, { hint: `see its log${record.log ? ` (${record.log})` : ''}` }));
+    socket.on('close', lost);
+    socket.on('error', lost);
+  }
+
+  static connect(record: DaemonRecord): Promise<DaemonClient | undefined> {
+    return new Promise((resolve) => {
+      const socket = connect(record.controlSocket);
+      socket.once('connect', () => resolve(new DaemonClient(socket, record)));
+      socket.once('error', () => resolve(undefined));
+    });
+  }
+
+  private failAll(error: unknown): void {
+    for (const waiter of this.pending.values()) waiter.reject(error);
+    this.pending.clear();
+  }
+
+  async call<T>(op: string, args: Record<string, unknown> = {}, payload?: Buffer, onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void): Promise<{ result: T; payload: Buffer }> {
+    const id = this.nextId++;
+    const answer = new Promise<ControlFrame>((resolve, reject) => this.pending.set(id, { resolve, reject, onProgress }));
+    await writeFrame(this.socket, { id, op, args }, payload);
+    const frame = await answer;
+    if (!frame.header.ok) {
+      const error = frame.header.error as { code: ErrorCode; message: string; path?: string; hint?: string; details?: Record<string, unknown> };
+      throw new JraidError(error.code, error.message, { path: error.path, hint: error.hint, details: error.details });
+    }
+    return { result: frame.header.result as T, payload: frame.payload };
+  }
+
+  close(): void {
+    this.socket.end();
+  }
+}
+
+/** The daemon serving the array `spec` names, or undefined when none runs. */
+export async function findDaemon(spec: string, configFile: string): Promise<DaemonClient | undefined> {
+  let paths: string[];
+  try {
+    paths = (await resolveArraySpec(spec, configFile)).paths;
+  } catch {
+    return undefined;
+  }
+  for (const path of paths) {
+    let device: FileDevice | undefined;
+    try {
+      device = await FileDevice.open(path, { readOnly: true });
+      const sb = (await readSuperblocks(device)).superblock;
+      if (!sb) continue;
+      const record = await readRegistry(formatUuid(sb.arrayUuid));
+      return record ? await DaemonClient.connect(record) : undefined;
+    } catch {
+      continue;
+    } finally {
+      await device?.close();
+    }
+  }
+  return undefined;
+}
