@@ -65,15 +65,15 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
   const child = process.env.JRAID_DAEMON_CHILD === '1';
   let file: WriteStream | undefined = options.log ? createWriteStream(options.log, { flags: 'a', mode: 0o600 }) : undefined;
   let toStderr = !file || child;
-  const logger = makeLogger(options.logLevel, () => (toStderr ? process.stderr : file));
-  const both: Logger = (level, message) => {
-    logger(level, message);
-    if (toStderr && file) makeLogger(options.logLevel, () => file)(level, message);
-  };
+  // Lines logged before the log file is known (a background daemon learns its uuid by starting): kept for it.
+  const early: string[] = [];
+  const sink = { write: (line: string) => { if (toStderr) process.stderr.write(line); if (file) file.write(line); else if (child) early.push(line); return true; } };
+  const both: Logger = makeLogger(options.logLevel, () => sink as unknown as NodeJS.WritableStream);
   const daemon = await Daemon.start({ spec, configFile: configFor(options), controlSocket: options.socket, nbd, toughness, logger: both, logFile: options.log ?? null, idleCleanMs });
   if (child) {
     // The parent waits for this line, then exits: from here on only the log file is written.
     file ??= createWriteStream(join(runDir(), `${daemon.assembled.report.arrayUuid}.log`), { flags: 'a', mode: 0o600 });
+    for (const line of early.splice(0)) file.write(line);
     process.stdout.on('error', () => {});
     process.stderr.on('error', () => {});
     process.stdout.write(`${READY}${JSON.stringify({ pid: process.pid, controlSocket: daemon.controlSocket, nbd: daemon.addresses, log: file.path })}\n`);
