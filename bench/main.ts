@@ -8,12 +8,14 @@ import { formatComparison, type Bench } from './measure.js';
 import { benchParity } from './parity.js';
 import { benchMaintenance } from './maintenance.js';
 import { benchGroupCommit, benchRecovery } from './journal.js';
+import { benchNbd } from './nbd.js';
 
 const BENCHES: Record<string, Bench> = {
   parity: benchParity,
   maintenance: benchMaintenance,
   recovery: benchRecovery,
   'group-commit': benchGroupCommit,
+  nbd: benchNbd,
 };
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -169,7 +169,14 @@ export class Daemon {
     if (this.stopping && op !== 'status') throw new JraidError('E_DAEMON', 'the daemon is stopping', { hint: 'retry once it has stopped' });
     switch (op) {
       case 'status':
-        return { result: { pid: process.pid, uuid: this.uuid, sizeBytes: array.sizeBytes, state: array.state(), health: array.health(), toughness: this.backend.toughness, nbd: this.addresses, connections: this.nbd.connectionCount } };
+        return {
+          result: {
+            pid: process.pid, uuid: this.uuid, sizeBytes: array.sizeBytes, state: array.state(), health: array.health(),
+            toughness: this.backend.toughness, nbd: this.addresses, connections: this.nbd.connectionCount,
+            nbdWrites: this.backend.writesDone, syncs: this.backend.syncsDone,
+            journal: array.journal && 'stats' in array.journal ? (array.journal as { stats: unknown }).stats : null,
+          },
+        };
       case 'detail':
         return { result: { ...opDetail(this.assembled), daemon: { pid: process.pid, nbd: this.addresses, toughness: this.backend.toughness, controlSocket: this.controlSocket } } };
       case 'write':

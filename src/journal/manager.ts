@@ -14,6 +14,9 @@ import { recordSizeBytes, BLOCK_CHECK_BYTES, RECORD_HEADER_BYTES, STRIPE_ENTRY_B
 import { assert } from '../units.js';
 import type { WriteJournal, WriteTicket } from './write-journal.js';
 
+/** Completed stripes gathered before one member flush lets a record drop them. */
+export const CLEAN_BATCH_STRIPES_DEFAULT = 64;
+
 export interface JournalStore {
   /** Writes the record for `generation` to its slots and makes it durable (the barrier). */
   writeRecord(generation: number, bytes: Buffer): Promise<void>;
@@ -30,6 +33,12 @@ export interface JournalManagerOptions {
   recordBytesMax: number;
   /** Block checks one stripe's write may add, at most (data blocks in a stripe). */
   checksPerStripeMax: number;
+  /**
+   * Completed stripes wait until this many have gathered before one member flush makes them
+   * durable and the next record drops them (1: every record, as the seeds' timeline draws it).
+   * Batching trades a few more stripes to resync after a crash for far fewer member flushes.
+   */
+  cleanBatchStripes?: number;
   /** No writes for this long writes a clean record; 0 disables. */
   idleCleanMs?: number;
   /** Whether the newest record on disk is clean (the state the manager starts from). */
@@ -84,7 +93,7 @@ export class JournalManager implements WriteJournal {
 
   constructor(store: JournalStore, options: JournalManagerOptions) {
     this.store = store;
-    this.options = { idleCleanMs: 3000, unsafeSkipBarrier: false, startsClean: true, ...options };
+    this.options = { idleCleanMs: 3000, unsafeSkipBarrier: false, startsClean: true, cleanBatchStripes: CLEAN_BATCH_STRIPES_DEFAULT, ...options };
     this.generation = options.generation;
     this.lastRecordClean = this.options.startsClean;
     const worstEntry = STRIPE_ENTRY_BYTES + options.checksPerStripeMax * BLOCK_CHECK_BYTES;
@@ -207,7 +216,7 @@ export class JournalManager implements WriteJournal {
   private async flushLoop(): Promise<void> {
     do {
       try {
-        await this.flushOnce(false);
+        await this.flushOnce(false, false);
       } catch (error) {
         this.fail(error);
         return;
@@ -215,11 +224,14 @@ export class JournalManager implements WriteJournal {
     } while (this.waiters.length > 0 || this.roomWanted);
   }
 
-  private async flushOnce(clean: boolean): Promise<void> {
+  private async flushOnce(clean: boolean, dropAll: boolean): Promise<void> {
+    const roomWanted = this.roomWanted;
     this.roomWanted = false;
-    // Stripes whose writes finished leave the record, once their data is durable.
+    // Stripes whose writes finished leave the record once their data is durable: one member
+    // flush for a batch of them (or at once when room, a sync or a clean record needs it).
     const completed = [...this.entries].filter(([, entry]) => entry.completed).map(([stripe]) => stripe);
-    if (completed.length > 0) {
+    const drop = completed.length > 0 && (clean || dropAll || roomWanted || completed.length >= this.options.cleanBatchStripes);
+    if (drop) {
       await this.store.flushMembers();
       this.stats.memberFlushes++;
       for (const stripe of completed) {
@@ -278,7 +290,7 @@ export class JournalManager implements WriteJournal {
   /** Waits for any flush in progress, then writes a record: clean when nothing is in flight. */
   private async cleanRecord(): Promise<void> {
     while (this.flushing) await this.flushing;
-    await this.flushOnce(true);
+    await this.flushOnce(true, true);
   }
 
   /** Everything completed so far is durable, and the record no longer lists it. */
@@ -286,7 +298,7 @@ export class JournalManager implements WriteJournal {
     if (this.failure) throw this.failure;
     while (this.flushing) await this.flushing;
     const anyCompleted = [...this.entries.values()].some((entry) => entry.completed);
-    if (anyCompleted) await this.flushOnce(false);
+    if (anyCompleted) await this.flushOnce(false, true);
     else {
       await this.store.flushMembers();
       this.stats.memberFlushes++;

@@ -41,7 +41,7 @@ async function settle(): Promise<void> {
 
 function manager(store: FakeStore, overrides: Partial<ConstructorParameters<typeof JournalManager>[1]> = {}): JournalManager {
   return new JournalManager(store, {
-    arrayUuid: Buffer.alloc(16, 7), volumeId: 1, generation: 10, recordBytesMax: 64 * 1024, checksPerStripeMax: 16, idleCleanMs: 0, ...overrides,
+    arrayUuid: Buffer.alloc(16, 7), volumeId: 1, generation: 10, recordBytesMax: 64 * 1024, checksPerStripeMax: 16, idleCleanMs: 0, cleanBatchStripes: 1, ...overrides,
   });
 }
 
@@ -176,6 +176,23 @@ describe('journal manager', () => {
     expect(store.records).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(2);
     expect(store.records.at(-1)).toMatchObject({ clean: true, stripes: [] });
+  });
+
+  it('batched clean: completed stripes leave the record together, after one member flush', async () => {
+    const store = new FakeStore();
+    store.autoComplete = true;
+    const journal = manager(store, { cleanBatchStripes: 3 });
+    for (const stripe of [1, 2, 3, 4]) {
+      const ticket = await journal.begin(stripe);
+      await ticket.durable([check(stripe)]);
+      ticket.done();
+    }
+    // Records 1-3 each still list the completed stripes: no member flush yet.
+    expect(store.records.slice(0, 3).map((r) => r.stripes)).toEqual([[1], [1, 2], [1, 2, 3]]);
+    expect(store.memberFlushes).toBe(1); // at the 4th record three had gathered
+    expect(store.records[3]!.stripes).toEqual([4]);
+    await journal.sync();
+    expect(store.records.at(-1)!.stripes).toEqual([]);
   });
 
   it('a failed record write fails waiting writers and every later one', async () => {
