@@ -210,6 +210,8 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
     sb.members[index] = { ...sb.members[index]!, state: 'active', recoveryOffsetBytes: 0, partialRebuild: false };
   });
   if (array.degradedRoles().length === 0 && array.writeIntent.tracking) await array.writeIntent.clear();
+  // The rebuilt member's journal region was blank: give the newest record its full set of copies.
+  await array.journal?.rewrite();
   return {
     path: disk.path, index, role, mode: partial ? 'partial' : 'full', resumedFromBytes,
     stripesRebuilt, bytesWritten: stripesRebuilt * chunk, seconds: (Date.now() - startedMs) / 1000,

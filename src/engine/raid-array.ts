@@ -263,6 +263,8 @@ export class RaidArray {
     if (entry.state === 'faulty') return;
     await this.commitSuperblocks((sb) => { sb.members[index]!.state = 'faulty'; sb.members[index]!.recoveryOffsetBytes = 0; });
     if (entry.role !== null) await this.writeIntent.startTracking(this.sb.events);
+    // The failed member may have held copies of the newest journal record: write it again.
+    if (this.journal && !this.readOnly) await this.journal.rewrite();
     this.onEvent({ kind: 'member-failed', path: this.disks.get(index)?.path ?? '(missing)', role: entry.role, reason });
   }
 

@@ -293,6 +293,17 @@ export class JournalManager implements WriteJournal {
     await this.flushOnce(true, true);
   }
 
+  /**
+   * Writes the current state as a new record (clean if it was clean and nothing is dirty): after
+   * the members holding copies changed (a member failed, a rebuilt one joined), the newest
+   * record again has its full set of copies on in-sync members.
+   */
+  async rewrite(): Promise<void> {
+    if (this.failure) throw this.failure;
+    while (this.flushing) await this.flushing;
+    await this.flushOnce(this.lastRecordClean && this.entries.size === 0, false);
+  }
+
   /** Everything completed so far is durable, and the record no longer lists it. */
   async sync(): Promise<void> {
     if (this.failure) throw this.failure;

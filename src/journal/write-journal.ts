@@ -21,6 +21,8 @@ export interface WriteJournal {
   begin(stripe: number): Promise<WriteTicket>;
   /** Everything completed so far is durable and the record says so. */
   sync(): Promise<void>;
+  /** Writes the current state again, so the newest record has all its copies on in-sync members. */
+  rewrite(): Promise<void>;
   /** Clean shutdown: a record with the clean flag. */
   close(): Promise<void>;
   /** Whether the newest record carries the clean flag (nothing may be inconsistent). */

@@ -16,7 +16,7 @@ for (const backend of backends()) {
 
     async function contentSha(spec: string, length: number): Promise<string> {
       const read = await jraidBinary(['read', spec, '--offset', '0', '--length', String(length)], { config: ws.config });
-      expect([EXIT.OK, EXIT.DEGRADED]).toContain(read.exitCode);
+      expect([EXIT.OK, EXIT.DEGRADED], read.stderr).toContain(read.exitCode);
       return sha(read.stdout);
     }
 

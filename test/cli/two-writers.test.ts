@@ -10,13 +10,11 @@ let ws: Workspace;
 
 /** Waits until /proc/locks shows a write lock on `path`'s inode (or block device). */
 async function waitForWriteLock(path: string): Promise<void> {
-  const stats = statSync(path);
-  const major = stats.isBlockDevice() ? Math.floor(stats.rdev / 256) : 0;
-  const minor = stats.isBlockDevice() ? stats.rdev % 256 : 0;
+  // /proc/locks names the locked file by device and inode: for a block device, its node in /dev.
+  const inode = `:${statSync(path).ino} `;
   for (let attempt = 0; attempt < 200; attempt++) {
     const locks = readFileSync('/proc/locks', 'utf8');
-    const inode = stats.isBlockDevice() ? undefined : `:${stats.ino} `;
-    const found = locks.split('\n').some((line) => line.includes('WRITE') && (inode ? line.includes(inode) : line.length > 0 && major >= 0 && minor >= 0 && line.includes('OFDLCK')));
+    const found = locks.split('\n').some((line) => line.includes('WRITE') && line.includes(inode));
     if (found) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
