@@ -70,7 +70,7 @@ export const benchGroupCommit: Bench = async (report) => {
         for (let i = 0; i < writesPerWriter; i++) await array.write(rng.int(array.sizeBytes / 4096) * 4096, rng.bytes(4096));
       }));
       const seconds = (performance.now() - started) / 1000;
-      const stats = (array.journal as unknown as { stats: { recordsWritten: number } }).stats;
+      const stats = array.journal!.stats;
       const userWrites = writers * writesPerWriter;
       await array.close();
       await opened.release();

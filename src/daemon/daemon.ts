@@ -174,7 +174,7 @@ export class Daemon {
             pid: process.pid, uuid: this.uuid, sizeBytes: array.sizeBytes, state: array.state(), health: array.health(),
             toughness: this.backend.toughness, nbd: this.addresses, connections: this.nbd.connectionCount,
             nbdWrites: this.backend.writesDone, syncs: this.backend.syncsDone,
-            journal: array.journal && 'stats' in array.journal ? (array.journal as { stats: unknown }).stats : null,
+            journal: array.journal?.stats ?? null,
           },
         };
       case 'detail':

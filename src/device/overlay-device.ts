@@ -26,15 +26,9 @@ export class OverlayDevice implements BlockDevice {
   }
 
   readSync(buf: Uint8Array, offsetBytes: number): void {
-    let done = 0;
-    while (done < buf.length) {
-      const at = offsetBytes + done;
-      const index = Math.floor(at / BLOCK_SIZE_BYTES);
-      const within = at - index * BLOCK_SIZE_BYTES;
-      const piece = Math.min(buf.length - done, BLOCK_SIZE_BYTES - within);
+    forEachBlockPiece(offsetBytes, buf.length, (index, within, done, piece) => {
       buf.set(this.block(index).subarray(within, within + piece), done);
-      done += piece;
-    }
+    });
   }
 
   async write(buf: Uint8Array, offsetBytes: number): Promise<void> {
@@ -44,22 +38,29 @@ export class OverlayDevice implements BlockDevice {
 
   /** Applies bytes at any offset (a torn write may end mid-block). */
   writeSync(buf: Uint8Array, offsetBytes: number): void {
-    let done = 0;
-    while (done < buf.length) {
-      const at = offsetBytes + done;
-      const index = Math.floor(at / BLOCK_SIZE_BYTES);
-      const within = at - index * BLOCK_SIZE_BYTES;
-      const piece = Math.min(buf.length - done, BLOCK_SIZE_BYTES - within);
+    forEachBlockPiece(offsetBytes, buf.length, (index, within, done, piece) => {
       let block = this.blocks.get(index);
       if (!block) {
         block = Buffer.from(this.block(index));
         this.blocks.set(index, block);
       }
       block.set(buf.subarray(done, done + piece), within);
-      done += piece;
-    }
+    });
   }
 
   async flush(): Promise<void> {}
   async close(): Promise<void> {}
+}
+
+/** Calls `fn` for each piece of [offset, offset + length) that lies within one block. */
+function forEachBlockPiece(offsetBytes: number, lengthBytes: number, fn: (index: number, within: number, done: number, piece: number) => void): void {
+  let done = 0;
+  while (done < lengthBytes) {
+    const at = offsetBytes + done;
+    const index = Math.floor(at / BLOCK_SIZE_BYTES);
+    const within = at - index * BLOCK_SIZE_BYTES;
+    const piece = Math.min(lengthBytes - done, BLOCK_SIZE_BYTES - within);
+    fn(index, within, done, piece);
+    done += piece;
+  }
 }

@@ -105,7 +105,7 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
     scrubOffsetBytes: sb.scrubOffsetBytes,
     journal: sb.policy === 'dirty-log'
       ? {
-        generation: array.journal ? (array.journal as unknown as { currentGeneration: number }).currentGeneration : array.journalRecord?.generation ?? null,
+        generation: array.journal ? array.journal.currentGeneration : array.journalRecord?.generation ?? null,
         clean: array.state() !== 'active',
         dirtyStripes: array.journalRecord && !array.journalRecord.clean ? [...new Set(array.journalRecord.entries.map((entry) => entry.stripe))].sort((a, b) => a - b) : [],
       }

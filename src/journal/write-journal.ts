@@ -27,4 +27,8 @@ export interface WriteJournal {
   close(): Promise<void>;
   /** Whether the newest record carries the clean flag (nothing may be inconsistent). */
   readonly clean: boolean;
+  /** Generation of the newest record written. */
+  readonly currentGeneration: number;
+  /** Records written and tickets issued so far (benches, daemon status). */
+  readonly stats: { recordsWritten: number; memberFlushes: number; shortcutReleases: number; ticketsIssued: number };
 }

@@ -21,7 +21,7 @@ describe('journal copies across member changes', () => {
       await runRebuild(array, target!);
       const inSync = [...array.disks].filter(([index]) => array.sb.members[index]!.state === 'active').map(([, disk]) => disk);
       const newest = await readJournal(inSync, array.sb.arrayUuid, journalLayout(array));
-      const generation = (array.journal as unknown as { currentGeneration: number }).currentGeneration;
+      const generation = array.journal!.currentGeneration;
       expect(newest.record!.generation).toBe(generation);
       expect(newest.copies.filter((copy) => copy.generation === generation)).toHaveLength(2);
     }
