@@ -83,7 +83,10 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const assembled = await openArray(options.spec, options.configFile, {
       journal: { idleCleanMs: options.idleCleanMs },
-      onRecoveryProgress: undefined,
+      onEvent: (event) => {
+        if (event.kind === 'member-failed') options.logger('error', `member ${event.path} (role ${event.role ?? '-'}) failed: ${event.reason}; the array runs degraded`);
+        else options.logger('warn', `read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity and rewritten`);
+      },
     });
     const { array, report } = assembled;
     const name = array.sb.name || formatUuid(array.sb.arrayUuid);

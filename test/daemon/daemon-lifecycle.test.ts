@@ -116,3 +116,27 @@ describe('daemon options', () => {
     expect(nobody.stderr).toMatch(/no array "ghost"/);
   });
 });
+
+describe('daemon log', () => {
+  afterEach(() => ws?.cleanup());
+
+  it('logs a member failure at error level and a repaired read error at warn level', async () => {
+    ws = workspace();
+    const members = ['a', 'b', 'c', 'd'].map((name) => ws.path(`${name}.img`));
+    expect((await ws.run(['create', '-l', '5', '-n', '4', '-c', '16K', '-z', '16M', '-N', 'logged', '--save-config', ...members])).exitCode).toBe(EXIT.OK);
+    expect((await ws.run(['write', 'logged', '-o', '0'], { input: randomBytes(MIB) })).exitCode).toBe(EXIT.OK);
+    // Member 1 holds data chunk 2 of stripe 1 (left-symmetric): a bad sector there.
+    const bad = 4 * MIB + 16384 + 8192;
+    const faults = { JRAID_FAULTS: JSON.stringify([{ path: members[1], badReadRanges: [[bad, bad + 4096]] }]) };
+    const daemon = await startDaemon(ws, 'logged', ['--log', ws.path('daemon.log')], faults);
+    pids.push(daemon.pid);
+    const read = await ws.run(['read', 'logged', '-o', '0', '-l', '1M', '--output', ws.path('back')], { env: daemonEnv(ws) });
+    expect(read.exitCode).toBe(EXIT.OK);
+    expect((await ws.run(['fail-disk', 'logged', members[3]!], { env: daemonEnv(ws) })).exitCode).toBe(EXIT.DEGRADED);
+    expect((await ws.run(['stop', 'logged'], { env: daemonEnv(ws) })).exitCode).toBe(EXIT.OK);
+    const log = readFileSync(ws.path('daemon.log'), 'utf8');
+    expect(log).toMatch(/ error member .*d\.img \(role 3\) failed: failed by fail-disk; the array runs degraded/);
+    expect(log).toMatch(/ warn  read error on .*b\.img at member data byte 24576: rebuilt from parity and rewritten/);
+    expect(log).toMatch(/ info  stopping \(jraid stop\)/);
+  });
+});

@@ -9,8 +9,8 @@ export function daemonEnv(ws: Workspace): Record<string, string> {
   return { JRAID_RUN_DIR: join(ws.dir, 'run'), JRAID_CONFIG: ws.config };
 }
 
-export async function startDaemon(ws: Workspace, spec: string, extra: string[] = []): Promise<{ pid: number; nbd: string; controlSocket: string; log: string }> {
-  const result = await execa(JRAID_BIN, ['daemon', spec, '--json', ...extra], { reject: false, env: daemonEnv(ws) });
+export async function startDaemon(ws: Workspace, spec: string, extra: string[] = [], env: Record<string, string> = {}): Promise<{ pid: number; nbd: string; controlSocket: string; log: string }> {
+  const result = await execa(JRAID_BIN, ['daemon', spec, '--json', ...extra], { reject: false, env: { ...daemonEnv(ws), ...env } });
   if (result.exitCode !== 0) throw new Error(`daemon did not start (${result.exitCode}): ${result.stderr}`);
   const ready = JSON.parse(result.stdout) as { pid: number; nbd: string[]; controlSocket: string; log: string };
   return { pid: ready.pid, nbd: ready.nbd[0]!, controlSocket: ready.controlSocket, log: ready.log };
