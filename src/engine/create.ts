@@ -243,7 +243,7 @@ export async function resyncStripes(
     computeP(data, p);
     const writes = [diskForRole(map.pRole).writeData(offset, p)];
     if (map.qRole >= 0) {
-      computeQ(data, q);
+      computeQ(data, q, map.qExponents);
       writes.push(diskForRole(map.qRole).writeData(offset, q));
     }
     await Promise.all(writes);

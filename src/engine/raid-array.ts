@@ -401,7 +401,7 @@ export class RaidArray {
         data: bufs.slice(0, k),
         p: bufs[k]!,
         q: this.geometry.parityDisks === 2 ? bufs[k + 1]! : undefined,
-      }, lengthBytes);
+      }, lengthBytes, map.qExponents);
       const out = row.data[dataIndex]!;
       return out;
     }
@@ -442,7 +442,7 @@ export class RaidArray {
 
   /** Rebuilds the whole chunk of `role` in `stripe` from the other members (data, P or Q). */
   async reconstructChunk(stripe: number, role: number): Promise<Buffer> {
-    const { roles, chunks } = await this.readStripeChunks(stripe, new Set([role]));
+    const { map, roles, chunks } = await this.readStripeChunks(stripe, new Set([role]));
     const missing = chunks.filter((chunk) => chunk === null).length;
     if (missing > this.geometry.parityDisks) {
       throw new JraidError('E_ARRAY_FAILED', `stripe ${stripe}: ${missing} chunks unreadable, level ${this.sb.level} rebuilds ${this.geometry.parityDisks}`, {
@@ -453,7 +453,7 @@ export class RaidArray {
     const hasQ = this.geometry.parityDisks === 2;
     const slot = roles.indexOf(role);
     // Parity is byte-wise: the whole chunk is one "row" of longer blocks.
-    const row = reconstructRow({ data: chunks.slice(0, k), p: chunks[k]!, q: hasQ ? chunks[k + 1]! : undefined }, this.geometry.chunkSizeBytes);
+    const row = reconstructRow({ data: chunks.slice(0, k), p: chunks[k]!, q: hasQ ? chunks[k + 1]! : undefined }, this.geometry.chunkSizeBytes, map.qExponents);
     const out = slot < k ? row.data[slot]! : slot === k ? row.p : row.q!;
     return out;
   }
@@ -664,7 +664,7 @@ export class RaidArray {
           check(slot, r, oldCrc, block);
           xorInto(delta, block); // old ^ new
           if (plan.writable[k]) xorInto(view(k, r), delta);
-          if (hasQ && plan.writable[k + 1]) gfMulXorInto(view(k + 1, r), delta, gfPow2(slot));
+          if (hasQ && plan.writable[k + 1]) gfMulXorInto(view(k + 1, r), delta, gfPow2(plan.map.qExponents[slot]!));
         }
         continue;
       }
@@ -674,7 +674,7 @@ export class RaidArray {
           data: Array.from({ length: k }, (_, i) => missing(i) ? null : view(i, r)),
           p: missing(k) ? null : view(k, r),
           q: hasQ ? (missing(k + 1) ? null : view(k + 1, r)) : undefined,
-        }, B);
+        }, B, plan.map.qExponents);
         row.data.forEach((block, i) => { if (missing(i)) view(i, r).set(block); });
       }
       for (const slot of touched) {
@@ -685,7 +685,7 @@ export class RaidArray {
       }
       const data = Array.from({ length: k }, (_, i) => view(i, r));
       computeP(data, view(k, r));
-      if (hasQ) computeQ(data, view(k + 1, r));
+      if (hasQ) computeQ(data, view(k + 1, r), plan.map.qExponents);
     }
     return checks;
   }

@@ -136,7 +136,7 @@ async function recoverStripe(array: RaidArray, stripe: number, checks: BlockChec
   const g = array.geometry;
   const k = g.dataDisks;
   const hasQ = g.parityDisks === 2;
-  const { roles, chunks } = await array.readStripeChunks(stripe);
+  const { map, roles, chunks } = await array.readStripeChunks(stripe);
   const torn: BadBlockRange[] = [];
   const byBlock = new Map<number, BlockCheck[]>();
   for (const check of checks) byBlock.set(check.blockIndex, [...(byBlock.get(check.blockIndex) ?? []), check]);
@@ -159,13 +159,13 @@ async function recoverStripe(array: RaidArray, stripe: number, checks: BlockChec
     if (pDisk) writes.push(pDisk.writeData(offset, computeP(data)));
     if (hasQ) {
       const qDisk = array.writableDisk(roles[k + 1]!);
-      if (qDisk) writes.push(qDisk.writeData(offset, computeQ(data)));
+      if (qDisk) writes.push(qDisk.writeData(offset, computeQ(data, undefined, map.qExponents)));
     }
     await Promise.all(writes);
   } else if (missingData < presentParity) {
     // RAID-6 with one data chunk lost: take it as P defines it and make Q agree (the chunk is
     // on the bad-block list either way), so a later rebuild and scrub find the stripe consistent.
-    const row = reconstructRow({ data: chunks.slice(0, k), p: chunks[k]!, q: null }, g.chunkSizeBytes);
+    const row = reconstructRow({ data: chunks.slice(0, k), p: chunks[k]!, q: null }, g.chunkSizeBytes, map.qExponents);
     await array.writableDisk(roles[k + 1]!)!.writeData(g.memberDataOffsetBytes(stripe, 0), row.q!);
   }
   return torn;

@@ -39,8 +39,11 @@ export interface ScrubOutcome {
 
 export type RowVerdict = { bad: 'none' } | { bad: 'P' } | { bad: 'Q' } | { bad: 'data'; index: number } | { bad: 'unknown' };
 
-/** Classifies one row from its P and Q syndromes (the table in the header comment). */
-export function classifyRow(pDelta: Uint8Array, qDelta: Uint8Array | undefined, dataCount: number): RowVerdict {
+/**
+ * Classifies one row from its P and Q syndromes (the table in the header comment). `exponents`
+ * are the stripe's Q exponents (data chunk i has g^exponents[i]); default: i.
+ */
+export function classifyRow(pDelta: Uint8Array, qDelta: Uint8Array | undefined, dataCount: number, exponents?: readonly number[]): RowVerdict {
   const pZero = pDelta.every((byte) => byte === 0);
   if (!qDelta) return pZero ? { bad: 'none' } : { bad: 'P' };
   const qZero = qDelta.every((byte) => byte === 0);
@@ -57,7 +60,8 @@ export function classifyRow(pDelta: Uint8Array, qDelta: Uint8Array | undefined, 
     if (z === -1) z = candidate;
     else if (z !== candidate) return { bad: 'unknown' };
   }
-  return z >= 0 && z < dataCount ? { bad: 'data', index: z } : { bad: 'unknown' };
+  const index = exponents ? exponents.indexOf(z) : z;
+  return z >= 0 && index >= 0 && index < dataCount ? { bad: 'data', index } : { bad: 'unknown' };
 }
 
 export async function scrubArray(array: RaidArray, options: MaintenanceOptions & { repair?: boolean; restart?: boolean } = {}): Promise<ScrubOutcome> {
@@ -80,7 +84,7 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
   const wholeQ = Buffer.alloc(chunk);
   for (let stripe = resumedFromStripe; stripe < g.stripeCount; stripe++) {
     await array.withStripe(stripe, async () => {
-      const { roles, chunks } = await array.readStripeChunks(stripe);
+      const { map, roles, chunks } = await array.readStripeChunks(stripe);
       if (chunks.some((c) => c === null)) {
         throw new JraidError('E_IO', `stripe ${stripe}: a member could not be read during scrub`, { hint: 'see jraid detail; fail and rebuild the member' });
       }
@@ -90,7 +94,7 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
       computeP(chunks.slice(0, k) as Buffer[], wholeP);
       let consistent = wholeP.equals(chunks[k]!);
       if (consistent && hasQ) {
-        computeQ(chunks.slice(0, k) as Buffer[], wholeQ);
+        computeQ(chunks.slice(0, k) as Buffer[], wholeQ, map.qExponents);
         consistent = wholeQ.equals(chunks[k + 1]!);
       }
       for (let at = 0; !consistent && at < chunk; at += BLOCK_SIZE_BYTES) {
@@ -100,11 +104,11 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
         xorInto(p, storedP); // p is now Pd
         let qDelta: Buffer | undefined;
         if (hasQ) {
-          computeQ(data, q);
+          computeQ(data, q, map.qExponents);
           xorInto(q, chunks[k + 1]!.subarray(at, at + BLOCK_SIZE_BYTES));
           qDelta = q;
         }
-        const verdict = classifyRow(p, qDelta, k);
+        const verdict = classifyRow(p, qDelta, k, map.qExponents);
         if (verdict.bad === 'none') continue;
         const slot = verdict.bad === 'P' ? k : verdict.bad === 'Q' ? k + 1 : verdict.bad === 'data' ? verdict.index : -1;
         const key = `${verdict.bad}:${slot}`;
@@ -121,7 +125,7 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
         } else {
           // P, Q, or unknown: recompute parity from the data as it stands.
           fixes.push({ slot: k, offsetBytes: at, block: computeP(data) });
-          if (hasQ) fixes.push({ slot: k + 1, offsetBytes: at, block: computeQ(data) });
+          if (hasQ) fixes.push({ slot: k + 1, offsetBytes: at, block: computeQ(data, undefined, map.qExponents) });
         }
       }
       mismatches.push(...found.values());

@@ -22,6 +22,11 @@ export interface StripeMap {
   pRole: number;
   /** -1 when the level has no Q. */
   qRole: number;
+  /**
+   * Q coefficient exponent of each data chunk (Q = sum g^e(i) D_i). As Linux md: data chunks
+   * are numbered from the member after Q, wrapping; for symmetric layouts that is i itself.
+   */
+  qExponents: number[];
 }
 
 /** One contiguous piece of an array range that falls inside one chunk. */
@@ -70,7 +75,7 @@ export class Geometry {
     const n = this.raidDevices;
     const k = this.dataDisks;
     if (this.layout === 'parity-last') {
-      return { dataRoles: range(k), pRole: n - 1, qRole: -1 };
+      return { dataRoles: range(k), pRole: n - 1, qRole: -1, qExponents: range(k) };
     }
     const rotation = stripe % n;
     const left = this.layout === 'left-symmetric' || this.layout === 'left-asymmetric';
@@ -86,7 +91,17 @@ export class Geometry {
       // Data fills the members in order, skipping parity: md's *-asymmetric.
       for (let role = 0; role < n; role++) if (role !== pRole && role !== qRole) dataRoles.push(role);
     }
-    return { dataRoles, pRole, qRole };
+    const qExponents = qRole < 0 ? range(k) : dataRoles.map((role) => {
+      // Position among data members counted from the one after Q (md's raid6_idx_to_slot).
+      let slot = 0;
+      for (let step = 1; step < n; step++) {
+        const candidate = (qRole + step) % n;
+        if (candidate === role) return slot;
+        if (candidate !== pRole) slot++;
+      }
+      throw new Error('assertion failed: data role found after Q');
+    });
+    return { dataRoles, pRole, qRole, qExponents };
   }
 
   /** Splits an array byte range into pieces that each fall within one chunk. */

@@ -55,9 +55,18 @@ export function computeP(data: readonly Uint8Array[], out?: Buffer): Buffer {
   return p;
 }
 
-/** Q = sum over i of g^i * data[i], evaluated by Horner's rule from the highest index. */
-export function computeQ(data: readonly Uint8Array[], out?: Buffer): Buffer {
+/**
+ * Q = sum over i of g^e(i) * data[i], where e(i) = exponents[i] (default: i), evaluated by
+ * Horner's rule from the highest exponent. Linux md numbers RAID-6 data chunks for Q from the
+ * member after Q: the stripe map gives each layout's exponents.
+ */
+export function computeQ(data: readonly Uint8Array[], out?: Buffer, exponents?: readonly number[]): Buffer {
   assert(data.length > 0, 'at least one data block');
+  if (exponents && !isIdentity(exponents)) {
+    const ordered: Uint8Array[] = new Array(data.length);
+    data.forEach((block, i) => { ordered[exponents[i]!] = block; });
+    return computeQ(ordered, out);
+  }
   const q = out ?? Buffer.allocUnsafe(data[0]!.length);
   q.set(data[data.length - 1]!);
   for (let i = data.length - 2; i >= 0; i--) {
@@ -65,6 +74,10 @@ export function computeQ(data: readonly Uint8Array[], out?: Buffer): Buffer {
     xorInto(q, data[i]!);
   }
   return q;
+}
+
+function isIdentity(exponents: readonly number[]): boolean {
+  return exponents.every((exponent, i) => exponent === i);
 }
 
 export interface RowBlocks {
@@ -79,7 +92,8 @@ export interface RowBlocks {
  * Fills in every null block of a row from the others, in place. At most one block may be
  * missing without Q, two with Q. Returns the row with every block present.
  */
-export function reconstructRow(row: RowBlocks, blockSizeBytes: number): { data: Buffer[]; p: Buffer; q: Buffer | undefined } {
+export function reconstructRow(row: RowBlocks, blockSizeBytes: number, exponents?: readonly number[]): { data: Buffer[]; p: Buffer; q: Buffer | undefined } {
+  const e = (index: number) => (exponents ? exponents[index]! : index);
   const hasQ = row.q !== undefined;
   const missingData: number[] = [];
   row.data.forEach((block, index) => { if (block === null) missingData.push(index); });
@@ -97,9 +111,9 @@ export function reconstructRow(row: RowBlocks, blockSizeBytes: number): { data: 
     const x = missingData[0]!;
     assert(hasQ && row.q, 'Q present when P and one data block are lost');
     const qx = Buffer.from(row.q);
-    data.forEach((block, index) => { if (index !== x) gfMulXorInto(qx, block!, gfPow2(index)); });
+    data.forEach((block, index) => { if (index !== x) gfMulXorInto(qx, block!, gfPow2(e(index))); });
     const dx = Buffer.alloc(blockSizeBytes);
-    gfMulXorInto(dx, qx, gfPow2(-x));
+    gfMulXorInto(dx, qx, gfPow2(-e(x)));
     data[x] = dx;
   } else if (missingData.length === 2) {
     assert(hasQ && row.q && row.p, 'P and Q present when two data blocks are lost');
@@ -109,11 +123,11 @@ export function reconstructRow(row: RowBlocks, blockSizeBytes: number): { data: 
     data.forEach((block, index) => {
       if (index === x || index === y) return;
       xorInto(pxy, block!);
-      gfMulXorInto(qxy, block!, gfPow2(index));
+      gfMulXorInto(qxy, block!, gfPow2(e(index)));
     });
     // D_x (g^x ^ g^y) = Qxy ^ g^y Pxy
-    const gx = gfPow2(x);
-    const gy = gfPow2(y);
+    const gx = gfPow2(e(x));
+    const gy = gfPow2(e(y));
     const numerator = Buffer.from(qxy);
     gfMulXorInto(numerator, pxy, gy);
     const dx = Buffer.alloc(blockSizeBytes);
@@ -125,6 +139,6 @@ export function reconstructRow(row: RowBlocks, blockSizeBytes: number): { data: 
   }
   const full = data as Buffer[];
   const p = row.p ?? computeP(full);
-  const q = hasQ ? row.q ?? computeQ(full) : undefined;
+  const q = hasQ ? row.q ?? computeQ(full, undefined, exponents) : undefined;
   return { data: full, p, q };
 }

@@ -12,6 +12,8 @@ const shapes: { level: Level; raidDevices: number; layout: LayoutName }[] = [
   { level: 5, raidDevices: 5, layout: 'right-asymmetric' },
   { level: 6, raidDevices: 5, layout: 'left-symmetric' },
   { level: 6, raidDevices: 6, layout: 'right-symmetric' },
+  { level: 6, raidDevices: 5, layout: 'left-asymmetric' },
+  { level: 6, raidDevices: 6, layout: 'right-asymmetric' },
 ];
 
 describe('degraded reads and writes', () => {

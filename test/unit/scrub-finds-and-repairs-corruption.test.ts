@@ -9,11 +9,11 @@ import { MIB } from '../../src/units.js';
 const DATA_OFFSET = 4 * MIB;
 
 describe('scrub', () => {
-  for (const level of [4, 5, 6] as const) {
-    it(`RAID-${level}: corruption on each member is found, named and repaired`, async () => {
+  for (const [level, layout] of [[4, 'parity-last'], [5, 'left-symmetric'], [6, 'left-symmetric'], [6, 'left-asymmetric'], [6, 'right-asymmetric']] as const) {
+    it(`RAID-${level} ${layout}: corruption on each member is found, named and repaired`, async () => {
       const raidDevices = level === 6 ? 5 : 4;
       const chunk = 8192;
-      const devices = await makeMemoryMembers({ level, raidDevices, chunkSizeBytes: chunk });
+      const devices = await makeMemoryMembers({ level, raidDevices, chunkSizeBytes: chunk, layout });
       const setup = await openMemoryArray(devices);
       const shadow = await fillRandom(setup, level);
       await setup.close();
