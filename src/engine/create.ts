@@ -30,7 +30,8 @@ export interface CreateOptions {
   createSizeBytes?: number;
   assumeClean?: boolean;
   force?: boolean;
-  policy?: Policy;
+  /** dirty-log (default) or resync; any other text is refused. */
+  policy?: string;
 }
 
 export interface CreateProgress {
@@ -45,6 +46,9 @@ export interface CreateResult {
   parityInitialised: 'computed' | 'skipped-new-members' | 'skipped-assume-clean';
 }
 
+
+/** Policies create can make. `journal` is an id the format reserves (docs/FORMAT.md); it is not built yet. */
+export const CREATABLE_POLICIES = ['dirty-log', 'resync'] as const satisfies readonly Policy[];
 
 export function validateCreateOptions(options: CreateOptions): { level: Level; layout: LayoutName; chunkSizeBytes: number; policy: Policy } {
   if (!LEVELS.includes(options.level as Level)) {
@@ -77,7 +81,11 @@ export function validateCreateOptions(options: CreateOptions): { level: Level; l
   if (options.name !== undefined && (Buffer.byteLength(options.name) > NAME_SIZE_BYTES || !/^[\w.:+-]+$/.test(options.name))) {
     throw new JraidError('E_USAGE', `array name "${options.name}" must be 1-${NAME_SIZE_BYTES} bytes of letters, digits and . _ : + -`);
   }
-  return { level, layout: layout.name, chunkSizeBytes, policy: options.policy ?? 'dirty-log' };
+  const policy = options.policy ?? 'dirty-log';
+  if (!(CREATABLE_POLICIES as readonly string[]).includes(policy)) {
+    throw new JraidError('E_BAD_POLICY', `unknown consistency policy "${policy}"`, { hint: `use ${CREATABLE_POLICIES.join(' or ')}` });
+  }
+  return { level, layout: layout.name, chunkSizeBytes, policy: policy as Policy };
 }
 
 export async function createArray(options: CreateOptions, onProgress?: (progress: CreateProgress) => void): Promise<CreateResult> {

@@ -3,7 +3,7 @@
 // JraidError for expected failures.
 
 import { DeviceIoError } from '../device/block-device.js';
-import type { Superblock, MemberEntry } from '../format/superblock.js';
+import type { Superblock } from '../format/superblock.js';
 import { FLAG_DIRTY } from '../format/superblock.js';
 import { Geometry, type StripeMap } from '../geometry/geometry.js';
 import { computeP, computeQ, gfMulXorInto, reconstructRow, xorInto } from '../parity/parity.js';
@@ -351,7 +351,7 @@ export class RaidArray {
             if (!(blockError instanceof DeviceIoError)) throw blockError;
             const rebuilt = await this.reconstructRange(stripe, map, dataIndex, at, B, new Set([role]));
             rebuilt.copy(block);
-            await this.repairReadError(disk, stripe, at, rebuilt);
+            await this.repairReadError(disk, at, rebuilt);
           }
         }
       }
@@ -362,7 +362,7 @@ export class RaidArray {
     rebuilt.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
   }
 
-  private async repairReadError(disk: MemberDisk, stripe: number, memberOffsetBytes: number, bytes: Buffer): Promise<void> {
+  private async repairReadError(disk: MemberDisk, memberOffsetBytes: number, bytes: Buffer): Promise<void> {
     if (this.readOnly) return;
     const index = [...this.disks].find(([, d]) => d === disk)![0];
     try {
@@ -373,7 +373,6 @@ export class RaidArray {
       if (!(error instanceof DeviceIoError)) throw error;
       await this.failMember(index, `rewrite after a read error failed: ${error.message}`);
     }
-    void stripe;
   }
 
   /**
@@ -766,9 +765,6 @@ export class RaidArray {
     await Promise.all([...this.disks.values()].map((disk) => disk.device.close()));
   }
 
-  memberEntries(): MemberEntry[] {
-    return this.sb.members;
-  }
 }
 
 interface StripePlan {

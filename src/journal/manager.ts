@@ -141,7 +141,6 @@ export class JournalManager implements WriteJournal {
     this.lastRecordClean = false;
     this.stats.ticketsIssued++;
     let state: 'open' | 'durable' | 'finished' = 'open';
-    let added = 0;
     const unreserve = (bytes: number) => {
       entry!.reservedBytes -= bytes;
       this.reservedBytes -= bytes;
@@ -153,7 +152,6 @@ export class JournalManager implements WriteJournal {
         assert(checks.length <= this.options.checksPerStripeMax, 'checks within the reservation');
         state = 'durable';
         entry!.checks.push(...checks);
-        added = checks.length;
         unreserve(reservation - checks.length * BLOCK_CHECK_BYTES);
         // The flush-record shortcut: the last durable record lists this stripe with every check.
         if (this.durable.get(stripe) === entry!.checks.length) {
@@ -172,7 +170,6 @@ export class JournalManager implements WriteJournal {
         assert(state !== 'finished', 'abandon() once per ticket');
         if (state === 'open') unreserve(reservation);
         state = 'finished';
-        void added;
         this.finish(stripe);
       },
     };

@@ -4,8 +4,7 @@ import type { Run } from '../run.js';
 import { assembleArray, type AssembleReport } from '../../engine/assemble.js';
 import { readConfig, saveArrayToConfig } from '../../engine/config.js';
 import type { RaidArray } from '../../engine/raid-array.js';
-import { JraidError } from '../../errors.js';
-import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
+import { EXIT_DEGRADED, EXIT_OK, JraidError } from '../../errors.js';
 import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import type { Output } from '../output.js';
 

@@ -4,7 +4,6 @@ import type { Run } from '../run.js';
 import { createArray } from '../../engine/create.js';
 import { saveArrayToConfig } from '../../engine/config.js';
 import { formatUuid } from '../../format/uuid.js';
-import type { Policy } from '../../format/types.js';
 import { JraidError } from '../../errors.js';
 import { formatSizeBytes } from '../../units.js';
 import { configFor, intArg, kibDefaultArg, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
@@ -47,15 +46,11 @@ async function create(members: string[], options: CreateCliOptions): Promise<num
   const out = outputFor(options);
   const level = /^(raid)?[456]$/.test(options.level) ? Number(options.level.replace('raid', '')) : Number.NaN;
   if (Number.isNaN(level)) throw new JraidError('E_BAD_LEVEL', `unknown level "${options.level}"`, { hint: 'use --level 4, 5 or 6' });
-  const policy = options.consistencyPolicy ?? 'dirty-log';
-  if (policy !== 'dirty-log' && policy !== 'resync') {
-    throw new JraidError('E_BAD_POLICY', `unknown consistency policy "${policy}"`, { hint: 'use dirty-log or resync' });
-  }
   const progress = new Progress('initialising parity', out.progressAllowed);
   const result = await createArray({
     level, raidDevices: options.raidDevices, paths: members, spareCount: options.spareDevices,
     chunkSizeBytes: options.chunk, layout: options.layout, name: options.name, createSizeBytes: options.size,
-    assumeClean: options.assumeClean, force: options.force, policy: policy as Policy,
+    assumeClean: options.assumeClean, force: options.force, policy: options.consistencyPolicy,
   }, (p) => progress.update(p.doneBytes, p.totalBytes));
   progress.done();
   const sb = result.superblock;
