@@ -106,7 +106,8 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
     journal: sb.policy === 'dirty-log'
       ? {
         generation: array.journal ? array.journal.currentGeneration : array.journalRecord?.generation ?? null,
-        clean: array.state() !== 'active',
+        // The journal's own word, whatever the array's health: a dirty record is never shown clean.
+        clean: array.journal ? array.journal.clean : !(array.journalRecord && !array.journalRecord.clean),
         dirtyStripes: array.journalRecord && !array.journalRecord.clean ? [...new Set(array.journalRecord.entries.map((entry) => entry.stripe))].sort((a, b) => a - b) : [],
       }
       : null,

@@ -18,6 +18,14 @@ export function currentMemberPaths(array: RaidArray): string[] {
   return [...array.disks].filter(([index]) => array.sb.members[index]!.state !== 'faulty').map(([, disk]) => disk.path);
 }
 
+/** Each lost role as the member that held it (its path), or "role N (missing)". */
+export function lostMemberNames(array: RaidArray): string[] {
+  return array.lostRoles().map((role) => {
+    const index = array.memberIndexForRole(role);
+    return (index >= 0 ? array.disks.get(index)?.path : undefined) ?? `role ${role} (missing)`;
+  });
+}
+
 export function opDetail(assembled: Assembled): ArrayDetail {
   return describeArray(assembled.array, assembled.report);
 }

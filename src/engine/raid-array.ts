@@ -32,6 +32,15 @@ export type ArrayEvent =
   | { kind: 'member-failed'; path: string; role: number | null; reason: string }
   | { kind: 'read-error-corrected'; path: string; memberDataOffsetBytes: number };
 
+/** Journal manager tuning (dirty-log): see JournalManagerOptions. */
+export interface JournalOptions {
+  idleCleanMs?: number;
+  scheduleTimer?: (fire: () => void, delayMs: number) => () => void;
+  cleanBatchStripes?: number;
+  /** Test only: release writers before the record is durable. */
+  unsafeSkipBarrier?: boolean;
+}
+
 export interface RaidArrayOptions {
   readOnly: boolean;
   journal?: WriteJournal;
@@ -68,6 +77,10 @@ export class RaidArray {
   journalStore: MemberJournalStore | undefined;
   /** Set when per-member counters changed and should reach the superblocks at close. */
   private countersChanged = false;
+  /** Superblock commits run one at a time, each applying its change to the state the last one left. */
+  private commitChain: Promise<unknown> = Promise.resolve();
+  /** Member failures being committed, by member index: a second caller waits for the first. */
+  private readonly failing = new Map<number, Promise<void>>();
 
   constructor(sb: Superblock, disks: Map<number, MemberDisk>, options: RaidArrayOptions) {
     this.sb = sb;
@@ -134,7 +147,7 @@ export class RaidArray {
   }
 
   /** Starts the dirty-log journal manager (after any recovery). */
-  startJournal(options: { idleCleanMs?: number; unsafeSkipBarrier?: boolean } = {}): JournalManager | undefined {
+  startJournal(options: JournalOptions = {}): JournalManager | undefined {
     if (this.readOnly || this.sb.policy !== 'dirty-log' || this.journal) return undefined;
     const store = new MemberJournalStore(this);
     const manager = new JournalManager(store, {
@@ -144,6 +157,8 @@ export class RaidArray {
       recordBytesMax: store.layout.slotBytes,
       checksPerStripeMax: this.geometry.dataDisks * this.geometry.blocksPerChunk,
       idleCleanMs: options.idleCleanMs,
+      scheduleTimer: options.scheduleTimer,
+      cleanBatchStripes: options.cleanBatchStripes,
       unsafeSkipBarrier: options.unsafeSkipBarrier,
       startsClean: this.journalRecord?.clean ?? true,
     });
@@ -226,11 +241,26 @@ export class RaidArray {
   /**
    * Writes the array-wide superblock state to every member that is in the array. A member
    * whose superblock write fails is marked faulty and the state written again to the rest.
+   * Commits run one at a time; `mutate` sees the state the previous commit left.
    */
   async commitSuperblocks(mutate: (sb: Superblock) => void): Promise<void> {
     assert(!this.readOnly, 'superblock update on a read-only array');
+    const run = this.commitChain.then(() => this.commitNow(mutate));
+    this.commitChain = run.catch(() => {});
+    const lost = await run;
+    // Outside the chain: what a lost member sets off (bitmap writes) may fail more members.
+    for (const { index, role } of lost) await this.memberLost(index, role, 'superblock write failed');
+  }
+
+  /** Waits for every superblock commit started so far: the state a write relied on is durable. */
+  private async stateDurable(): Promise<void> {
+    await this.commitChain;
+  }
+
+  private async commitNow(mutate: (sb: Superblock) => void): Promise<{ index: number; role: number | null }[]> {
     const next: Superblock = { ...this.sb, members: this.sb.members.map((member) => ({ ...member })) };
     mutate(next);
+    const lost: { index: number; role: number | null }[] = [];
     for (;;) {
       next.events = this.sb.events + 1;
       next.updatedAtMs = Date.now();
@@ -248,24 +278,42 @@ export class RaidArray {
           failed.push(index);
         }
       }));
-      if (failed.length === 0) return;
+      if (failed.length === 0) return lost;
       for (const index of failed) {
         next.members[index] = { ...next.members[index]!, state: 'faulty', recoveryOffsetBytes: 0 };
-        this.onEvent({ kind: 'member-failed', path: this.disks.get(index)!.path, role: next.members[index]!.role, reason: 'superblock write failed' });
+        lost.push({ index, role: next.members[index]!.role });
       }
     }
   }
 
-  /** Marks a member faulty everywhere; the array carries on degraded if it can. */
-  async failMember(index: number, reason: string): Promise<void> {
+  /**
+   * Marks a member faulty everywhere; the array carries on degraded if it can. Returns once the
+   * faulty mark is durable on the other members (a caller that finds the member already being
+   * failed waits for that). Safe to call from inside the journal's record writes: it only asks
+   * the journal for a rewrite, it does not wait for one.
+   */
+  failMember(index: number, reason: string): Promise<void> {
     const entry = this.sb.members[index];
     assert(entry, `member index ${index} exists`);
-    if (entry.state === 'faulty') return;
-    await this.commitSuperblocks((sb) => { sb.members[index]!.state = 'faulty'; sb.members[index]!.recoveryOffsetBytes = 0; });
-    if (entry.role !== null) await this.writeIntent.startTracking(this.sb.events);
-    // The failed member may have held copies of the newest journal record: write it again.
-    if (this.journal && !this.readOnly) await this.journal.rewrite();
-    this.onEvent({ kind: 'member-failed', path: this.disks.get(index)?.path ?? '(missing)', role: entry.role, reason });
+    const inProgress = this.failing.get(index);
+    if (inProgress) return inProgress;
+    // Faulty already: a commit that marked it may still be running (a failed superblock write).
+    if (entry.state === 'faulty') return this.stateDurable();
+    const run = (async () => {
+      await this.commitSuperblocks((sb) => { sb.members[index]!.state = 'faulty'; sb.members[index]!.recoveryOffsetBytes = 0; });
+      await this.memberLost(index, entry.role, reason);
+    })().finally(() => this.failing.delete(index));
+    this.failing.set(index, run);
+    return run;
+  }
+
+  /** After a member's faulty mark is durable: track writes for its return, renew the journal's copies, report it. */
+  private async memberLost(index: number, role: number | null, reason: string): Promise<void> {
+    if (role !== null) await this.writeIntent.startTracking(this.sb.events);
+    // The failed member may have held copies of the newest journal record: the loop writes it
+    // again (asked, not awaited: this may run inside that loop's own record write).
+    if (this.journal && !this.readOnly) this.journal.rewrite().catch(() => {});
+    this.onEvent({ kind: 'member-failed', path: this.disks.get(index)?.path ?? '(missing)', role, reason });
   }
 
   /** Before the first write: roles whose members are absent are recorded faulty, so they come back stale. */
@@ -523,6 +571,10 @@ export class RaidArray {
       if (ticket) await ticket.durable(checks);
       touched = true;
       await this.writePlanned(plan);
+      // A member this write planned around (or failed) is faulty in memory at once: the write is
+      // acknowledged only once that is durable, or a crash could bring the member back in with
+      // this stripe's chunk missing.
+      await this.stateDurable();
     } catch (error) {
       if (ticket && !touched) ticket.abandon();
       else if (ticket) ticket.done();
@@ -706,8 +758,10 @@ export class RaidArray {
         const memberOffset = this.geometry.memberDataOffsetBytes(plan.stripe, (plan.rowFirst + first) * B);
         writes.push(disk.writeData(memberOffset, plan.bufs[slot]!.subarray(first * B, (first + count) * B)).catch(async (error) => {
           if (!(error instanceof DeviceIoError)) throw error;
-          // A member write error: that member is failed; the stripe stays readable from the rest.
+          // A member write error: that member is failed; the stripe stays readable from the rest,
+          // and is marked for the member's return (it missed this write).
           await this.failMember(this.memberIndexForRole(role), `write error: ${error.message}`);
+          await this.writeIntent.markStripe(plan.stripe);
         }));
       }
     });
@@ -747,6 +801,7 @@ export class RaidArray {
         this.countersChanged = false;
         await this.commitSuperblocks(() => {});
       }
+      if (!this.readOnly && this.journal && !this.dirtyMarked) await this.journal.idle();
       if (!this.readOnly && this.dirtyMarked) {
         if (this.journal) await this.journal.close();
         else {
