@@ -15,7 +15,7 @@ import type { Superblock } from '../format/superblock.js';
 import { formatUuid } from '../format/uuid.js';
 import { MemberDisk } from './member-disk.js';
 import { lockAll, type LockedMembers } from './member-locks.js';
-import { RaidArray, type ArrayEvent } from './raid-array.js';
+import { RaidArray, type ArrayEvent, type JournalOptions } from './raid-array.js';
 import { readSuperblocks } from './superblock-io.js';
 import { recoverArray, recoveryNeeded, type RecoveryAction, type RecoveryOutcome } from './recover.js';
 
@@ -27,8 +27,8 @@ export interface AssembleOptions {
   forceRecovery?: boolean;
   /** Paths that do not exist are reported missing instead of refused (config-file assembly). */
   skipMissingPaths?: boolean;
-  /** Journal manager tuning (dirty-log): idle period before a clean record; test-only barrier removal. */
-  journal?: { idleCleanMs?: number; unsafeSkipBarrier?: boolean };
+  /** Journal manager tuning (dirty-log): idle period and its timer, clean batch; test-only barrier removal. */
+  journal?: JournalOptions;
   /** Report progress of a recovery run during assembly. */
   onRecoveryProgress?: (progress: { doneBytes: number; totalBytes: number }) => void;
   /** 'none' for commands that only look (detail, examine). Defaults: exclusive, or shared when readOnly. */
@@ -241,7 +241,10 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
   for (const role of report.missingRoles) report.notes.push(`role ${role} is missing: the array runs degraded`);
   const array = new RaidArray(template, disks, { readOnly: options.readOnly ?? false, onEvent: options.onEvent });
   await array.loadRegions();
-  const needsRewrite = report.forced.length > 0 || [...disks.values()].some((disk) => disk.primaryProblem !== undefined);
+  // Members that missed the last superblock update (a crash between copies of a state change)
+  // get it now: otherwise losing the members that have it would bring the older state back.
+  const needsRewrite = report.forced.length > 0
+    || [...disks.values()].some((disk) => disk.primaryProblem !== undefined || disk.sb.events !== template.events);
   if (needsRewrite && !array.readOnly) {
     await array.commitSuperblocks(() => {});
     report.events = array.sb.events;
@@ -274,7 +277,8 @@ export function describeRecovery(outcome: RecoveryOutcome): string {
     : `resynced ${outcome.stripes.length} dirty stripe(s) from journal generation ${outcome.generation}`;
   const torn = outcome.tornBlocks.length ? `; ${outcome.tornBlocks.length} torn block range(s) recorded bad` : '';
   const lost = outcome.lostBlocks.length ? `; ${outcome.lostBlocks.length} lost chunk(s) recorded bad` : '';
-  return `recovered from an unclean shutdown: ${what} in ${outcome.seconds.toFixed(2)} s${torn}${lost}`;
+  const unreadable = outcome.unreadableBlocks.length ? `; ${outcome.unreadableBlocks.length} unreadable block(s) in rows being written recorded bad` : '';
+  return `recovered from an unclean shutdown: ${what} in ${outcome.seconds.toFixed(2)} s${torn}${lost}${unreadable}`;
 }
 
 function describe(sb: Superblock): string {

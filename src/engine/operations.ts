@@ -74,7 +74,7 @@ export async function opScrub(assembled: Assembled, args: { repair?: boolean; re
 
 export interface RecoverResult {
   name: string; uuid: string; recovered: boolean; action: string; generation: number | null;
-  stripes: number[]; tornBlocks: RecoveryOutcome['tornBlocks']; lostBlocks: RecoveryOutcome['lostBlocks'];
+  stripes: number[]; tornBlocks: RecoveryOutcome['tornBlocks']; lostBlocks: RecoveryOutcome['lostBlocks']; unreadableBlocks: RecoveryOutcome['unreadableBlocks'];
   seconds: number; arrayState: string; degraded: boolean;
 }
 
@@ -85,7 +85,7 @@ export function opRecover(assembled: Assembled): RecoverResult {
   return {
     name: report.name, uuid: report.arrayUuid, recovered: !!performed,
     action: performed?.action ?? 'none', generation: performed?.generation ?? null,
-    stripes: performed?.stripes ?? [], tornBlocks: performed?.tornBlocks ?? [], lostBlocks: performed?.lostBlocks ?? [],
+    stripes: performed?.stripes ?? [], tornBlocks: performed?.tornBlocks ?? [], lostBlocks: performed?.lostBlocks ?? [], unreadableBlocks: performed?.unreadableBlocks ?? [],
     seconds: performed?.seconds ?? 0, arrayState: array.health(), degraded: array.degradedRoles().length > 0,
   };
 }

@@ -79,6 +79,8 @@ export class RaidArray {
   private countersChanged = false;
   /** Superblock commits run one at a time, each applying its change to the state the last one left. */
   private commitChain: Promise<unknown> = Promise.resolve();
+  /** Rebuild progress by member index: stripes below it are rebuilt (not yet all durable). */
+  readonly rebuildProgress = new Map<number, number>();
   /** Member failures being committed, by member index: a second caller waits for the first. */
   private readonly failing = new Map<number, Promise<void>>();
 
@@ -113,8 +115,9 @@ export class RaidArray {
     if (this.sb.policy === 'dirty-log') this.journalState = await readJournal(inSync, this.sb.arrayUuid, new MemberJournalStore(this).layout);
   }
 
+  /** The member-table index of `disk` (matched by its device: re-add opens a member's disk afresh). */
   indexOfDisk(disk: MemberDisk): number {
-    const found = [...this.disks].find(([, candidate]) => candidate === disk);
+    const found = [...this.disks].find(([, candidate]) => candidate === disk || candidate.device === disk.device);
     assert(found, `disk ${disk.path} belongs to the array`);
     return found[0];
   }
@@ -129,7 +132,8 @@ export class RaidArray {
   }
 
   async persistBadBlocks(): Promise<void> {
-    await this.badBlocks.persist([...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state)).map(([, disk]) => disk));
+    const failed = await this.badBlocks.persist([...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state)).map(([, disk]) => disk));
+    for (const { disk, error } of failed) await this.failMember(this.indexOfDisk(disk), `bad-block list write failed: ${error.message}`);
   }
 
   /** After recovery: a clean journal record (dirty-log) or a clear dirty flag (resync). */
@@ -186,8 +190,17 @@ export class RaidArray {
     const disk = this.disks.get(index);
     if (!disk) return undefined;
     if (entry.state === 'active') return disk;
-    if (entry.state === 'rebuilding' && entry.recoveryOffsetBytes >= (stripe + 1) * this.geometry.chunkSizeBytes) return disk;
+    if (entry.state === 'rebuilding' && this.rebuiltBytes(index) >= (stripe + 1) * this.geometry.chunkSizeBytes) return disk;
     return undefined;
+  }
+
+  /**
+   * How far member `index` (rebuilding) holds rebuilt data: the rebuild's progress in memory,
+   * which runs ahead of the superblocks' recovery offset (committed only after a flush makes
+   * what it covers durable).
+   */
+  rebuiltBytes(index: number): number {
+    return Math.max(this.sb.members[index]?.recoveryOffsetBytes ?? 0, this.rebuildProgress.get(index) ?? 0);
   }
 
   /** The disk that must receive writes for `role`, or undefined when the role is lost. */
@@ -281,6 +294,7 @@ export class RaidArray {
       if (failed.length === 0) return lost;
       for (const index of failed) {
         next.members[index] = { ...next.members[index]!, state: 'faulty', recoveryOffsetBytes: 0 };
+        this.rebuildProgress.delete(index);
         lost.push({ index, role: next.members[index]!.role });
       }
     }
@@ -300,11 +314,28 @@ export class RaidArray {
     // Faulty already: a commit that marked it may still be running (a failed superblock write).
     if (entry.state === 'faulty') return this.stateDurable();
     const run = (async () => {
-      await this.commitSuperblocks((sb) => { sb.members[index]!.state = 'faulty'; sb.members[index]!.recoveryOffsetBytes = 0; });
+      await this.commitSuperblocks((sb) => {
+        sb.members[index]!.state = 'faulty';
+        sb.members[index]!.recoveryOffsetBytes = 0;
+        this.rebuildProgress.delete(index);
+      });
       await this.memberLost(index, entry.role, reason);
     })().finally(() => this.failing.delete(index));
     this.failing.set(index, run);
     return run;
+  }
+
+  /**
+   * Waits until every member failure under way is fully handled: faulty marks committed, and
+   * the write-intent marks of the writes those members missed durable. Re-add decides on them.
+   */
+  async failuresSettled(): Promise<void> {
+    for (let round = 0; round <= this.sb.members.length; round++) {
+      await Promise.allSettled([...this.failing.values()]);
+      await this.writeIntent.idle();
+      await this.commitChain;
+      if (this.failing.size === 0) return;
+    }
   }
 
   /** After a member's faulty mark is durable: track writes for its return, renew the journal's copies, report it. */
@@ -345,7 +376,8 @@ export class RaidArray {
     }
   }
 
-  private checkAlive(): void {
+  /** Throws E_ARRAY_FAILED when more roles are lost than the level survives. */
+  checkAlive(): void {
     if (this.lostRoles().length > this.geometry.parityDisks) {
       throw new JraidError('E_ARRAY_FAILED', `array has lost ${this.lostRoles().length} members; level ${this.sb.level} survives ${this.geometry.parityDisks}`, {
         hint: 'bring back a member with assemble --force or restore from backup; nothing acknowledged has been lost',
@@ -412,7 +444,7 @@ export class RaidArray {
 
   private async repairReadError(disk: MemberDisk, memberOffsetBytes: number, bytes: Buffer): Promise<void> {
     if (this.readOnly) return;
-    const index = [...this.disks].find(([, d]) => d === disk)![0];
+    const index = this.indexOfDisk(disk);
     try {
       await disk.writeData(memberOffsetBytes, bytes);
       this.countCorrected(index, bytes.length / BLOCK_SIZE_BYTES);
@@ -758,10 +790,11 @@ export class RaidArray {
         const memberOffset = this.geometry.memberDataOffsetBytes(plan.stripe, (plan.rowFirst + first) * B);
         writes.push(disk.writeData(memberOffset, plan.bufs[slot]!.subarray(first * B, (first + count) * B)).catch(async (error) => {
           if (!(error instanceof DeviceIoError)) throw error;
-          // A member write error: that member is failed; the stripe stays readable from the rest,
-          // and is marked for the member's return (it missed this write).
-          await this.failMember(this.memberIndexForRole(role), `write error: ${error.message}`);
+          // A member write error: that member is failed; the stripe stays readable from the rest.
+          // It missed this write: the stripe is marked for its return first, so that once it is
+          // faulty a re-add finds the mark.
           await this.writeIntent.markStripe(plan.stripe);
+          await this.failMember(this.memberIndexForRole(role), `write error: ${error.message}`);
         }));
       }
     });

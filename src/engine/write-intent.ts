@@ -121,6 +121,15 @@ export class WriteIntent {
     return failed;
   }
 
+  /** Resolves once every bitmap write queued so far is done. */
+  async idle(): Promise<void> {
+    let seen: Promise<unknown> | undefined;
+    while (seen !== this.queue) {
+      seen = this.queue;
+      await seen;
+    }
+  }
+
   /** Marks the stripe and makes the mark durable on every bitmap member before returning. */
   markStripe(stripe: number): Promise<void> {
     return this.enqueue(async () => {
