@@ -84,6 +84,23 @@ export class SimWorld {
     return true;
   }
 
+  /** Completes the newest queued operation (focused tests: the adversarial order). */
+  completeNewest(): boolean {
+    const io = this.queue.pop();
+    if (!io) return false;
+    this.complete(io);
+    return true;
+  }
+
+  /** Completes the oldest queued operation that `accept` takes (focused tests script the order). */
+  completeMatching(accept: (io: { device: SimDevice; kind: IoKind; offsetBytes: number }) => boolean): boolean {
+    const at = this.queue.findIndex((io) => accept(io));
+    if (at < 0) return false;
+    const [io] = this.queue.splice(at, 1);
+    this.complete(io!);
+    return true;
+  }
+
   private complete(io: PendingIo): void {
     this.ioCompleted++;
     let failure: DeviceIoError | undefined;
@@ -142,6 +159,8 @@ export class SimDevice implements BlockDevice {
   armed: ArmedFault[] = [];
   /** Block indexes whose reads fail until written (latent sector errors). */
   readonly latentBad = new Set<number>();
+  /** Bumped whenever latentBad changes (the simulation caches on it). */
+  latentVersion = 0;
   closed = false;
 
   constructor(world: SimWorld, path: string, sizeBytes: number) {
@@ -208,7 +227,7 @@ export class SimDevice implements BlockDevice {
       // A write over a bad sector remaps it, as a disk reallocates.
       for (let block = Math.floor(io.offsetBytes / BLOCK_SIZE_BYTES); block * BLOCK_SIZE_BYTES < io.offsetBytes + data.length; block++) {
         const start = block * BLOCK_SIZE_BYTES;
-        if (io.offsetBytes <= start && start + BLOCK_SIZE_BYTES <= io.offsetBytes + data.length) this.latentBad.delete(block);
+        if (io.offsetBytes <= start && start + BLOCK_SIZE_BYTES <= io.offsetBytes + data.length && this.latentBad.delete(block)) this.latentVersion++;
       }
       return undefined;
     }
@@ -221,13 +240,20 @@ export class SimDevice implements BlockDevice {
 
   /**
    * Power loss: the durable image plus each unflushed write kept whole, dropped, or torn (a
-   * prefix of its sectors reached the medium: a device writes a request's sectors in order).
+   * prefix of its sectors reached the medium: a device writes a request's sectors in order);
+   * or every unflushed write dropped ('drop-all') or kept ('keep-all': the process died).
    * Returns a new device in `world` holding that image; this one is left as it was.
    */
-  crashImage(world: SimWorld, rng: Rng, onTorn: () => void): SimDevice {
+  crashImage(world: SimWorld, rng: Rng | 'drop-all' | 'keep-all', onTorn: () => void = () => {}): SimDevice {
     const image = new SimDevice(world, this.path, this.sizeBytes);
     for (const [block, bytes] of this.durable) image.durable.set(block, Buffer.from(bytes));
     for (const write of this.volatile) {
+      if (rng === 'drop-all') continue;
+      if (rng === 'keep-all') {
+        // The process died, not the power: every completed write is in the page cache.
+        writeBlocks(image.durable, write.data, write.offsetBytes);
+        continue;
+      }
       const roll = rng.next();
       if (roll < 0.4) continue; // dropped
       let data = write.data;

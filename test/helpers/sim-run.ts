@@ -240,6 +240,7 @@ class Simulation {
   /** Starts `body` as a task of the current incarnation; its errors are its own to judge. */
   private start(label: string, body: (task: Task) => Promise<void>): Task {
     const task: Task = { id: this.nextTaskId++, label, incarnation: this.incarnation, done: false, faultedMembers: new Set(), beyondSeen: this.beyondNow() };
+    if (this.tasks.length > 64) this.tasks = this.tasks.filter((t) => !t.done && t.incarnation === this.incarnation);
     this.tasks.push(task);
     this.trace(`start #${task.id} ${label}`);
     void body(task).catch((error: unknown) => {
@@ -500,10 +501,17 @@ class Simulation {
 
   private beyondNow(): boolean {
     if (!this.array) return false;
-    if (this.array.lostRoles().length > this.parity) return true;
-    for (let stripe = 0; stripe < this.array.geometry.stripeCount; stripe++) if (this.unreadableRoles(stripe) > this.parity) return true;
-    return false;
+    // Cached on what it depends on: the member table, rebuild progress, vanished members, bad sectors.
+    let signature = `${this.incarnation}|${this.array.sb.events}|${[...this.array.rebuildProgress.values()].join(',')}`;
+    for (const device of this.members) signature += `|${device.vanished ? 'v' : ''}${device.latentVersion}`;
+    if (signature === this.beyondCache?.signature) return this.beyondCache.value;
+    let value = this.array.lostRoles().length > this.parity;
+    for (let stripe = 0; !value && stripe < this.array.geometry.stripeCount; stripe++) if (this.unreadableRoles(stripe) > this.parity) value = true;
+    this.beyondCache = { signature, value };
+    return value;
   }
+
+  private beyondCache: { signature: string; value: boolean } | undefined;
 
   private noteBeyond(): void {
     if (!this.array || this.arrayLost) return;
@@ -640,6 +648,7 @@ class Simulation {
       // Within redundancy: only where the stripe can still be rebuilt around it.
       if (!this.config.beyond && this.unreadableRoles(stripe, new Set([target.device])) > this.parity) return;
       target.device.latentBad.add(at);
+      target.device.latentVersion++;
       this.trace(`inject latent bad sector on ${target.device.path} block ${at} (stripe ${stripe})`);
       return;
     }
@@ -869,7 +878,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
       summary.faults.set(label, entry);
     }
     if (result.violations.length > 0) {
-      summary.violations.push(`RAID-${options.level} seed ${seed}: ${result.violations[0]} (replay: JRAID_SIM_LEVEL=${options.level} JRAID_SIM_SEED=${seed} npx vitest run test/unit/fault-simulation-raid${options.level}.test.ts)`);
+      summary.violations.push(`RAID-${options.level} seed ${seed}: ${result.violations[0]} (replay: JRAID_SIM_LEVEL=${options.level} JRAID_SIM_SEED=${seed} JRAID_SIM_OPS=${options.operations} npx vitest run test/unit/fault-simulation-raid${options.level}.test.ts)`);
       if (summary.violations.length >= (options.failingSeedsMax ?? 5)) break;
     }
   }

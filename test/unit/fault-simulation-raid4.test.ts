@@ -13,4 +13,4 @@ it.runIf(options !== undefined)(`RAID-4 fault simulation: ${options?.seeds} seed
   console.log(summary.text);
   expect(summary.violations).toEqual([]);
   expect(summary.seeds).toBe(options!.onlySeed !== undefined ? 1 : options!.seeds);
-}, 900_000);
+}, Math.max(900_000, options ? options.seeds * options.operations * 50 : 0));
