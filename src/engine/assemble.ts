@@ -7,7 +7,7 @@
 // of a state change) and is taken. --force takes stale members back when the array cannot run
 // without them, and says so: their blocks may be older than the rest.
 
-import type { BlockDevice } from '../device/block-device.js';
+import { DeviceIoError, type BlockDevice } from '../device/block-device.js';
 import { probeMember } from '../device/file-device.js';
 import { openMemberDevice } from '../device/open-member.js';
 import { JraidError } from '../errors.js';
@@ -122,7 +122,12 @@ interface Candidate {
 export async function assembleDevices(devices: BlockDevice[], options: AssembleOptions = {}): Promise<Assembled> {
   const candidates: Candidate[] = [];
   for (const device of devices) {
-    const read = await readSuperblocks(device);
+    const read = await readSuperblocks(device).catch((error: unknown) => {
+      if (!(error instanceof DeviceIoError)) throw error;
+      throw new JraidError('E_IO', `${device.path}: its superblocks cannot be read (${error.message})`, {
+        path: device.path, hint: 'leave this member out to run degraded, then rebuild onto a replacement',
+      });
+    });
     if (!read.superblock) {
       if (read.hasMagic) {
         throw new JraidError('E_MEMBER_CORRUPT', `${device.path}: both superblock copies are damaged (primary: ${read.primaryProblem}; secondary: ${read.secondaryProblem})`, {

@@ -110,9 +110,14 @@ export async function enrolMember(array: RaidArray, device: BlockDevice, entry: 
   const index = array.sb.members.length;
   if (index >= 64) throw new JraidError('E_TOO_MANY_MEMBERS', 'the member table is full (64 entries)');
   // Clear the metadata regions, then give it a superblock before it joins the table.
-  await device.write(Buffer.alloc(DATA_OFFSET_BYTES - 2 * BLOCK_SIZE_BYTES), 2 * BLOCK_SIZE_BYTES);
   const sb: Superblock = { ...array.sb, memberUuid: uuid, thisIndex: index, members: [...array.sb.members, member] };
-  await writeSuperblocks(device, sb);
+  try {
+    await device.write(Buffer.alloc(DATA_OFFSET_BYTES - 2 * BLOCK_SIZE_BYTES), 2 * BLOCK_SIZE_BYTES);
+    await writeSuperblocks(device, sb);
+  } catch (error) {
+    if (!(error instanceof DeviceIoError)) throw error;
+    throw new JraidError('E_IO', `${device.path} cannot be written (${error.message}): it was not added`, { path: device.path, hint: 'use another member' });
+  }
   // It joins the member table and the open members in one step, when the commit runs: every
   // open member always has a table entry.
   await array.commitSuperblocks((next) => {
@@ -274,11 +279,15 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
 /**
  * Before a rebuilt member counts as in sync, the regions read from in-sync members at assembly
  * must be true on it too: the whole write-intent bitmap (if tracking goes on, it only received
- * the marks made during its rebuild), and no journal record older than the array's (a returning
- * member may hold records of a generation the array has written again since).
+ * the marks made during its rebuild), the current bad-block list, and no journal record older
+ * than the array's (a returning member may hold records of a generation the array has written
+ * again since).
  */
 async function prepareToJoin(array: RaidArray, disk: MemberDisk): Promise<void> {
   if (array.writeIntent.tracking) await array.writeIntent.persistAll();
+  // The bad-block list too: a returning member may hold an older one, and after enough
+  // replacements the members that hold the current one may all be gone.
+  await array.persistBadBlocks();
   if (array.sb.policy !== 'dirty-log') return;
   const layout = journalLayout(array);
   const empty = Buffer.alloc(BLOCK_SIZE_BYTES);

@@ -556,7 +556,17 @@ export class RaidArray {
   /** Writes repaired blocks (scrub) of one stripe. Call under the stripe's lock. */
   async repairBlocks(stripe: number, fixes: { role: number; chunkOffsetBytes: number; block: Buffer }[]): Promise<void> {
     await this.journaled(stripe, async () => {
-      await Promise.all(fixes.map((fix) => this.writableDisk(fix.role)!.writeData(this.geometry.memberDataOffsetBytes(stripe, fix.chunkOffsetBytes), fix.block)));
+      await Promise.all(fixes.map(async (fix) => {
+        const disk = this.writableDisk(fix.role);
+        if (!disk) return; // failed meanwhile: it gets the stripe back when rebuilt
+        try {
+          await disk.writeData(this.geometry.memberDataOffsetBytes(stripe, fix.chunkOffsetBytes), fix.block);
+        } catch (error) {
+          if (!(error instanceof DeviceIoError)) throw error;
+          await this.writeIntent.markStripe(stripe);
+          await this.failMember(this.indexOfDisk(disk), `write error during scrub repair: ${error.message}`);
+        }
+      }));
     });
   }
 

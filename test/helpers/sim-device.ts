@@ -181,7 +181,8 @@ export class SimDevice implements BlockDevice {
 
   write(buf: Uint8Array, offsetBytes: number): Promise<void> {
     checkRange(this, buf, offsetBytes);
-    return this.enqueue('write', Buffer.from(buf), offsetBytes);
+    // Copied now (the caller may reuse its buffer once this resolves); zeros cost nothing to keep.
+    return this.enqueue('write', isZero(buf, 0, buf.length) ? zeros(buf.length) : copyOf(buf), offsetBytes);
   }
 
   flush(): Promise<void> {
@@ -312,9 +313,22 @@ function writeBlocks(blocks: Map<number, Buffer>, data: Uint8Array, offsetBytes:
   });
 }
 
+function copyOf(buf: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafe(buf.length);
+  copy.set(buf);
+  return copy;
+}
+
+/** One shared, never written, zero buffer (grown as needed). */
+let zeroBuffer = Buffer.alloc(64 * 1024);
+
+function zeros(length: number): Buffer {
+  if (zeroBuffer.length < length) zeroBuffer = Buffer.alloc(length);
+  return zeroBuffer.subarray(0, length);
+}
+
 function isZero(data: Uint8Array, from: number, length: number): boolean {
-  for (let i = from; i < from + length; i++) if (data[i] !== 0) return false;
-  return true;
+  return Buffer.compare(data.subarray(from, from + length), zeros(length)) === 0;
 }
 
 function forEachBlockPiece(offsetBytes: number, lengthBytes: number, fn: (index: number, within: number, done: number, piece: number) => void): void {

@@ -24,7 +24,7 @@ import { writeNewArray } from '../../src/engine/create.js';
 import { assembleDevices, type Assembled } from '../../src/engine/assemble.js';
 import type { RaidArray } from '../../src/engine/raid-array.js';
 import { describeArray } from '../../src/engine/describe.js';
-import { failDisk, prepareReAdd, prepareRebuild, runRebuild } from '../../src/engine/maintenance.js';
+import { enrolMember, failDisk, prepareReAdd, prepareRebuild, runRebuild } from '../../src/engine/maintenance.js';
 import { scrubArray } from '../../src/engine/scrub.js';
 import type { RecoveryOutcome } from '../../src/engine/recover.js';
 import { JraidError, isJraidError } from '../../src/errors.js';
@@ -143,6 +143,7 @@ class Simulation {
   private nextMemberNumber = 0;
   /** Devices given to rebuild as replacements: a crash may leave one blank or half-enrolled. */
   private readonly replacements = new Set<string>();
+  private faultsDuringAssembly: (device: SimDevice) => boolean = () => false;
   /** Members on which a one-shot read fault fired while the last assembly (and recovery) ran. */
   private readFaultsDuringAssembly = new Set<string>();
 
@@ -280,7 +281,7 @@ class Simulation {
     });
     // Some content to start from, written and closed cleanly.
     const first = await assembleDevices(this.members, { journal: { idleCleanMs: 0 } });
-    const initial = this.rng.bytes(first.array.sizeBytes);
+    const initial = randomBytes(this.rng, first.array.sizeBytes);
     await first.array.write(0, initial);
     await first.array.close();
     for (const device of this.members) device.closed = false; // opened again by the assembly below
@@ -322,6 +323,16 @@ class Simulation {
     });
     this.doomed.clear();
     for (const device of this.members) if (device.vanished) this.doomed.add(device);
+    if (!clean && this.rng.next() < 0.3) {
+      // A read error while recovery reads the members (or, now and then, their superblocks: that
+      // member is then left out, so only while the array has redundancy to spare).
+      const present = this.members.filter((device) => !device.vanished);
+      const target = this.rng.pick(present);
+      const whole = present.length === this.members.length && this.array.degradedRoles().length === 0;
+      const region = whole && this.rng.next() < 0.2 ? 'superblock-primary' : 'data';
+      target.armed.push({ kind: 'read', region, label: `read-eio:${region === 'data' ? 'recovery' : 'superblock'}` });
+      this.trace(`arm read EIO (${region}) on ${target.path} for the reassembly`);
+    }
     await this.reassemble(clean ? 'a clean close' : 'a crash');
   }
 
@@ -350,6 +361,7 @@ class Simulation {
       });
       await this.until(task);
       this.readFaultsDuringAssembly = new Set([...task.faultedMembers].map((device) => device.path));
+      this.faultsDuringAssembly = (device: SimDevice) => task.faultedMembers.has(device);
       if (result) {
         this.assembled = result;
         this.array = result.array;
@@ -364,6 +376,11 @@ class Simulation {
         continue;
       }
       const culprit = present.find((device) => device.path === (failure as JraidError).path);
+      if (culprit && failure.code === 'E_IO' && this.faultsDuringAssembly(culprit)) {
+        // Its superblocks could not be read: leave it out, as the hint says (it is still ours).
+        leftOut.add(culprit);
+        continue;
+      }
       if (culprit && this.replacements.has(culprit.path) && ['E_MEMBER_UNKNOWN', 'E_MEMBER_NOT_JRAID', 'E_MEMBER_CORRUPT'].includes(failure.code)) {
         // A replacement that a crash caught before (or while) the rebuild enrolled it: leave it out.
         leftOut.add(culprit);
@@ -554,7 +571,7 @@ class Simulation {
     let range = this.drawRange();
     for (let attempt = 0; attempt < 3 && !this.model.canWrite(range.offsetBytes, range.lengthBytes); attempt++) range = this.drawRange();
     if (!this.model.canWrite(range.offsetBytes, range.lengthBytes)) return;
-    const data = this.rng.bytes(range.lengthBytes);
+    const data = randomBytes(this.rng, range.lengthBytes);
     const handle: WriteHandle = this.model.startWrite(range.offsetBytes, data);
     const array = this.array;
     this.start(`write ${range.offsetBytes}+${range.lengthBytes}`, async (task) => {
@@ -702,6 +719,17 @@ class Simulation {
       }, { E_REFUSED: () => true });
       return;
     }
+    if (roll < 0.22) {
+      // add: a new spare (a crash may catch it half enrolled: then it is left out, as a user would).
+      if (array.sb.members.filter((entry) => entry.state === 'spare').length >= 2 || array.sb.members.length >= 40) return;
+      const spare = this.newDevice();
+      this.members.push(spare);
+      this.replacements.add(spare.path);
+      this.maintain(`add ${spare.path}`, async () => {
+        await enrolMember(array, spare);
+      }, {});
+      return;
+    }
     if ((lost.length > 0 || rebuilding) && roll < 0.75) {
       // Re-add a returning member when one is there, else rebuild onto a spare or a new replacement.
       const returning = array.sb.members
@@ -825,6 +853,19 @@ class Simulation {
     });
     await this.until(task);
   }
+}
+
+/** Seeded bytes: one draw seeds an xorshift32 that fills the buffer (Rng.bytes is too slow for whole arrays). */
+function randomBytes(rng: Rng, length: number): Buffer {
+  const words = new Uint32Array(Math.ceil(length / 4));
+  let x = (Math.floor(rng.next() * 0x1_0000_0000) | 1) >>> 0;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    words[i] = x;
+  }
+  return Buffer.from(words.buffer, 0, length);
 }
 
 function summariseRecovery(recovery: RecoveryOutcome | { action: string; performed: false } | undefined): unknown {
