@@ -81,6 +81,8 @@ export class RaidArray {
   private commitChain: Promise<unknown> = Promise.resolve();
   /** Rebuild progress by member index: stripes below it are rebuilt (not yet all durable). */
   readonly rebuildProgress = new Map<number, number>();
+  /** Bad-block list writes run one at a time. */
+  private badBlocksChain: Promise<unknown> = Promise.resolve();
   /** Member failures being committed, by member index: a second caller waits for the first. */
   private readonly failing = new Map<number, Promise<void>>();
 
@@ -131,8 +133,15 @@ export class RaidArray {
     return this.journalState?.record;
   }
 
+  /**
+   * Writes the bad-block list to every member in the array. One at a time, each writing the list
+   * as it is when its turn comes: two at once could land out of order on a member, leaving the
+   * older list there (blocks cleared since would read EIO again after a restart).
+   */
   async persistBadBlocks(): Promise<void> {
-    const failed = await this.badBlocks.persist([...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state)).map(([, disk]) => disk));
+    const run = this.badBlocksChain.then(() => this.badBlocks.persist([...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state)).map(([, disk]) => disk)));
+    this.badBlocksChain = run.catch(() => {});
+    const failed = await run;
     for (const { disk, error } of failed) await this.failMember(this.indexOfDisk(disk), `bad-block list write failed: ${error.message}`);
   }
 
@@ -348,6 +357,21 @@ export class RaidArray {
   }
 
   /** Before the first write: roles whose members are absent are recorded faulty, so they come back stale. */
+  /**
+   * Records members that have a role but are absent (not given at assembly) as faulty, and
+   * starts write-intent tracking: they missed what is written from now on, and must come back
+   * stale (re-add), not be taken in again as if in sync. Before the first write, and before
+   * recovery changes a stripe around them.
+   */
+  async markAbsentFaulty(): Promise<void> {
+    const absent = this.sb.members
+      .map((entry, index) => ({ entry, index }))
+      .filter(({ entry, index }) => entry.role !== null && entry.state !== 'faulty' && !this.disks.has(index));
+    if (absent.length === 0) return;
+    await this.commitSuperblocks((sb) => { for (const { index } of absent) sb.members[index]!.state = 'faulty'; });
+    await this.writeIntent.startTracking(this.sb.events);
+  }
+
   private async prepareForWrite(): Promise<void> {
     if (this.readOnly) {
       throw new JraidError('E_REFUSED', 'the array was opened read-only', { hint: 'open it for writing (no --readonly)' });

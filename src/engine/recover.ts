@@ -135,6 +135,13 @@ export async function recoverArray(array: RaidArray, options: RecoverOptions = {
           });
         }
         for (const range of late.blocks) if (!outcome.lostBlocks.some((known) => known.firstBlock === range.firstBlock)) outcome.lostBlocks.push(range);
+        if (late.stripes.length > 0) {
+          // The unreadable chunks are given up and taken as zeros (or as P defines them): the
+          // member that holds them, back later (re-add) or still being rebuilt, must get this
+          // stripe rebuilt to match: absent members are recorded faulty, the stripe marked.
+          await array.markAbsentFaulty();
+          await array.writeIntent.markStripe(stripe);
+        }
         const result = await array.withStripe(stripe, () => recoverStripe(array, stripe, checksByStripe.get(stripe) ?? []));
         if (result.memberFailed) continue;
         outcome.tornBlocks.push(...result.torn);
