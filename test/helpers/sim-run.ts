@@ -534,7 +534,20 @@ class Simulation {
     if (!this.array || this.arrayLost) return;
     const running = this.running;
     if (running.length === 0 || running.every((task) => task.beyondSeen)) return;
-    if (this.beyondNow()) for (const task of running) task.beyondSeen = true;
+    if (this.beyondNow()) {
+      for (const task of running) task.beyondSeen = true;
+      return;
+    }
+    // A task that met one-shot faults: those members count as unreadable for it while it runs.
+    for (const task of running) {
+      if (task.beyondSeen || task.faultedMembers.size === 0) continue;
+      for (let stripe = 0; stripe < this.array.geometry.stripeCount; stripe++) {
+        if (this.unreadableRoles(stripe, task.faultedMembers) > this.parity) {
+          task.beyondSeen = true;
+          break;
+        }
+      }
+    }
   }
 
   /** Whether a failure of `task` with E_ARRAY_FAILED or E_IO is what its faults explain. */
