@@ -915,6 +915,8 @@ export interface CampaignSummary {
 export async function runCampaign(options: CampaignOptions): Promise<CampaignSummary> {
   const summary: CampaignSummary = { level: options.level, seeds: 0, operations: 0, ioCompleted: 0, crashes: 0, arraysLost: 0, faults: new Map(), violations: [], text: '' };
   const seeds = options.onlySeed !== undefined ? [options.onlySeed] : Array.from({ length: options.seeds }, (_, i) => (options.firstSeed ?? 1) + i);
+  const cpuAtStart = process.cpuUsage();
+  const wallAtStartMs = Date.now();
   for (const seed of seeds) {
     const lines: string[] = [];
     const trace = options.onlySeed !== undefined ? (line: string) => { lines.push(line); } : undefined;
@@ -937,8 +939,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     }
   }
   const classes = [...summary.faults].sort(([a], [b]) => a.localeCompare(b)).map(([label, { injected, survived }]) => `  ${label.padEnd(26)} injected ${String(injected).padStart(7)}  survived ${String(survived).padStart(7)}`);
+  const cpu = process.cpuUsage(cpuAtStart);
+  const first = seeds[0] ?? 0;
   summary.text = [
-    `fault simulation RAID-${options.level}: ${summary.seeds} seeds, ${summary.operations} operations, ${summary.ioCompleted} I/Os completed, ${summary.crashes} crashes, ${summary.arraysLost} arrays lost beyond redundancy, ${summary.violations.length} violations`,
+    `fault simulation RAID-${options.level}: ${summary.seeds} seeds (${first}..${first + summary.seeds - 1}), ${summary.operations} operations, ${summary.ioCompleted} I/Os completed, ${summary.crashes} crashes, ${summary.arraysLost} arrays lost beyond redundancy, ${summary.violations.length} violations (${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU, ${((Date.now() - wallAtStartMs) / 1000).toFixed(1)} s wall)`,
     ...classes,
     ...summary.violations.map((line) => `  VIOLATION ${line}`),
   ].join('\n');
