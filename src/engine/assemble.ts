@@ -217,11 +217,15 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
     return missing;
   };
   const tolerance = template.level === 6 ? 2 : 1;
-  if (missingRoles().length > tolerance && options.force) {
+  // A member still being rebuilt is not in sync either (past its checkpoint it holds nothing):
+  // missing and rebuilding roles together beyond the level's redundancy leave stripes that no
+  // member can give, and nothing in sync to read the journal, bitmap and bad-block list from.
+  const rebuildingRoles = template.members.filter((member, index) => member.role !== null && member.state === 'rebuilding' && disks.has(index)).map((member) => member.role!);
+  if (missingRoles().length + rebuildingRoles.length > tolerance && options.force) {
     // Take stale members back, freshest first, until the array can run.
     staleCandidates.sort((a, b) => b.candidate.sb.events - a.candidate.sb.events);
     for (const { candidate, index } of staleCandidates) {
-      if (missingRoles().length <= tolerance) break;
+      if (missingRoles().length + rebuildingRoles.length <= tolerance) break;
       if (template.members[index]!.role === null) continue;
       template.members[index]!.state = 'active';
       template.members[index]!.recoveryOffsetBytes = 0;
@@ -241,6 +245,13 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
       `array ${describe(template)} cannot run: ${report.missingRoles.length} of ${template.raidDevices} raid devices missing (roles ${report.missingRoles.join(', ')}), RAID-${template.level} survives ${tolerance}`, {
         hint: `give the missing members${staleHint}`,
         details: { missingRoles: report.missingRoles, stale: report.stale },
+      });
+  }
+  if (report.missingRoles.length + rebuildingRoles.length > tolerance) {
+    throw new JraidError('E_ARRAY_FAILED',
+      `array ${describe(template)} cannot run: roles ${report.missingRoles.join(', ')} missing and roles ${rebuildingRoles.join(', ')} still being rebuilt, RAID-${template.level} survives ${tolerance} out of sync`, {
+        hint: 'give the missing members (a stale one can be forced back with --force); the rebuild cannot finish without them',
+        details: { missingRoles: report.missingRoles, rebuildingRoles, stale: report.stale },
       });
   }
   for (const role of report.missingRoles) report.notes.push(`role ${role} is missing: the array runs degraded`);
