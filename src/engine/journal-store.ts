@@ -3,9 +3,10 @@
 // at role generation mod n and skipping members that are not in sync (assembly reads the
 // journal from in-sync members only), so consecutive records land on different members. A
 // member whose record write fails is failed, and the record goes to the next in-sync member
-// instead, within the same write: the newest record keeps its copies. Each member's journal region holds copies + 1 slots and
-// record g uses slot g mod (copies + 1): writing g never overwrites g - 1, so a torn newest
-// record always leaves its predecessor intact. On restart the newest valid generation wins.
+// instead, within the same write: the newest record keeps its copies. Each member's journal
+// region holds copies + 1 slots and record g uses slot g mod (copies + 1): writing g never
+// overwrites g - 1, so a torn newest record always leaves its predecessor intact. On restart
+// the newest valid generation wins.
 
 import { DeviceIoError } from '../device/block-device.js';
 import { decodeJournalRecord, peekRecordSizeBytes, RECORD_HEADER_BYTES, type JournalRecord } from '../format/journal-record.js';

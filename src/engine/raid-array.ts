@@ -356,7 +356,6 @@ export class RaidArray {
     this.onEvent({ kind: 'member-failed', path: this.disks.get(index)?.path ?? '(missing)', role, reason });
   }
 
-  /** Before the first write: roles whose members are absent are recorded faulty, so they come back stale. */
   /**
    * Records members that have a role but are absent (not given at assembly) as faulty, and
    * starts write-intent tracking: they missed what is written from now on, and must come back
@@ -372,6 +371,7 @@ export class RaidArray {
     await this.writeIntent.startTracking(this.sb.events);
   }
 
+  /** Before the first write: roles whose members are absent are recorded faulty, so they come back stale. */
   private async prepareForWrite(): Promise<void> {
     if (this.readOnly) {
       throw new JraidError('E_REFUSED', 'the array was opened read-only', { hint: 'open it for writing (no --readonly)' });
