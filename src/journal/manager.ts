@@ -73,6 +73,8 @@ interface Entry {
   completed: boolean;
   /** Bytes reserved in the record for this entry. */
   reservedBytes: number;
+  /** Writers that have begun on this entry, ever: tells a writer that began during a member flush. */
+  begun: number;
 }
 
 /** What a caller other than a writer asks of the flush loop; served by the next record started after it. */
@@ -155,11 +157,12 @@ export class JournalManager implements WriteJournal {
     }
     let entry = this.entries.get(stripe);
     if (!entry) {
-      entry = { inflight: 0, checks: [], completed: false, reservedBytes: STRIPE_ENTRY_BYTES };
+      entry = { inflight: 0, checks: [], completed: false, reservedBytes: STRIPE_ENTRY_BYTES, begun: 0 };
       this.entries.set(stripe, entry);
       this.reservedBytes += STRIPE_ENTRY_BYTES;
     }
     entry.inflight++;
+    entry.begun++;
     entry.completed = false;
     const reservation = this.options.checksPerStripeMax * BLOCK_CHECK_BYTES;
     entry.reservedBytes += reservation;
@@ -275,16 +278,18 @@ export class JournalManager implements WriteJournal {
     this.roomWanted = false;
     // Stripes whose writes finished leave the record once their data is durable: one member
     // flush for a batch of them (or at once when room, a sync or a clean record needs it).
-    const completed = [...this.entries].filter(([, entry]) => entry.completed).map(([stripe]) => stripe);
+    // Each with the writers it had: one that begins during the member flush (and may even finish,
+    // taking the flush-record shortcut) wrote after the flush began, so its stripe stays listed.
+    const completed = [...this.entries].filter(([, entry]) => entry.completed).map(([stripe, entry]) => ({ stripe, entry, begun: entry.begun }));
     const drop = completed.length > 0 && (syncing || roomWanted || completed.length >= this.options.cleanBatchStripes);
     if (drop || syncing) {
       await this.store.flushMembers();
       this.stats.memberFlushes++;
     }
     if (drop) {
-      for (const stripe of completed) {
+      for (const { stripe, entry: before, begun } of completed) {
         const entry = this.entries.get(stripe);
-        if (entry && entry.completed && entry.inflight === 0) {
+        if (entry === before && entry.begun === begun && entry.completed && entry.inflight === 0) {
           this.entries.delete(stripe);
           this.reservedBytes -= entry.reservedBytes;
           // A new entry for this stripe must not take the shortcut on the old entry's record.

@@ -13,6 +13,7 @@ import { DeviceIoError, checkRange, type BlockDevice } from '../../src/device/bl
 import { buildMemberLayout } from '../../src/format/layout.js';
 import type { RegionKind } from '../../src/format/types.js';
 import { Rng } from '../../src/rng.js';
+import { decodeJournalRecord } from '../../src/format/journal-record.js';
 import { BLOCK_SIZE_BYTES, SECTOR_SIZE_BYTES, assert } from '../../src/units.js';
 
 export type IoKind = 'read' | 'write' | 'flush';
@@ -110,7 +111,7 @@ export class SimWorld {
       io.reject(error);
       return;
     }
-    this.trace?.(`io ${io.kind} ${io.device.path} @${io.offsetBytes}+${io.buf.length}${failure ? ' EIO' : ''}`);
+    if (this.trace) this.trace(`io ${io.kind} ${io.device.path} @${io.offsetBytes}+${io.buf.length}${failure ? ' EIO' : ''}${describeRecord(io)}`);
     if (failure) io.reject(failure);
     else io.resolve();
   }
@@ -291,6 +292,14 @@ export class SimDevice implements BlockDevice {
   get unflushedWrites(): number {
     return this.volatile.length;
   }
+}
+
+/** For the I/O trace: what a journal record write carries (generation, clean, stripe:checks). */
+function describeRecord(io: { device: SimDevice; kind: IoKind; offsetBytes: number; buf: Uint8Array }): string {
+  if (io.kind !== 'write' || io.device.regionAt(io.offsetBytes) !== 'journal') return '';
+  const decoded = decodeJournalRecord(Buffer.from(io.buf));
+  if (!decoded.ok) return ' [journal: not a record]';
+  return ` [record g${decoded.value.generation}${decoded.value.clean ? ' clean' : ''}: ${decoded.value.entries.map((entry) => `${entry.stripe}:${entry.checks.length}`).join(' ')}]`;
 }
 
 function readBlocks(blocks: Map<number, Buffer>, buf: Uint8Array, offsetBytes: number): void {
