@@ -13,8 +13,15 @@ import { readSuperblocks } from '../../src/engine/superblock-io.js';
 import { BLOCK_SIZE_BYTES } from '../../src/units.js';
 import type { SimDevice } from './sim-device.js';
 
-/** A content a block may have, or EIO (jraid recorded it bad). */
-export type Candidate = Buffer | 'EIO';
+/**
+ * A content a block may have, or EIO (jraid recorded it bad), or ANY: a block whose possible
+ * contents grew past CANDIDATES_MAX (many failed partial writes on it, once the faults went
+ * beyond the level's redundancy) is no longer checked until a write that covers it completes.
+ */
+export type Candidate = Buffer | 'EIO' | 'ANY';
+
+/** Possible contents tracked per block, at most (each failed partial write can double them). */
+export const CANDIDATES_MAX = 32;
 
 interface BlockState {
   /** What a read may return now. */
@@ -46,11 +53,12 @@ export interface WriteHandle {
 }
 
 function addUnique(into: Candidate[], more: readonly Candidate[]): Candidate[] {
+  if (into.includes('ANY') || more.includes('ANY')) return ['ANY'];
   const out = [...into];
   for (const candidate of more) {
-    if (!out.some((have) => have === candidate || (have !== 'EIO' && candidate !== 'EIO' && have.equals(candidate)))) out.push(candidate);
+    if (!out.some((have) => have === candidate || (typeof have !== 'string' && typeof candidate !== 'string' && have.equals(candidate)))) out.push(candidate);
   }
-  return out;
+  return out.length > CANDIDATES_MAX ? ['ANY'] : out;
 }
 
 export class ShadowModel {
@@ -98,7 +106,7 @@ export class ShadowModel {
         ? [Buffer.from(data.subarray(from - offsetBytes, to - offsetBytes))]
         // A partial write keeps a bad block bad: only a whole-block write clears it.
         : addUnique([], state.now.map((candidate) => {
-          if (candidate === 'EIO') return 'EIO';
+          if (typeof candidate === 'string') return candidate; // EIO stays EIO; ANY stays ANY
           const merged = Buffer.from(candidate);
           data.copy(merged, from - start, from - offsetBytes, to - offsetBytes);
           return merged;
@@ -182,10 +190,11 @@ export class ShadowModel {
     const problems: string[] = [];
     this.blocks.forEach((state, b) => {
       if (badBlocks.has(b)) {
-        if (!lost.has(b) && !state.now.includes('EIO')) problems.push(`block ${b} recorded bad after recovery, but nothing in flight or lost could have torn it`);
+        if (!lost.has(b) && !state.now.includes('EIO') && !state.now.includes('ANY')) problems.push(`block ${b} recorded bad after recovery, but nothing in flight or lost could have torn it`);
         state.now = ['EIO'];
       } else {
         const readable = state.now.filter((candidate) => candidate !== 'EIO');
+        if (state.now.includes('ANY')) readable.splice(0, readable.length, 'ANY');
         if (readable.length === 0) problems.push(`block ${b} must read EIO (recorded bad) but recovery forgot it`);
         state.now = readable.length > 0 ? readable : state.now;
       }
@@ -203,9 +212,9 @@ export class ShadowModel {
     }
   }
 
-  /** Blocks whose content is not settled (several possible, or EIO): for the final report. */
-  get uncertainBlocks(): number {
-    return this.blocks.filter((state) => state.now.length > 1).length;
+  /** Blocks no longer checked (ANY): for the report. */
+  get unverifiedBlocks(): number {
+    return this.blocks.filter((state) => state.now.includes('ANY')).length;
   }
 
   /**
@@ -218,7 +227,7 @@ export class ShadowModel {
     const offsetBytes = window.offsetBytes;
     if (!Buffer.isBuffer(got)) {
       const seen = window.seen.get(got.badBlock);
-      if (!seen || !seen.includes('EIO')) return `read at ${offsetBytes} failed E_BAD_BLOCK at block ${got.badBlock}, which the model holds readable`;
+      if (!seen || !(seen.includes('EIO') || seen.includes('ANY'))) return `read at ${offsetBytes} failed E_BAD_BLOCK at block ${got.badBlock}, which the model holds readable`;
       return undefined;
     }
     for (const b of this.blocksOf(offsetBytes, got.length)) {
@@ -228,14 +237,15 @@ export class ShadowModel {
       const from = Math.max(start, offsetBytes);
       const to = Math.min(start + BLOCK_SIZE_BYTES, offsetBytes + got.length);
       const bytes = got.subarray(from - offsetBytes, to - offsetBytes);
-      const matching = seen.filter((candidate) => candidate !== 'EIO' && candidate.subarray(from - start, to - start).equals(bytes));
+      if (seen.includes('ANY')) continue;
+      const matching = seen.filter((candidate): candidate is Buffer => typeof candidate !== 'string' && candidate.subarray(from - start, to - start).equals(bytes));
       if (matching.length === 0) {
         const acknowledged = seen.length === 1 ? 'its acknowledged content' : `any of its ${seen.length} possible contents`;
         return `read at ${offsetBytes}: block ${b} bytes ${from - start}..${to - start} match none of ${acknowledged} (silently wrong data)`;
       }
       const whole = from === start && to === start + BLOCK_SIZE_BYTES;
       if (whole && !window.overlapped.has(b) && state.inflight === 0 && matching.length < state.now.length) {
-        state.now = state.now.filter((candidate) => matching.includes(candidate));
+        state.now = state.now.filter((candidate) => (matching as Candidate[]).includes(candidate));
         if (state.durable) state.afterCrash = [...state.now];
       }
     }

@@ -32,7 +32,7 @@ import { LAYOUTS, type LayoutName, type Level, type RegionKind } from '../../src
 import { Rng } from '../../src/rng.js';
 import { BLOCK_SIZE_BYTES } from '../../src/units.js';
 import { SimDevice, SimWorld } from './sim-device.js';
-import { ShadowModel, inconsistentStripes, superblockProblems, type WriteHandle } from './sim-model.js';
+import { CANDIDATES_MAX, ShadowModel, inconsistentStripes, superblockProblems, type WriteHandle } from './sim-model.js';
 
 export interface SimOptions {
   level: Level;
@@ -57,6 +57,8 @@ export interface SimResult {
   violations: string[];
   /** The seed ended with more members lost than the level survives (a beyond-redundancy seed). */
   arrayLost: boolean;
+  /** Blocks the model stopped checking (too many possible contents after failed writes). */
+  unverifiedBlocks: number;
 }
 
 /** Simulated steps one seed may take (a livelock bound). */
@@ -201,6 +203,7 @@ class Simulation {
     return {
       seed: this.options.seed, level: this.level, operations: this.operationsDone, ioCompleted: this.world.ioCompleted,
       faults: this.faults, crashes: this.crashes, violations: this.violations, arrayLost: this.arrayLost,
+      unverifiedBlocks: this.model?.unverifiedBlocks ?? 0,
     };
   }
 
@@ -906,6 +909,8 @@ export interface CampaignSummary {
   ioCompleted: number;
   crashes: number;
   arraysLost: number;
+  /** Seeds that ended with blocks the model no longer checked, and how many blocks. */
+  unverified: { seeds: number; blocks: number };
   faults: Map<string, { injected: number; survived: number }>;
   /** One line per failing seed: the seed, its first violation, and how to replay it. */
   violations: string[];
@@ -913,20 +918,28 @@ export interface CampaignSummary {
 }
 
 export async function runCampaign(options: CampaignOptions): Promise<CampaignSummary> {
-  const summary: CampaignSummary = { level: options.level, seeds: 0, operations: 0, ioCompleted: 0, crashes: 0, arraysLost: 0, faults: new Map(), violations: [], text: '' };
+  const summary: CampaignSummary = { level: options.level, seeds: 0, operations: 0, ioCompleted: 0, crashes: 0, arraysLost: 0, unverified: { seeds: 0, blocks: 0 }, faults: new Map(), violations: [], text: '' };
   const seeds = options.onlySeed !== undefined ? [options.onlySeed] : Array.from({ length: options.seeds }, (_, i) => (options.firstSeed ?? 1) + i);
   const cpuAtStart = process.cpuUsage();
+  let slowest: { seed: number; ms: number; io: number } | undefined;
   const wallAtStartMs = Date.now();
   for (const seed of seeds) {
     const lines: string[] = [];
     const trace = options.onlySeed !== undefined ? (line: string) => { lines.push(line); } : undefined;
+    const seedStartedMs = Date.now();
     const result = await runSimulationSeed({ level: options.level, seed, operations: options.operations, trace, traceIo: trace !== undefined && process.env.JRAID_SIM_TRACE_IO === '1', unsafeSkipBarrier: options.unsafeSkipBarrier });
+    const seedMs = Date.now() - seedStartedMs;
+    if (!slowest || seedMs > slowest.ms) slowest = { seed, ms: seedMs, io: result.ioCompleted };
     if (trace) console.log(lines.join('\n'));
     summary.seeds++;
     summary.operations += result.operations;
     summary.ioCompleted += result.ioCompleted;
     summary.crashes += result.crashes;
     if (result.arrayLost) summary.arraysLost++;
+    if (result.unverifiedBlocks > 0) {
+      summary.unverified.seeds++;
+      summary.unverified.blocks += result.unverifiedBlocks;
+    }
     for (const [label, count] of result.faults) {
       const entry = summary.faults.get(label) ?? { injected: 0, survived: 0 };
       entry.injected += count;
@@ -944,6 +957,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
   summary.text = [
     `fault simulation RAID-${options.level}: ${summary.seeds} seeds (${first}..${first + summary.seeds - 1}), ${summary.operations} operations, ${summary.ioCompleted} I/Os completed, ${summary.crashes} crashes, ${summary.arraysLost} arrays lost beyond redundancy, ${summary.violations.length} violations (${((cpu.user + cpu.system) / 1e6).toFixed(1)} s CPU, ${((Date.now() - wallAtStartMs) / 1000).toFixed(1)} s wall)`,
     ...classes,
+    ...(summary.unverified.seeds > 0 ? [`  ${summary.unverified.blocks} block(s) in ${summary.unverified.seeds} seed(s) left unchecked at the end (more than ${CANDIDATES_MAX} possible contents after failed writes)`] : []),
+    ...(slowest ? [`  slowest seed ${slowest.seed}: ${(slowest.ms / 1000).toFixed(1)} s wall, ${slowest.io} I/Os`] : []),
     ...summary.violations.map((line) => `  VIOLATION ${line}`),
   ].join('\n');
   return summary;
