@@ -104,7 +104,8 @@ export class RaidArray {
       arrayUuid: sb.arrayUuid,
       chunkBytes: sb.writeIntentChunkBytes,
       get events() { return array.sb.events; },
-      bitmapDisks: () => [...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state)).map(([, disk]) => disk),
+      // Not a member being failed: its marks are written before it is (and it would fail them).
+      bitmapDisks: () => [...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state) && !this.failing.has(index)).map(([, disk]) => disk),
       diskFailed: (disk, error) => this.failMember(this.indexOfDisk(disk), `write-intent write failed: ${error.message}`),
     });
   }
@@ -270,8 +271,18 @@ export class RaidArray {
     const run = this.commitChain.then(() => this.commitNow(mutate));
     this.commitChain = run.catch(() => {});
     const lost = await run;
-    // Outside the chain: what a lost member sets off (bitmap writes) may fail more members.
-    for (const { index, role } of lost) await this.memberLost(index, role, 'superblock write failed');
+    // Outside the chain: what a lost member sets off (bitmap writes) may fail more members. Its
+    // unflushed stripes are marked too (after its faulty mark, here: re-add waits for this).
+    for (const { index, role } of lost) {
+      if (this.failing.has(index)) continue; // being failed already: that failure marks them
+      const handled = (async () => {
+        const unflushed = role !== null ? this.disks.get(index)?.unflushedStripes() ?? [] : [];
+        if (unflushed.length > 0) await this.writeIntent.markStripes(unflushed);
+        await this.memberLost(index, role, 'superblock write failed');
+      })().finally(() => this.failing.delete(index));
+      this.failing.set(index, handled);
+      await handled;
+    }
   }
 
   /** Waits for every superblock commit started so far: the state a write relied on is durable. */
@@ -323,6 +334,10 @@ export class RaidArray {
     // Faulty already: a commit that marked it may still be running (a failed superblock write).
     if (entry.state === 'faulty') return this.stateDurable();
     const run = (async () => {
+      // Writes it took since its last flush may never reach its medium: their stripes are
+      // marked (on the other members) before it is failed, so its return rebuilds them.
+      const unflushed = entry.role !== null && !this.readOnly ? this.disks.get(index)?.unflushedStripes() ?? [] : [];
+      if (unflushed.length > 0) await this.writeIntent.markStripes(unflushed);
       await this.commitSuperblocks((sb) => {
         sb.members[index]!.state = 'faulty';
         sb.members[index]!.recoveryOffsetBytes = 0;

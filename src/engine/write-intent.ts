@@ -132,14 +132,26 @@ export class WriteIntent {
 
   /** Marks the stripe and makes the mark durable on every bitmap member before returning. */
   markStripe(stripe: number): Promise<void> {
+    return this.markStripes([stripe]);
+  }
+
+  /** Marks the stripes and makes the marks durable on every bitmap member before returning. */
+  markStripes(stripes: readonly number[]): Promise<void> {
     return this.enqueue(async () => {
-      if (this.isFullyMarked(stripe)) return [];
-      const [first, last] = this.bitRange(stripe);
+      const unmarked = stripes.filter((stripe) => !this.isFullyMarked(stripe));
+      if (unmarked.length === 0) return [];
       const firstTracking = !this.tracking;
       if (firstTracking) this.startEvents = this.host.events;
-      for (let bit = first; bit <= last; bit++) this.bits[bit >> 3]! |= 1 << (bit & 7);
-      const firstBlock = Math.floor((first >> 3) / BLOCK_SIZE_BYTES);
-      const lastBlock = Math.floor((last >> 3) / BLOCK_SIZE_BYTES);
+      let firstBit = Infinity;
+      let lastBit = -1;
+      for (const stripe of unmarked) {
+        const [first, last] = this.bitRange(stripe);
+        for (let bit = first; bit <= last; bit++) this.bits[bit >> 3]! |= 1 << (bit & 7);
+        firstBit = Math.min(firstBit, first);
+        lastBit = Math.max(lastBit, last);
+      }
+      const firstBlock = Math.floor((firstBit >> 3) / BLOCK_SIZE_BYTES);
+      const lastBlock = Math.floor((lastBit >> 3) / BLOCK_SIZE_BYTES);
       return this.persist(firstTracking, firstBlock, lastBlock);
     });
   }

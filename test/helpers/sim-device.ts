@@ -271,7 +271,7 @@ export class SimDevice implements BlockDevice {
   }
 
   /** The device reads as what survived (its cache lost): used when a member vanishes. */
-  loseVolatile(rng: Rng, onTorn: () => void): void {
+  loseVolatile(rng: Rng | 'drop-all', onTorn: () => void = () => {}): void {
     const image = this.crashImage(this.world, rng, onTorn);
     this.current.clear();
     this.durable.clear();
