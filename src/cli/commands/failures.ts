@@ -6,6 +6,7 @@ import type { Run } from '../run.js';
 import { InvalidArgumentError } from 'commander';
 import { readConfig, saveArrayToConfig } from '../../engine/config.js';
 import type { RebuildOutcome } from '../../engine/maintenance.js';
+import type { ScrubMismatch } from '../../engine/scrub.js';
 import { resolveArraySpec } from '../../engine/open.js';
 import { opAdd, opFailDisk, opReAdd, opRebuild, opScrub } from '../../engine/operations.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
@@ -126,6 +127,15 @@ async function reAddCommand(spec: string, member: string, options: SpeedOptions)
   return exitFor(result.degraded);
 }
 
+function describeMismatch(m: ScrubMismatch): string {
+  const where = `stripe ${m.stripe} (array bytes ${m.arrayOffsetBytes}..${m.arrayOffsetBytes + m.arrayLengthBytes - 1}): ${m.blocks} block(s)`;
+  if (m.bad === 'parity-mismatch') {
+    return `${where}, parity mismatch: single parity cannot tell which chunk is wrong${m.repaired ? ' - parity rewritten from the data' : ''}`;
+  }
+  const what = m.bad === 'unknown' ? 'more than one chunk bad' : `bad ${m.bad}${m.role !== null ? ` on role ${m.role} (${m.path})` : ''}`;
+  return `${where}, ${what}${m.repaired ? ' - repaired' : ''}`;
+}
+
 async function scrubCommand(spec: string, options: SpeedOptions & { repair?: boolean; restart?: boolean }): Promise<number> {
   const out = outputFor(options);
   const progress = new Progress(options.repair ? 'repair' : 'scrub', out.progressAllowed);
@@ -135,9 +145,7 @@ async function scrubCommand(spec: string, options: SpeedOptions & { repair?: boo
   progress.done();
   out.result(outcome, () => {
     const lines = [`jraid: scrub checked ${outcome.stripesChecked} stripes${outcome.resumedFromStripe ? ` (resumed at stripe ${outcome.resumedFromStripe})` : ''} in ${outcome.seconds.toFixed(1)} s: ${outcome.mismatches.length} mismatched stripe(s), ${outcome.mismatchBlocks} block(s)${outcome.repaired && outcome.mismatches.length ? ', repaired' : ''}`];
-    for (const m of outcome.mismatches) {
-      lines.push(`  stripe ${m.stripe}: ${m.blocks} block(s), bad ${m.bad}${m.role !== null ? ` on role ${m.role} (${m.path})` : ''}${m.repaired ? ' - repaired' : ''}`);
-    }
+    for (const m of outcome.mismatches) lines.push(`  ${describeMismatch(m)}`);
     return lines.join('\n');
   });
   return outcome.mismatchCount > 0 ? EXIT_DEGRADED : exitFor(outcome.degraded);
