@@ -4,7 +4,8 @@ import { connect, type Socket } from 'node:net';
 import { FileDevice } from '../device/file-device.js';
 import { JraidError, type ErrorCode } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
-import { resolveArraySpec } from '../engine/open.js';
+import { checkExpectedUuid } from '../engine/assemble.js';
+import { resolveArraySpec, type ArraySpec } from '../engine/open.js';
 import { readSuperblocks } from '../engine/superblock-io.js';
 import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
 import { readRegistry, type DaemonRecord } from './registry.js';
@@ -76,25 +77,28 @@ export class DaemonClient {
 
 /** The daemon serving the array `spec` names, or undefined when none runs. */
 export async function findDaemon(spec: string, configFile: string): Promise<DaemonClient | undefined> {
-  let paths: string[];
+  let resolved: ArraySpec;
   try {
-    paths = (await resolveArraySpec(spec, configFile)).paths;
+    resolved = await resolveArraySpec(spec, configFile);
   } catch {
     return undefined;
   }
-  for (const path of paths) {
+  for (const path of resolved.paths) {
     let device: FileDevice | undefined;
+    let arrayUuid: Buffer | undefined;
     try {
       device = await FileDevice.open(path, { readOnly: true });
-      const sb = (await readSuperblocks(device)).superblock;
-      if (!sb) continue;
-      const record = await readRegistry(formatUuid(sb.arrayUuid));
-      return record ? await DaemonClient.connect(record) : undefined;
+      arrayUuid = (await readSuperblocks(device)).superblock?.arrayUuid;
     } catch {
       continue;
     } finally {
       await device?.close();
     }
+    if (!arrayUuid) continue;
+    // A config line naming another array's uuid is refused here too, not served by whichever daemon its members have.
+    checkExpectedUuid(resolved.expectedUuid, arrayUuid);
+    const record = await readRegistry(formatUuid(arrayUuid));
+    return record ? await DaemonClient.connect(record) : undefined;
   }
   return undefined;
 }

@@ -5,7 +5,7 @@
 
 import { chmod, rm, stat } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Assembled } from '../engine/assemble.js';
 import { openArray, type ArraySpec } from '../engine/open.js';
 import { opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opScrub } from '../engine/operations.js';
@@ -97,7 +97,10 @@ export class Daemon {
     try {
       const addresses = options.nbd.length > 0 ? options.nbd : [{ kind: 'unix' as const, path: join(dir, `${name}.nbd`) }];
       for (const address of addresses) {
-        if (address.kind === 'unix') await removeStaleSocket(address.path);
+        if (address.kind === 'unix') {
+          await checkSocketDirectory(address.path, `NBD on unix:${address.path}`);
+          await removeStaleSocket(address.path);
+        }
         const bound = await daemon.nbd.listen(address);
         options.logger('info', `serving NBD on ${describeNbdAddress(bound)}`);
       }
@@ -119,6 +122,7 @@ export class Daemon {
   }
 
   private async listenControl(): Promise<void> {
+    await checkSocketDirectory(this.controlSocket, `the control socket on ${this.controlSocket}`);
     await removeStaleSocket(this.controlSocket);
     const server = createServer((socket) => this.serveControl(socket));
     await new Promise<void>((resolve, reject) => {
@@ -231,6 +235,20 @@ export class Daemon {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * A Unix socket can only be made in a directory that exists. libuv reports a missing one as
+ * EACCES (a Windows compatibility mapping), which sends the user to check permissions: say
+ * what is really wrong before listening.
+ */
+async function checkSocketDirectory(path: string, what: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  const problem = await stat(dir).then(
+    (found) => (found.isDirectory() ? undefined : `ENOTDIR: ${dir} is not a directory`),
+    (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? `ENOENT: directory ${dir} does not exist` : undefined),
+  );
+  if (problem) throw new JraidError('E_DAEMON', `cannot listen for ${what}: ${problem}`, { path, hint: 'create the directory first, or choose another path' });
 }
 
 /** Removes a socket file nobody listens on (left by a daemon that died); refuses a live one. */

@@ -34,6 +34,28 @@ export interface AssembleOptions {
   /** 'none' for commands that only look (detail, examine). Defaults: exclusive, or shared when readOnly. */
   lock?: 'exclusive' | 'shared' | 'none';
   onEvent?: (event: ArrayEvent) => void;
+  /** The uuid a config file's ARRAY line gives: members of another array are refused before anything is written. */
+  expectedUuid?: ExpectedUuid;
+}
+
+/** An ARRAY line's UUID=, and where it was read (`file:line`). */
+export interface ExpectedUuid {
+  uuid: string;
+  configFile: string;
+  line: number;
+  name: string;
+}
+
+/** Refuses members whose array uuid is not the one the config file's line gives. */
+export function checkExpectedUuid(expected: ExpectedUuid | undefined, arrayUuid: Buffer): void {
+  if (!expected) return;
+  const actual = formatUuid(arrayUuid);
+  if (actual === expected.uuid) return;
+  throw new JraidError('E_CONFIG', `${expected.configFile}:${expected.line}: ARRAY ${expected.name} says UUID=${expected.uuid}, but its members carry array uuid ${actual}`, {
+    path: expected.configFile,
+    hint: 'correct UUID= (or devices=) on that line so that it names the members of one array',
+    details: { configUuid: expected.uuid, membersUuid: actual, line: expected.line },
+  });
 }
 
 export interface AssembledMember {
@@ -153,6 +175,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
         path: foreign.device.path, hint: 'leave it out: assemble the members of one array at a time',
       });
   }
+  checkExpectedUuid(options.expectedUuid, candidates.find((candidate) => candidate.sb.arrayUuid.toString('hex') === chosen)!.sb.arrayUuid);
   const memberUuids = new Map<string, string>();
   for (const candidate of candidates) {
     const key = candidate.sb.memberUuid.toString('hex');

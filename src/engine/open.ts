@@ -4,8 +4,8 @@
 import { JraidError } from '../errors.js';
 import { FileDevice, probeMember } from '../device/file-device.js';
 import { formatUuid, parseUuid } from '../format/uuid.js';
-import { assembleArray, type AssembleOptions, type Assembled } from './assemble.js';
-import { readConfig } from './config.js';
+import { assembleArray, type AssembleOptions, type Assembled, type ExpectedUuid } from './assemble.js';
+import { readConfig, type ConfigArray } from './config.js';
 import { readSuperblocks } from './superblock-io.js';
 
 export interface ArraySpec {
@@ -13,6 +13,8 @@ export interface ArraySpec {
   /** The config name, when the array was named through the config file. */
   name: string | undefined;
   fromConfig: boolean;
+  /** The UUID= of the config file's ARRAY line, which the members must carry. */
+  expectedUuid?: ExpectedUuid;
 }
 
 export async function resolveArraySpec(spec: string, configFile: string): Promise<ArraySpec> {
@@ -25,7 +27,7 @@ export async function resolveArraySpec(spec: string, configFile: string): Promis
     if (entry.devices.length === 0) {
       throw new JraidError('E_CONFIG', `${configFile}: ARRAY ${entry.name} lists no devices=`, { path: configFile, hint: 'run jraid assemble --scan --save-config, or add devices=' });
     }
-    return { paths: entry.devices, name: entry.name, fromConfig: true };
+    return { paths: entry.devices, name: entry.name, fromConfig: true, expectedUuid: expectedUuidOf(entry, configFile) };
   }
   const probe = await probeMember(spec);
   if (probe.kind === 'file' || probe.kind === 'block') {
@@ -45,9 +47,13 @@ export async function resolveArraySpec(spec: string, configFile: string): Promis
   });
 }
 
+export function expectedUuidOf(entry: ConfigArray, configFile: string): ExpectedUuid | undefined {
+  return entry.uuid ? { uuid: entry.uuid, configFile, line: entry.line, name: entry.name } : undefined;
+}
+
 export async function openArray(spec: string, configFile: string, options: AssembleOptions): Promise<Assembled & { spec: ArraySpec }> {
   const resolved = await resolveArraySpec(spec, configFile);
-  const assembled = await assembleArray(resolved.paths, { skipMissingPaths: resolved.fromConfig, ...options });
+  const assembled = await assembleArray(resolved.paths, { skipMissingPaths: resolved.fromConfig, expectedUuid: resolved.expectedUuid, ...options });
   return { ...assembled, spec: resolved };
 }
 

@@ -38,12 +38,13 @@ export async function opAdd(assembled: Assembled, args: { path: string; force?: 
   return { path: args.path, number: index, state: 'spare', arrayState: array.health(), lost: array.lostRoles().length > 0, degraded: array.degradedRoles().length > 0, memberPaths: currentMemberPaths(array) };
 }
 
-export interface RebuildResult { rebuilt: RebuildOutcome[]; arrayState: string; degraded: boolean; memberPaths: string[] }
+/** `lostRoles`: roles still without a member after the rebuild (more were lost than replacements and spares given). */
+export interface RebuildResult { rebuilt: RebuildOutcome[]; arrayState: string; degraded: boolean; lostRoles: number[]; memberPaths: string[] }
 
 export async function opRebuild(assembled: Assembled, args: { replacement?: string; maxSpeed?: number; force?: boolean }, context: OpContext = {}): Promise<RebuildResult> {
   const array = assembled.array;
   const rebuilt = await rebuildArray(assembled, { replacementPath: args.replacement, force: args.force, maxSpeedBytesPerSecond: args.maxSpeed, onProgress: context.onProgress });
-  return { rebuilt, arrayState: array.health(), degraded: array.degradedRoles().length > 0, memberPaths: currentMemberPaths(array) };
+  return { rebuilt, arrayState: array.health(), degraded: array.degradedRoles().length > 0, lostRoles: array.lostRoles(), memberPaths: currentMemberPaths(array) };
 }
 
 export interface ReAddResult extends RebuildOutcome { reason: string; arrayState: string; degraded: boolean }

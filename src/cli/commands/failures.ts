@@ -111,7 +111,14 @@ async function rebuildCommand(spec: string, options: SpeedOptions & ForceOptions
   const result = await onArray(spec, options, 'rebuild', args, (assembled) => opRebuild(assembled, args, { onProgress }), { onProgress });
   progress.done();
   if (result.rebuilt.length > 0) await refreshConfig(spec, result.memberPaths, options, out);
-  out.result(result, () => result.rebuilt.length === 0 ? 'jraid: nothing to rebuild: no member is lost' : result.rebuilt.map(describeOutcome).join('\n'));
+  // More roles were lost than replacements and spares given: say what the rest need.
+  const hint = result.lostRoles.length > 0
+    ? result.lostRoles.map((role) => `role ${role} is still lost: it needs a second replacement or a spare (jraid rebuild ${spec} --replacement PATH, or jraid add ${spec} PATH and then jraid rebuild ${spec})`).join('; ')
+    : null;
+  out.result({ ...result, hint }, () => [
+    ...(result.rebuilt.length === 0 ? ['jraid: nothing to rebuild: no member is lost'] : result.rebuilt.map(describeOutcome)),
+    ...(hint ? [`jraid: ${hint}`] : []),
+  ].join('\n'));
   return exitFor(result.degraded);
 }
 
