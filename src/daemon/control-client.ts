@@ -15,7 +15,7 @@ export class DaemonClient {
   private readonly socket: Socket;
   private readonly reader = new FrameReader();
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (frame: ControlFrame) => void; reject: (error: unknown) => void; onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void }>();
+  private readonly pending = new Map<number, { resolve: (frame: ControlFrame) => void; reject: (error: unknown) => void; onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void; onMembers?: (memberPaths: string[]) => void }>();
 
   private constructor(socket: Socket, record: DaemonRecord) {
     this.socket = socket;
@@ -34,6 +34,10 @@ export class DaemonClient {
         if (!waiter) continue;
         if (frame.header.progress) {
           waiter.onProgress?.(frame.header.progress as { doneBytes: number; totalBytes: number });
+          continue;
+        }
+        if (frame.header.members) {
+          waiter.onMembers?.(frame.header.members as string[]);
           continue;
         }
         this.pending.delete(frame.header.id as number);
@@ -58,9 +62,10 @@ export class DaemonClient {
     this.pending.clear();
   }
 
-  async call<T>(op: string, args: Record<string, unknown> = {}, payload?: Buffer, onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void): Promise<{ result: T; payload: Buffer }> {
+  /** `onMembers`: the daemon reports that the members changed while the operation runs (a replacement joined). */
+  async call<T>(op: string, args: Record<string, unknown> = {}, payload?: Buffer, onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void, onMembers?: (memberPaths: string[]) => void): Promise<{ result: T; payload: Buffer }> {
     const id = this.nextId++;
-    const answer = new Promise<ControlFrame>((resolve, reject) => this.pending.set(id, { resolve, reject, onProgress }));
+    const answer = new Promise<ControlFrame>((resolve, reject) => this.pending.set(id, { resolve, reject, onProgress, onMembers }));
     await writeFrame(this.socket, { id, op, args }, payload);
     const frame = await answer;
     if (!frame.header.ok) {

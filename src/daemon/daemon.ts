@@ -8,7 +8,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Assembled } from '../engine/assemble.js';
 import { openArray, type ArraySpec } from '../engine/open.js';
-import { opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opScrub } from '../engine/operations.js';
+import { opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opScrub, type OpContext } from '../engine/operations.js';
 import { JraidError, isJraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
 import { ArrayBackend, type Toughness } from './array-backend.js';
@@ -158,8 +158,11 @@ export class Daemon {
     const onProgress = (progress: { doneBytes: number; totalBytes: number }) => {
       if (!socket.destroyed) void writeFrame(socket, { id, progress }).catch(() => {});
     };
+    const onMembersChanged = async (members: string[]) => {
+      if (!socket.destroyed) await writeFrame(socket, { id, members }).catch(() => {});
+    };
     try {
-      const { result, payload } = await this.dispatch(op, args, frame.payload, onProgress);
+      const { result, payload } = await this.dispatch(op, args, frame.payload, { onProgress, onMembersChanged });
       if (!socket.destroyed) await writeFrame(socket, { id, ok: true, result }, payload);
       if (op === 'stop') void this.stop('jraid stop');
     } catch (error) {
@@ -171,7 +174,7 @@ export class Daemon {
     }
   }
 
-  private async dispatch(op: string, args: Record<string, unknown>, payload: Buffer, onProgress: (progress: { doneBytes: number; totalBytes: number }) => void): Promise<{ result: unknown; payload?: Buffer }> {
+  private async dispatch(op: string, args: Record<string, unknown>, payload: Buffer, context: OpContext): Promise<{ result: unknown; payload?: Buffer }> {
     const { array } = this.assembled;
     if (this.stopping && op !== 'status') throw new JraidError('E_DAEMON', 'the daemon is stopping', { hint: 'retry once it has stopped' });
     switch (op) {
@@ -199,11 +202,11 @@ export class Daemon {
       case 'add':
         return { result: await opAdd(this.assembled, { path: String(args.path), force: !!args.force }) };
       case 'rebuild':
-        return { result: await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, { onProgress }) };
+        return { result: await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, context) };
       case 're-add':
-        return { result: await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, { onProgress }) };
+        return { result: await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, context) };
       case 'scrub':
-        return { result: await opScrub(this.assembled, { repair: !!args.repair, restart: !!args.restart, maxSpeed: args.maxSpeed as number | undefined }, { onProgress }) };
+        return { result: await opScrub(this.assembled, { repair: !!args.repair, restart: !!args.restart, maxSpeed: args.maxSpeed as number | undefined }, context) };
       case 'recover':
         return { result: opRecover(this.assembled) };
       case 'stop':

@@ -14,7 +14,8 @@ import { JraidError } from '../errors.js';
 import type { Superblock } from '../format/superblock.js';
 import { formatUuid } from '../format/uuid.js';
 import { MemberDisk } from './member-disk.js';
-import { lockAll, type LockedMembers } from './member-locks.js';
+import { exclusiveHolders, lockAll, type LockedMembers } from './member-locks.js';
+import type { HolderProcess } from '../device/lock.js';
 import { RaidArray, type ArrayEvent } from './raid-array.js';
 import { readSuperblocks } from './superblock-io.js';
 import { recoverArray, recoveryNeeded, type RecoveryAction, type RecoveryOutcome } from './recover.js';
@@ -82,6 +83,8 @@ export interface AssembleReport {
   notes: string[];
   /** What recovery found and did at assembly (dirty journal record, dirty flag). */
   recovery: RecoveryOutcome | { action: RecoveryAction; performed: false } | undefined;
+  /** Opened without a lock (detail): the processes that held the array for writing meanwhile. */
+  holders: HolderProcess[];
 }
 
 export interface Assembled {
@@ -119,6 +122,7 @@ export async function assembleArray(paths: string[], options: AssembleOptions = 
     if (lockMode !== 'none') locked = await lockAll(devices, lockMode);
     const assembled = await assembleDevices(devices, options);
     assembled.report.missingPaths.push(...missingPaths);
+    if (lockMode === 'none') assembled.report.holders = await exclusiveHolders(devices);
     const heldLock = locked;
     return {
       ...assembled,
@@ -192,7 +196,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
   const template: Superblock = { ...newest.sb, members: newest.sb.members.map((member) => ({ ...member })) };
   const report: AssembleReport = {
     arrayUuid: formatUuid(template.arrayUuid), name: template.name, events: template.events,
-    members: [], missingRoles: [], missingPaths: [], stale: [], forced: [], notes: [], recovery: undefined,
+    members: [], missingRoles: [], missingPaths: [], stale: [], forced: [], notes: [], recovery: undefined, holders: [],
   };
   const disks = new Map<number, MemberDisk>();
   const indexed: { index: number; device: BlockDevice }[] = [];
@@ -261,7 +265,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
         details: { missingRoles: report.missingRoles, stale: report.stale },
       });
   }
-  for (const role of report.missingRoles) report.notes.push(`role ${role} is missing: the array runs degraded`);
+  for (const role of report.missingRoles) report.notes.push(missingRoleNote(role));
   const array = new RaidArray(template, disks, { readOnly: options.readOnly ?? false, onEvent: options.onEvent });
   await array.loadRegions();
   const needsRewrite = report.forced.length > 0 || [...disks.values()].some((disk) => disk.primaryProblem !== undefined);
@@ -289,6 +293,11 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
       await Promise.all(devices.map((device) => device.close().catch(() => {})));
     },
   };
+}
+
+/** The note for a role no member serves (describeArray recomputes these as the array changes). */
+export function missingRoleNote(role: number): string {
+  return `role ${role} is missing: the array runs degraded`;
 }
 
 export function describeRecovery(outcome: RecoveryOutcome): string {

@@ -285,7 +285,7 @@ export class Throttle {
  * replacement (a new path, an old member of this array, or a replacement whose rebuild was
  * interrupted, which resumes) or a spare.
  */
-export async function rebuildArray(assembled: Assembled, options: MaintenanceOptions & { replacementPath?: string; force?: boolean } = {}): Promise<RebuildOutcome[]> {
+export async function rebuildArray(assembled: Assembled, options: MaintenanceOptions & { replacementPath?: string; force?: boolean; onTargetsReady?: () => Promise<void> } = {}): Promise<RebuildOutcome[]> {
   const { array } = assembled;
   let replacement: BlockDevice | undefined;
   if (options.replacementPath) {
@@ -307,6 +307,9 @@ export async function rebuildArray(assembled: Assembled, options: MaintenanceOpt
     return [];
   }
   const targets = await prepareRebuild(array, replacement);
+  // The replacement is a member now (rebuilding): the caller records it, so that a rebuild
+  // killed from here on is found again through the config file.
+  await options.onTargetsReady?.();
   const outcomes: RebuildOutcome[] = [];
   for (const index of targets) outcomes.push(await runRebuild(array, index, options));
   return outcomes;

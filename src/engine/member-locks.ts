@@ -2,7 +2,7 @@
 
 import type { BlockDevice } from '../device/block-device.js';
 import { underlyingFile } from '../device/open-member.js';
-import { describeHolders, tryLockMember, unlockMember, type LockMode } from '../device/lock.js';
+import { describeHolders, holderProcesses, tryLockMember, unlockMember, type HolderProcess, type LockMode } from '../device/lock.js';
 import { JraidError } from '../errors.js';
 
 export interface LockedMembers {
@@ -33,4 +33,21 @@ export async function lockAll(devices: readonly BlockDevice[], mode: LockMode): 
     });
   }
   return { release };
+}
+
+/**
+ * For commands that take no lock (detail): the processes holding the array for writing, found
+ * by trying a shared lock on each member and letting it go at once. Empty when none does.
+ */
+export async function exclusiveHolders(devices: readonly BlockDevice[]): Promise<HolderProcess[]> {
+  for (const device of devices) {
+    const file = underlyingFile(device);
+    if (!file) continue;
+    if (tryLockMember(file.fd, 'shared')) {
+      unlockMember(file.fd);
+      continue;
+    }
+    return holderProcesses(device.path);
+  }
+  return [];
 }

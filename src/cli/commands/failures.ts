@@ -76,6 +76,7 @@ async function refreshConfig(spec: string, memberPaths: string[], options: Commo
   const entry = config.arrays.find((array) => array.name === resolved.name);
   if (!entry?.uuid) return;
   const devices = memberPaths.map((path) => resolve(path));
+  if (devices.join(',') === entry.devices.join(',')) return;
   await saveArrayToConfig(configFile, { name: entry.name, uuid: entry.uuid, devices });
   out.info(`updated ${configFile}: ${entry.name} devices=${devices.join(',')}`);
 }
@@ -108,7 +109,10 @@ async function rebuildCommand(spec: string, options: SpeedOptions & ForceOptions
   const progress = new Progress('rebuild', out.progressAllowed);
   const args = { replacement: options.replacement, maxSpeed: options.maxSpeed, force: !!options.force };
   const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
-  const result = await onArray(spec, options, 'rebuild', args, (assembled) => opRebuild(assembled, args, { onProgress }), { onProgress });
+  // The config file names the replacement as soon as it joins, so that detail shows it while the
+  // rebuild runs and a killed rebuild resumes with `jraid rebuild NAME`.
+  const onMembersChanged = (paths: string[]) => refreshConfig(spec, paths, options, out);
+  const result = await onArray(spec, options, 'rebuild', args, (assembled) => opRebuild(assembled, args, { onProgress, onMembersChanged }), { onProgress, onMembersChanged });
   progress.done();
   if (result.rebuilt.length > 0) await refreshConfig(spec, result.memberPaths, options, out);
   // More roles were lost than replacements and spares given: say what the rest need.
