@@ -8,7 +8,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Assembled } from '../engine/assemble.js';
 import { openArray, type ArraySpec } from '../engine/open.js';
-import { opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opScrub, type OpContext } from '../engine/operations.js';
+import { opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opRemove, opScrub, type OpContext } from '../engine/operations.js';
 import { JraidError, isJraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
 import { ArrayBackend, type Toughness } from './array-backend.js';
@@ -201,6 +201,8 @@ export class Daemon {
         return { result: await opFailDisk(this.assembled, { member: String(args.member), force: !!args.force }) };
       case 'add':
         return { result: await opAdd(this.assembled, { path: String(args.path), force: !!args.force }) };
+      case 'remove':
+        return { result: await opRemove(this.assembled, { member: String(args.member) }) };
       case 'rebuild':
         return { result: await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, context) };
       case 're-add':

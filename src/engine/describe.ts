@@ -1,7 +1,7 @@
 // Plain-object views of an array and of one member, for `detail` and `examine`. The CLI
 // prints them as tables or JSON; their keys are the stable --json schema (man page, JSON).
 
-import type { Superblock } from '../format/superblock.js';
+import { isFreeSlot, type Superblock } from '../format/superblock.js';
 import { formatUuid } from '../format/uuid.js';
 import { FileDevice } from '../device/file-device.js';
 import { JraidError } from '../errors.js';
@@ -87,13 +87,14 @@ export interface ArrayDetail {
 export function describeArray(array: RaidArray, report: AssembleReport, activities: Activity[] = []): ArrayDetail {
   const sb = array.sb;
   const leftOut = new Map(report.members.map((member) => [member.index, member]));
-  const members: MemberDetail[] = sb.members.map((entry, index) => {
+  const members: MemberDetail[] = sb.members.flatMap((entry, index) => {
+    if (isFreeSlot(entry)) return []; // a removed member's slot, free for the next one
     const disk = array.disks.get(index);
     const seen = disk ? undefined : leftOut.get(index);
     let state: string = entry.state;
     if (!disk && !seen && entry.state !== 'faulty') state = 'missing';
     if (seen?.excluded?.startsWith('stale') && entry.role !== null && entry.state !== 'faulty') state = 'stale';
-    return {
+    return [{
       number: index,
       role: entry.role,
       state,
@@ -102,11 +103,11 @@ export function describeArray(array: RaidArray, report: AssembleReport, activiti
       events: disk ? disk.sb.events : seen?.events ?? null,
       recoveryOffsetBytes: entry.recoveryOffsetBytes,
       readErrorsCorrected: entry.readErrorsCorrected,
-    };
+    }];
   });
   const active = sb.members.filter((entry, index) => entry.role !== null && entry.state === 'active' && array.disks.has(index)).length;
   const spare = sb.members.filter((entry, index) => entry.state === 'spare' && array.disks.has(index)).length;
-  const failed = sb.members.filter((entry) => entry.state === 'faulty').length;
+  const failed = sb.members.filter((entry) => entry.state === 'faulty' && !isFreeSlot(entry)).length;
   const rebuildingEntries = sb.members.filter((entry) => entry.state === 'rebuilding');
   const rebuilding = sb.members.filter((entry, index) => entry.state === 'rebuilding' && array.disks.has(index)).length;
   const rebuildPercent = rebuildingEntries.length > 0
@@ -230,7 +231,7 @@ export function viewSuperblock(sb: Superblock): SuperblockView {
     scrubOffsetBytes: sb.scrubOffsetBytes,
     writeIntentChunkBytes: sb.writeIntentChunkBytes,
     regions: sb.regions.map((region) => ({ ...region })),
-    members: sb.members.map((member, number) => ({ number, uuid: formatUuid(member.uuid), role: member.role, state: member.state, recoveryOffsetBytes: member.recoveryOffsetBytes })),
+    members: sb.members.map((member, number) => ({ number, uuid: formatUuid(member.uuid), role: member.role, state: isFreeSlot(member) ? 'free' : member.state, recoveryOffsetBytes: member.recoveryOffsetBytes })),
   };
 }
 

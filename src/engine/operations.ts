@@ -5,7 +5,7 @@
 import type { Assembled } from './assemble.js';
 import { thisProcess } from '../device/lock.js';
 import { describeArray, type Activity, type ArrayDetail } from './describe.js';
-import { addSpare, failDisk, prepareReAdd, rebuildArray, runRebuild, type MaintenanceProgress, type RebuildOutcome } from './maintenance.js';
+import { addSpare, failDisk, prepareReAdd, rebuildArray, removeMembers, runRebuild, type MaintenanceProgress, type RebuildOutcome, type RemovedMember } from './maintenance.js';
 import type { RaidArray } from './raid-array.js';
 import { scrubArray, type ScrubOutcome } from './scrub.js';
 import type { RecoveryOutcome } from './recover.js';
@@ -63,6 +63,14 @@ export async function opAdd(assembled: Assembled, args: { path: string; force?: 
 }
 
 /** `lostRoles`: roles still without a member after the rebuild (more were lost than replacements and spares given). */
+export interface RemoveResult { removed: RemovedMember[]; arrayState: string; degraded: boolean; memberPaths: string[] }
+
+export async function opRemove(assembled: Assembled, args: { member: string }): Promise<RemoveResult> {
+  const array = assembled.array;
+  const removed = await removeMembers(assembled, args.member);
+  return { removed, arrayState: array.health(), degraded: array.degradedRoles().length > 0, memberPaths: currentMemberPaths(array) };
+}
+
 export interface RebuildResult { rebuilt: RebuildOutcome[]; arrayState: string; degraded: boolean; lostRoles: number[]; memberPaths: string[] }
 
 export async function opRebuild(assembled: Assembled, args: { replacement?: string; maxSpeed?: number; force?: boolean }, context: OpContext = {}): Promise<RebuildResult> {

@@ -8,7 +8,7 @@ import { readConfig, saveArrayToConfig } from '../../engine/config.js';
 import type { RebuildOutcome } from '../../engine/maintenance.js';
 import type { ScrubMismatch } from '../../engine/scrub.js';
 import { resolveArraySpec } from '../../engine/open.js';
-import { opAdd, opFailDisk, opReAdd, opRebuild, opScrub } from '../../engine/operations.js';
+import { opAdd, opFailDisk, opReAdd, opRebuild, opRemove, opScrub } from '../../engine/operations.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
 import { onArray } from '../route.js';
 import { formatSizeBytes, parseSizeBytes } from '../../units.js';
@@ -41,6 +41,11 @@ export function registerFailures(program: Command, run: Run): void {
     .argument('<path>', 'image file or block device')
     .option('-f, --force', 'overwrite a member of another jraid array'))
     .action((spec: string, path: string, options: ForceOptions) => run(addCommand(spec, path, options)));
+  withCommonOptions(program.command('remove')
+    .description('remove faulty members or spares from the member table, freeing their slots')
+    .argument(...ARRAY_ARG)
+    .argument('<member>', 'the member: its path or uuid, or "failed" for every faulty member'))
+    .action((spec: string, member: string, options: CommonOptions) => run(removeCommand(spec, member, options)));
   withCommonOptions(program.command('rebuild')
     .description('rebuild lost members onto a replacement or a spare; resumes an interrupted rebuild')
     .argument(...ARRAY_ARG)
@@ -95,6 +100,16 @@ async function addCommand(spec: string, path: string, options: ForceOptions): Pr
   const result = await onArray(spec, options, 'add', args, (assembled) => opAdd(assembled, args));
   await refreshConfig(spec, result.memberPaths, options, out);
   out.result(result, () => `jraid: added ${path} as a spare${result.lost ? '; the array is degraded: run jraid rebuild to rebuild onto it' : ''}`);
+  return exitFor(result.degraded);
+}
+
+async function removeCommand(spec: string, member: string, options: CommonOptions): Promise<number> {
+  const out = outputFor(options);
+  const args = { member };
+  const result = await onArray(spec, options, 'remove', args, (assembled) => opRemove(assembled, args));
+  await refreshConfig(spec, result.memberPaths, options, out);
+  out.result(result, () => result.removed.map((gone) =>
+    `jraid: removed ${gone.path ?? gone.uuid} (member ${gone.number}, ${gone.state}) from the array; its slot is free for a new member`).join('\n'));
   return exitFor(result.degraded);
 }
 
