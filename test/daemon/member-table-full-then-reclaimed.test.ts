@@ -89,6 +89,12 @@ describe('member table through the daemon', () => {
       const entriesAfter = (await examine(ws, current[0]!)).superblock.members.length;
       expect(entriesAfter).toBeLessThanOrEqual(tableEntries);
       expect(entriesAfter).toBeLessThanOrEqual(4);
+      // a.img (assembled by the daemon at start, failed in the first cycle, removed since) held
+      // slot 0, which a later member holds now: naming a.img must not reach that member.
+      const holderOfSlot0 = (await client.call<{ members: { number: number; path: string; state: string }[] }>('detail')).result.members.find((member) => member.number === 0);
+      expect(holderOfSlot0).toMatchObject({ state: 'active' });
+      expect(holderOfSlot0!.path).not.toBe(members[0]);
+      await expect(client.call('fail-disk', { member: members[0] })).rejects.toMatchObject({ code: 'E_MEMBER_UNKNOWN' });
       const detail = readJson((await ws.run(['detail', 'r5', '--json'], { env })).stdout);
       expect(detail).toMatchObject({ state: 'clean', failedDevices: 0, totalDevices: 3 });
       expect(detail.members.map((member: { path: string }) => member.path).sort()).toEqual([...current].sort());
