@@ -126,7 +126,8 @@ async function rebuildCommand(spec: string, options: SpeedOptions & ForceOptions
   const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
   // The config file names the replacement as soon as it joins, so that detail shows it while the
   // rebuild runs and a killed rebuild resumes with `jraid rebuild NAME`.
-  const onMembersChanged = (paths: string[]) => refreshConfig(spec, paths, options, out);
+  const onMembersChanged = (paths: string[]) => refreshConfig(spec, paths, options, out)
+    .catch((error: Error) => out.warn(`the rebuild goes on, but the config file was not updated: ${error.message}`));
   const result = await onArray(spec, options, 'rebuild', args, (assembled) => opRebuild(assembled, args, { onProgress, onMembersChanged }), { onProgress, onMembersChanged });
   progress.done();
   if (result.rebuilt.length > 0) await refreshConfig(spec, result.memberPaths, options, out);
