@@ -13,6 +13,8 @@ export interface Comparison {
   figure: number;
   unit: string;
   reference: { what: string; figure: number; unit: string };
+  /** The ratio figure/reference this figure should reach (an issue's goal), when it has one. */
+  goal?: number;
 }
 
 /**
@@ -56,5 +58,12 @@ export function formatComparison(c: Comparison): string {
   const ratio = c.figure / c.reference.figure;
   const digits = (value: number) => (Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 1 ? 1 : 3);
   return `${`${c.name}:`.padEnd(24)} ${c.figure.toFixed(digits(c.figure)).padStart(7)} ${c.unit}   ` +
-    `reference (${c.reference.what}): ${c.reference.figure.toFixed(digits(c.reference.figure)).padStart(7)} ${c.reference.unit}   ratio ${ratio < 0.01 ? ratio.toExponential(2) : ratio.toFixed(2)}`;
+    `reference (${c.reference.what}): ${c.reference.figure.toFixed(digits(c.reference.figure)).padStart(7)} ${c.reference.unit}   ratio ${ratio < 0.01 ? ratio.toExponential(2) : ratio.toFixed(2)}` +
+    (c.goal === undefined ? '' : `   goal >= ${c.goal.toFixed(1)} ${ratio >= c.goal ? 'met' : 'MISSED'}`);
+}
+
+/** One comparison as `npm run bench -- --json` writes it: the fields above plus the ratio. */
+export function comparisonJson(c: Comparison): Comparison & { ratio: number; goalMet?: boolean } {
+  const ratio = c.figure / c.reference.figure;
+  return { ...c, ratio, ...(c.goal === undefined ? {} : { goalMet: ratio >= c.goal }) };
 }
