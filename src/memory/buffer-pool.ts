@@ -25,6 +25,8 @@ interface Lent {
 export class BufferPool {
   /** The named maximum: bytes of blocks that can be lent at once (the region's size). */
   readonly capacityBytes: number;
+  /** Where the region starts in its ArrayBuffer. */
+  readonly regionOffsetBytes: number;
   readonly #bytes: ArrayBuffer;
   readonly #baseBytes: number;
   /** Free blocks by order (block size POOL_ALIGNMENT_BYTES << order), as offsets from the base. */
@@ -42,6 +44,7 @@ export class BufferPool {
     assert(sizeBytes <= POOL_CAPACITY_BYTES_MAX, `pool region of ${sizeBytes} bytes at most ${POOL_CAPACITY_BYTES_MAX}`);
     this.#bytes = bytes;
     this.#baseBytes = offsetBytes;
+    this.regionOffsetBytes = offsetBytes;
     this.capacityBytes = sizeBytes;
     const pages = sizeBytes / POOL_ALIGNMENT_BYTES;
     this.#free = Array.from({ length: Math.floor(Math.log2(pages)) + 1 }, () => new Set<number>());
@@ -71,7 +74,8 @@ export class BufferPool {
    * or undefined when no free block is large enough. Contents are whatever was there before.
    */
   tryAcquire(sizeBytes: number): Buffer | undefined {
-    assert(Number.isSafeInteger(sizeBytes) && sizeBytes > 0, `buffer size ${sizeBytes} is a positive integer`);
+    // Messages are built only on failure: acquire and release run on every request.
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) assert(false, `buffer size ${sizeBytes} is a positive integer`);
     const want = orderFor(sizeBytes);
     let order = want;
     while (order < this.#free.length && this.#free[order]!.size === 0) order++;
@@ -92,7 +96,7 @@ export class BufferPool {
   /** As tryAcquire, for callers whose own bounds guarantee room: running out is a broken invariant. */
   acquire(sizeBytes: number): Buffer {
     const buffer = this.tryAcquire(sizeBytes);
-    assert(buffer, `buffer pool has room for ${sizeBytes} bytes (${this.#inUseBytes} of ${this.capacityBytes} in use in ${this.#lent.size} buffers)`);
+    if (!buffer) assert(false, `buffer pool has room for ${sizeBytes} bytes (${this.#inUseBytes} of ${this.capacityBytes} in use in ${this.#lent.size} buffers)`);
     return buffer;
   }
 
@@ -101,7 +105,7 @@ export class BufferPool {
     assert(this.owns(buffer), 'released buffer belongs to this pool');
     let offset = buffer.byteOffset - this.#baseBytes;
     const lent = this.#lent.get(offset);
-    assert(lent && lent.buffer === buffer, `released buffer at pool offset ${offset} is lent out now (not released twice, not a view made elsewhere)`);
+    if (!lent || lent.buffer !== buffer) assert(false, `released buffer at pool offset ${offset} is lent out now (not released twice, not a view made elsewhere)`);
     this.#lent.delete(offset);
     let order = lent.order;
     this.#inUseBytes -= blockBytes(order);

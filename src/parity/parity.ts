@@ -64,7 +64,7 @@ export function computePQ(data: readonly Uint8Array[], p: Buffer, q: Buffer, exp
  */
 export function recoverDataPair(data: readonly (Uint8Array | null)[], p: Uint8Array, q: Uint8Array, x: number, y: number,
   dx: Uint8Array, dy: Uint8Array, exponents?: readonly number[]): void {
-  assert(x !== y && x >= 0 && y >= 0 && x < data.length && y < data.length, `two distinct lost data chunks (${x}, ${y})`);
+  if (x === y || x < 0 || y < 0 || x >= data.length || y >= data.length) assert(false, `two distinct lost data chunks (${x}, ${y})`);
   const survivors = data.map((block, i) => (i === x || i === y ? null : block));
   const table = sourceTable(survivors, exponents);
   const e = (index: number) => (exponents ? exponents[index]! : index);
@@ -96,7 +96,7 @@ function referencePair(survivors: readonly (Uint8Array | null)[], p: Uint8Array,
  */
 function sourceTable(data: readonly (Uint8Array | null)[], exponents?: readonly number[]): SourceTable | undefined {
   if (!exponents) return data.length <= KERNEL_SOURCES_MAX ? data : undefined;
-  assert(exponents.length === data.length, `one exponent per data chunk (${exponents.length} for ${data.length})`);
+  if (exponents.length !== data.length) assert(false, `one exponent per data chunk (${exponents.length} for ${data.length})`);
   let entries = 0;
   for (const exponent of exponents) {
     if (!Number.isInteger(exponent) || exponent < 0 || exponent >= KERNEL_SOURCES_MAX) return undefined;
@@ -132,10 +132,10 @@ export function reconstructRow(row: RowBlocks, blockSizeBytes: number, exponents
   const missingData: number[] = [];
   row.data.forEach((block, index) => {
     if (block === null) missingData.push(index);
-    else assert(block.length === blockSizeBytes, `row block of ${blockSizeBytes} bytes (${block.length})`);
+    else if (block.length !== blockSizeBytes) assert(false, `row block of ${blockSizeBytes} bytes (${block.length})`);
   });
   const missingCount = missingData.length + (row.p === null ? 1 : 0) + (hasQ && row.q === null ? 1 : 0);
-  assert(missingCount <= (hasQ ? 2 : 1), `too many lost blocks in a row (${missingCount})`);
+  if (missingCount > (hasQ ? 2 : 1)) assert(false, `too many lost blocks in a row (${missingCount})`);
   const data = row.data;
 
   if (missingData.length === 1 && row.p !== null) {

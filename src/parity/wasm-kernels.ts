@@ -80,9 +80,15 @@ export class WasmKernels {
   readonly #nibblesAddress: number;
   readonly #scratchAddress: number;
   readonly #workAddress: number;
-  // One call's operands, reused from call to call.
+  readonly #bytes: ArrayBuffer;
+  readonly #poolStartBytes: number;
+  readonly #poolEndBytes: number;
+  // One call's operands and their properties, reused from call to call.
   readonly #operands: (Uint8Array | null)[] = new Array<Uint8Array | null>(OPERANDS_MAX).fill(null);
+  readonly #buffers: (ArrayBufferLike | null)[] = new Array<ArrayBufferLike | null>(OPERANDS_MAX).fill(null);
+  readonly #offsets = new Float64Array(OPERANDS_MAX);
   readonly #roles = new Uint8Array(OPERANDS_MAX);
+  readonly #pooled = new Uint8Array(OPERANDS_MAX);
   readonly #inPlace = new Uint8Array(OPERANDS_MAX);
   readonly #addresses = new Float64Array(OPERANDS_MAX);
   #constantA = 0;
@@ -92,7 +98,10 @@ export class WasmKernels {
   constructor(arena: Arena, module: WebAssembly.Module) {
     this.#arena = arena;
     this.#exports = arena.instantiate(module).exports as unknown as KernelExports;
-    this.#memory = new Uint8Array(arena.bytes);
+    this.#bytes = arena.bytes;
+    this.#memory = new Uint8Array(this.#bytes);
+    this.#poolStartBytes = arena.pool.regionOffsetBytes;
+    this.#poolEndBytes = arena.pool.regionOffsetBytes + arena.pool.capacityBytes;
     const control = arena.pool.acquire(CONTROL_BYTES);
     const scratch = arena.pool.acquire(KERNEL_SCRATCH_BYTES);
     // The kernels never write the work area's first block: it must read as zeros for ever.
@@ -118,7 +127,7 @@ export class WasmKernels {
 
   /** dst = sources[0] ^ sources[1] ^ ...; dst may be one of the sources. */
   xor(sources: readonly Uint8Array[], dst: Uint8Array): void {
-    assert(sources.length >= 1 && sources.length <= KERNEL_SOURCES_MAX, `xor of 1..${KERNEL_SOURCES_MAX} sources (${sources.length})`);
+    if (sources.length < 1 || sources.length > KERNEL_SOURCES_MAX) assert(false, `xor of 1..${KERNEL_SOURCES_MAX} sources (${sources.length})`);
     const n = this.#setSources(sources, dst.length, false);
     this.#set(n, dst, OUT, dst.length);
     this.#run(XOR, n, n + 1, dst.length);
@@ -129,7 +138,6 @@ export class WasmKernels {
     const n = this.#setSources(table, p.length, true);
     this.#set(n, p, OUT, p.length);
     this.#set(n + 1, q, OUT, p.length);
-    this.#assertDistinctOutputs(n, n + 2);
     this.#run(PQ, n, n + 2, p.length);
   }
 
@@ -169,49 +177,78 @@ export class WasmKernels {
     this.#set(n + 1, q, IN, dx.length);
     this.#set(n + 2, dx, OUT, dx.length);
     this.#set(n + 3, dy, OUT, dx.length);
-    this.#assertDistinctOutputs(n + 2, n + 4);
     this.#run(RECOV_PQ, n, n + 4, dx.length);
   }
 
   #setSources(table: SourceTable, lengthBytes: number, nullable: boolean): number {
     const n = table.length;
-    assert(n >= 1 && n <= KERNEL_SOURCES_MAX, `source table of 1..${KERNEL_SOURCES_MAX} entries (${n})`);
+    if (n < 1 || n > KERNEL_SOURCES_MAX) assert(false, `source table of 1..${KERNEL_SOURCES_MAX} entries (${n})`);
     for (let i = 0; i < n; i++) {
       const source = table[i]!;
-      assert(source !== null || nullable, 'no lost chunk among xor sources');
+      if (source === null && !nullable) assert(false, 'no lost chunk among xor sources');
       this.#set(i, source, IN, lengthBytes);
     }
     return n;
   }
 
+  /** Records operand `index`, reading its properties once (these run on every call). */
   #set(index: number, operand: Uint8Array | null, role: Role, lengthBytes: number): void {
-    assert(operand === null || operand.length === lengthBytes, `parity operands of equal length (${operand?.length} and ${lengthBytes})`);
     this.#operands[index] = operand;
     this.#roles[index] = role;
-  }
-
-  /** Outputs that overlap would leave one of them wrong, whichever path ran. */
-  #assertDistinctOutputs(from: number, to: number): void {
-    for (let i = from; i < to; i++) {
-      for (let j = i + 1; j < to; j++) {
-        const a = this.#operands[i]!;
-        const b = this.#operands[j]!;
-        assert(a.buffer !== b.buffer || !overlaps(a, b), 'parity outputs do not overlap');
-      }
+    if (operand === null) {
+      this.#buffers[index] = null;
+      this.#pooled[index] = 0;
+      return;
     }
+    // Messages are built only on failure.
+    if (operand.length !== lengthBytes) assert(false, `parity operands of equal length (${operand.length} and ${lengthBytes})`);
+    const buffer = operand.buffer;
+    const offsetBytes = operand.byteOffset;
+    this.#buffers[index] = buffer;
+    this.#offsets[index] = offsetBytes;
+    this.#pooled[index] = buffer === this.#bytes && offsetBytes >= this.#poolStartBytes &&
+      offsetBytes + lengthBytes <= this.#poolEndBytes ? 1 : 0;
   }
 
   #run(kind: Kind, n: number, count: number, lengthBytes: number): void {
-    // An input that shares bytes with an output, other than being that output exactly, is read
-    // whole first: slices of it staged later, or read in place, could already be overwritten.
-    for (let i = 0; i < count; i++) {
-      const operand = this.#operands[i]!;
-      if (operand !== null && this.#roles[i] === IN && this.#overlapsAnOutput(operand, count)) this.#operands[i] = new Uint8Array(operand);
+    this.#separateOutputs(count, lengthBytes);
+    let allPooled = lengthBytes % KERNEL_STEP_BYTES === 0;
+    for (let i = 0; i < count && allPooled; i++) allPooled = this.#operands[i] === null || this.#pooled[i] === 1;
+    if (allPooled) {
+      // Every operand in the pool: one call, in place.
+      for (let i = 0; i < count; i++) this.#addresses[i] = this.#operands[i] === null ? 0 : this.#offsets[i]!;
+      this.#invoke(kind, n, lengthBytes);
+    } else {
+      const mainBytes = lengthBytes - (lengthBytes % KERNEL_STEP_BYTES);
+      if (mainBytes > 0) this.#runRange(kind, n, count, 0, mainBytes, false);
+      if (mainBytes < lengthBytes) this.#runRange(kind, n, count, mainBytes, lengthBytes, true);
     }
-    const mainBytes = lengthBytes - (lengthBytes % KERNEL_STEP_BYTES);
-    if (mainBytes > 0) this.#runRange(kind, n, count, 0, mainBytes, false);
-    if (mainBytes < lengthBytes) this.#runRange(kind, n, count, mainBytes, lengthBytes, true);
     this.#operands.fill(null, 0, count); // hold no caller's buffer past the call
+    this.#buffers.fill(null, 0, count);
+  }
+
+  /**
+   * Outputs must not share bytes with each other (one of them would end up wrong). An input
+   * may be exactly an output (the kernels read every lane of every source before storing it);
+   * one that overlaps an output in part is read whole first, since a slice of it staged later,
+   * or read in place, could already be overwritten.
+   */
+  #separateOutputs(count: number, lengthBytes: number): void {
+    for (let i = 0; i < count; i++) {
+      if (this.#roles[i] === IN || this.#operands[i] === null) continue;
+      for (let j = 0; j < count; j++) {
+        if (j === i || this.#operands[j] === null || this.#buffers[j] !== this.#buffers[i]) continue;
+        const apartBytes = Math.abs(this.#offsets[j]! - this.#offsets[i]!);
+        if (apartBytes >= lengthBytes || lengthBytes === 0) continue;
+        if (this.#roles[j] !== IN) assert(false, 'parity outputs do not overlap');
+        if (apartBytes === 0) continue;
+        const copy = new Uint8Array(this.#operands[j]!);
+        this.#operands[j] = copy;
+        this.#buffers[j] = copy.buffer;
+        this.#offsets[j] = copy.byteOffset;
+        this.#pooled[j] = 0;
+      }
+    }
   }
 
   /** Runs [startBytes, endBytes) of a call; `tail` when shorter than one step (all staged). */
@@ -219,10 +256,9 @@ export class WasmKernels {
     const operands = this.#operands;
     let staged = 0;
     for (let i = 0; i < count; i++) {
-      const operand = operands[i]!;
-      const inPlace = operand !== null && !tail && this.#arena.pool.owns(operand);
+      const inPlace = operands[i] !== null && !tail && this.#pooled[i] === 1;
       this.#inPlace[i] = inPlace ? 1 : 0;
-      if (operand !== null && !inPlace) staged++;
+      if (operands[i] !== null && !inPlace) staged++;
     }
     const strideBytes = tail ? KERNEL_STEP_BYTES
       : staged === 0 ? endBytes - startBytes
@@ -235,7 +271,7 @@ export class WasmKernels {
         if (operand === null) {
           this.#addresses[i] = 0;
         } else if (this.#inPlace[i]) {
-          this.#addresses[i] = operand.byteOffset + at;
+          this.#addresses[i] = this.#offsets[i]! + at;
         } else {
           this.#addresses[i] = slot;
           if (this.#roles[i] !== OUT) {
@@ -254,20 +290,6 @@ export class WasmKernels {
         this.#stagedBytes += pieceBytes;
       }
     }
-  }
-
-  /**
-   * True when `input` shares bytes with an output without being exactly that output (which the
-   * kernels allow: they read every lane of every source before storing it).
-   */
-  #overlapsAnOutput(input: Uint8Array, count: number): boolean {
-    for (let j = 0; j < count; j++) {
-      if (this.#roles[j] === IN) continue;
-      const output = this.#operands[j]!;
-      if (output.buffer === input.buffer && overlaps(input, output) &&
-        (output.byteOffset !== input.byteOffset || output.byteLength !== input.byteLength)) return true;
-    }
-    return false;
   }
 
   #invoke(kind: Kind, n: number, lengthBytes: number): void {
@@ -293,12 +315,8 @@ export class WasmKernels {
 }
 
 function constant(c: number): number {
-  assert(Number.isInteger(c) && c >= 0 && c < 256, `GF(2^8) constant ${c} in 0..255`);
+  if (!Number.isInteger(c) || c < 0 || c >= 256) assert(false, `GF(2^8) constant ${c} in 0..255`);
   return c;
-}
-
-function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
 function alignDownToStep(bytes: number): number {
