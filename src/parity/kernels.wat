@@ -43,6 +43,14 @@
       (then (i32.add (local.get $address) (local.get $at)))
       (else (local.get $zero))))
 
+  ;; True when the table has exactly four entries and none is 0: the zeros (one block long)
+  ;; are then never needed, and a single row-kernel call can cover the whole length.
+  (func $four_present (param $tbl i32) (param $n i32) (result i32)
+    (if (i32.ne (local.get $n) (i32.const 4)) (then (return (i32.const 0))))
+    (i32.and
+      (i32.and (i32.ne (i32.load offset=0 (local.get $tbl)) (i32.const 0)) (i32.ne (i32.load offset=4 (local.get $tbl)) (i32.const 0)))
+      (i32.and (i32.ne (i32.load offset=8 (local.get $tbl)) (i32.const 0)) (i32.ne (i32.load offset=12 (local.get $tbl)) (i32.const 0)))))
+
   (func $block_bytes (param $at i32) (param $len i32) (result i32)
     (select (global.get $BLOCK_BYTES) (i32.sub (local.get $len) (local.get $at))
       (i32.gt_u (i32.sub (local.get $len) (local.get $at)) (global.get $BLOCK_BYTES))))
@@ -50,6 +58,14 @@
   ;; dst = src[0] ^ src[1] ^ ... ^ src[n-1]; n >= 1.
   (func (export "xor_gen") (param $tbl i32) (param $n i32) (param $dst i32) (param $len i32) (param $work i32)
     (local $at i32) (local $blk i32) (local $i i32) (local $acc i32) (local $out i32)
+    ;; Exactly four sources, none of them zeros: one group, no block walk.
+    (if (call $four_present (local.get $tbl) (local.get $n))
+      (then
+        (call $xor4 (local.get $dst)
+          (i32.load offset=0 (local.get $tbl)) (i32.load offset=4 (local.get $tbl))
+          (i32.load offset=8 (local.get $tbl)) (i32.load offset=12 (local.get $tbl))
+          (local.get $len))
+        (return)))
     (local.set $acc (i32.add (local.get $work) (global.get $BLOCK_BYTES)))
     (block $done
       (loop $blocks
@@ -120,6 +136,14 @@
   ;; left in the work area).
   (func (export "pq_gen") (param $tbl i32) (param $n i32) (param $p i32) (param $q i32) (param $len i32) (param $work i32)
     (local $at i32) (local $blk i32)
+    ;; Exactly four chunks, none of them zeros, and P wanted: one group, no block walk.
+    (if (i32.and (call $four_present (local.get $tbl) (local.get $n)) (i32.ne (local.get $p) (i32.const 0)))
+      (then
+        (call $pq4 (local.get $p) (local.get $q)
+          (i32.load offset=12 (local.get $tbl)) (i32.load offset=8 (local.get $tbl))
+          (i32.load offset=4 (local.get $tbl)) (i32.load offset=0 (local.get $tbl))
+          (local.get $len))
+        (return)))
     (block $done
       (loop $blocks
         (br_if $done (i32.ge_u (local.get $at) (local.get $len)))
