@@ -22,8 +22,8 @@
 ;; - `work` is the host's work area of 3 * BLOCK_BYTES: zeros (never written; the stand-in for
 ;;   address 0 and for the padding of a group of fewer than four), then P and Q partial sums.
 ;; - Outputs may be a source itself (the same address), never a partial overlap (the host
-;;   stages such operands): every lane is read before it is stored, and a block of an output is
-;;   stored only by the block's last group, after every source of that block was read.
+;;   copies such an input first): every lane is read before it is stored, and a block of an
+;;   output is stored only by the block's last group, after every source of that block was read.
 ;; - Multiplication by a constant c uses two 16-byte tables: lo[x] = c*x and hi[x] = c*(x << 4)
 ;;   for x < 16, so c*v = lo[v & 15] ^ hi[v >> 4], sixteen bytes at a time by i8x16.swizzle.
 ;; - Multiplication by 2 is (v + v) ^ ((v <s 0) & 0x1d) with i8x16.lt_s; i8x16.shr_s has no

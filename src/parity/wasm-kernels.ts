@@ -72,7 +72,6 @@ function kernelsModule(): WebAssembly.Module {
 }
 
 export class WasmKernels {
-  readonly #arena: Arena;
   readonly #exports: KernelExports;
   readonly #memory: Uint8Array;
   readonly #tableAddress: number;
@@ -96,7 +95,6 @@ export class WasmKernels {
   #stagedBytes = 0;
 
   constructor(arena: Arena, module: WebAssembly.Module) {
-    this.#arena = arena;
     this.#exports = arena.instantiate(module).exports as unknown as KernelExports;
     this.#bytes = arena.bytes;
     this.#memory = new Uint8Array(this.#bytes);
