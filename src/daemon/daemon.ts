@@ -85,7 +85,7 @@ export class Daemon {
       journal: { idleCleanMs: options.idleCleanMs },
       onEvent: (event) => {
         if (event.kind === 'member-failed') options.logger('error', `member ${event.path} (role ${event.role ?? '-'}) failed: ${event.reason}; the array runs degraded`);
-        else options.logger('warn', `read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity and rewritten`);
+        else if (event.kind === 'read-error-corrected') options.logger('warn', `read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity and rewritten`);
       },
     });
     const { array, report } = assembled;

@@ -1,7 +1,8 @@
 // Creating an array: every check first, then the writes. A refused create writes nothing.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { FileDevice, probeMember, type MemberProbe } from '../device/file-device.js';
+import { FileDevice } from '../device/file-device.js';
+import { probeMember, requireMemberPath, type MemberProbe } from '../device/member-path.js';
 import { JraidError } from '../errors.js';
 import { buildMemberLayout, DATA_OFFSET_BYTES, findRegion, minMemberSizeBytes } from '../format/layout.js';
 import { FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, NAME_SIZE_BYTES, type MemberEntry, type Superblock } from '../format/superblock.js';
@@ -127,11 +128,7 @@ function checkProbes(probes: MemberProbe[], options: CreateOptions, chunkSizeByt
   const seen = new Map<string, string>();
   const minimumBytes = minMemberSizeBytes(chunkSizeBytes);
   for (const probe of probes) {
-    if (probe.kind === 'missing' && options.createSizeBytes === undefined) {
-      throw new JraidError('E_MEMBER_MISSING', `${probe.path} does not exist`, { path: probe.path, hint: 'give --size to create image files, or check the path' });
-    }
-    if (probe.kind === 'directory') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${probe.path} is a directory`, { path: probe.path, hint: 'name an image file or a block device' });
-    if (probe.kind === 'other') throw new JraidError('E_MEMBER_NOT_BLOCK_OR_FILE', `${probe.path} is neither a regular file nor a block device`, { path: probe.path });
+    if (probe.kind !== 'missing' || options.createSizeBytes === undefined) requireMemberPath(probe, { missingHint: 'give --size to create image files, or check the path' });
     if (probe.kind !== 'missing') {
       const twin = seen.get(probe.identity);
       if (twin !== undefined) {

@@ -121,6 +121,8 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
 
 export interface MemberExamination {
   path: string;
+  /** The member is damaged beyond its superblock copies (truncated): shown, and the command fails. */
+  problem: JraidError | null;
   superblock: SuperblockView | null;
   /** This member's journal slots (dirty-log policy). */
   journal: { slot: number; generation: number | null; clean: boolean | null; stripes: number[]; problem: string | null }[];
@@ -186,23 +188,22 @@ export function viewSuperblock(sb: Superblock): SuperblockView {
 }
 
 export async function examineMember(path: string): Promise<MemberExamination> {
-  let device: FileDevice;
-  try {
-    device = await FileDevice.open(path, { readOnly: true });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new JraidError('E_MEMBER_MISSING', `${path} does not exist`, { path });
-    if (code === 'EISDIR') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${path} is a directory`, { path });
-    throw error;
-  }
+  const device = await FileDevice.open(path, { readOnly: true });
   try {
     const read = await readSuperblocks(device);
     if (!read.superblock && !read.hasMagic) {
       throw new JraidError('E_MEMBER_NOT_JRAID', `${path} carries no jraid superblock`, { path });
     }
-    const journal = read.superblock && read.superblock.policy === 'dirty-log' ? await examineJournal(device, read.superblock) : [];
+    const neededBytes = read.superblock ? Math.max(...read.superblock.regions.map((region) => region.offsetBytes + region.sizeBytes)) : 0;
+    const truncated = device.sizeBytes < neededBytes;
+    const journal = read.superblock && read.superblock.policy === 'dirty-log' && !truncated ? await examineJournal(device, read.superblock) : [];
     return {
       path,
+      problem: truncated
+        ? new JraidError('E_MEMBER_CORRUPT', `${path} is ${device.sizeBytes} bytes but its superblock describes ${neededBytes} (a truncated image?)`, {
+          path, hint: 'restore the member to its full size, or leave it out and rebuild',
+        })
+        : null,
       superblock: read.superblock ? viewSuperblock(read.superblock) : null,
       journal,
       primaryProblem: read.primaryProblem ?? null,

@@ -30,7 +30,9 @@ export type ArrayState = 'clean' | 'active' | 'degraded' | 'failed';
 /** An array event the engine reports upward (the CLI or daemon decides how to show it). */
 export type ArrayEvent =
   | { kind: 'member-failed'; path: string; role: number | null; reason: string }
-  | { kind: 'read-error-corrected'; path: string; memberDataOffsetBytes: number };
+  | { kind: 'read-error-corrected'; path: string; memberDataOffsetBytes: number }
+  /** A read-only array rebuilt an unreadable block from parity and returned it, but wrote nothing. */
+  | { kind: 'read-error-rebuilt'; path: string; memberDataOffsetBytes: number };
 
 export interface RaidArrayOptions {
   readOnly: boolean;
@@ -68,6 +70,12 @@ export class RaidArray {
   journalStore: MemberJournalStore | undefined;
   /** Set when per-member counters changed and should reach the superblocks at close. */
   private countersChanged = false;
+  /**
+   * Recovery this array needs and, being read-only, did not run. Reads that would depend on
+   * it (a stripe the journal lists, or a rebuild from stale parity) are refused.
+   */
+  unrecovered: 'none' | 'dirty-stripes' | 'full-resync' = 'none';
+  private unrecoveredStripes: ReadonlySet<number> | undefined;
 
   constructor(sb: Superblock, disks: Map<number, MemberDisk>, options: RaidArrayOptions) {
     this.sb = sb;
@@ -331,6 +339,7 @@ export class RaidArray {
     const map = this.geometry.stripeMap(stripe);
     const role = map.dataRoles[dataIndex]!;
     const disk = this.readableDisk(role, stripe);
+    this.refuseUnrecovered(stripe, disk === undefined);
     const memberOffset = this.geometry.memberDataOffsetBytes(stripe, chunkOffsetBytes);
     const B = BLOCK_SIZE_BYTES;
     const alignedStart = Math.floor(memberOffset / B) * B;
@@ -362,8 +371,24 @@ export class RaidArray {
     rebuilt.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
   }
 
+  private refuseUnrecovered(stripe: number, reconstructing: boolean): void {
+    if (this.unrecovered === 'none') return;
+    if (this.unrecovered === 'dirty-stripes') {
+      this.unrecoveredStripes ??= new Set(this.journalRecord?.entries.map((entry) => entry.stripe) ?? []);
+      if (!this.unrecoveredStripes.has(stripe)) return;
+    } else if (!reconstructing) {
+      return; // resync pending: data read straight from its member is as good as any
+    }
+    throw new JraidError('E_ARRAY_DIRTY', `stripe ${stripe} awaits recovery from an unclean shutdown, and this command opened the array read-only`, {
+      hint: 'run jraid recover (or any writing command) first',
+    });
+  }
+
   private async repairReadError(disk: MemberDisk, memberOffsetBytes: number, bytes: Buffer): Promise<void> {
-    if (this.readOnly) return;
+    if (this.readOnly) {
+      this.onEvent({ kind: 'read-error-rebuilt', path: disk.path, memberDataOffsetBytes: memberOffsetBytes });
+      return;
+    }
     const index = [...this.disks].find(([, d]) => d === disk)![0];
     try {
       await disk.writeData(memberOffsetBytes, bytes);
@@ -455,6 +480,37 @@ export class RaidArray {
     const row = reconstructRow({ data: chunks.slice(0, k), p: chunks[k]!, q: hasQ ? chunks[k + 1]! : undefined }, this.geometry.chunkSizeBytes, map.qExponents);
     const out = slot < k ? row.data[slot]! : slot === k ? row.p : row.q!;
     return out;
+  }
+
+  /**
+   * Rewrites the blocks of `stripe` that fail to read on a member still in the array, each
+   * rebuilt from the rest of its row (scrub --repair: the writing counterpart of a read that
+   * rebuilt a block without rewriting it). Call under the stripe's lock.
+   */
+  async repairUnreadable(stripe: number): Promise<void> {
+    assert(!this.readOnly, 'repair on a read-only array');
+    const map = this.geometry.stripeMap(stripe);
+    const roles = this.slotRoles(map);
+    const k = this.geometry.dataDisks;
+    const B = BLOCK_SIZE_BYTES;
+    const first = this.geometry.memberDataOffsetBytes(stripe, 0);
+    for (const [slot, role] of roles.entries()) {
+      const disk = this.readableDisk(role, stripe);
+      if (!disk) continue;
+      for (let at = first; at < first + this.geometry.chunkSizeBytes; at += B) {
+        const block = Buffer.alloc(B);
+        if (await disk.readData(at, block).then(() => true, (error) => { if (error instanceof DeviceIoError) return false; throw error; })) continue;
+        let rebuilt: Buffer;
+        if (slot < k) {
+          rebuilt = await this.reconstructRange(stripe, map, slot, at, B, new Set([role]));
+        } else {
+          const data = Array.from({ length: k }, () => Buffer.alloc(B));
+          await Promise.all(map.dataRoles.map((dataRole, i) => this.readableDisk(dataRole, stripe)!.readData(at, data[i]!)));
+          rebuilt = slot === k ? computeP(data) : computeQ(data, undefined, map.qExponents);
+        }
+        await this.repairReadError(disk, at, rebuilt);
+      }
+    }
   }
 
   /**
