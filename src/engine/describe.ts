@@ -1,7 +1,7 @@
 // Plain-object views of an array and of one member, for `detail` and `examine`. The CLI
 // prints them as tables or JSON; their keys are the stable --json schema (man page, JSON).
 
-import type { Superblock } from '../format/superblock.js';
+import { FLAG_DIRTY, type Superblock } from '../format/superblock.js';
 import { formatUuid } from '../format/uuid.js';
 import { FileDevice } from '../device/file-device.js';
 import { JraidError } from '../errors.js';
@@ -80,6 +80,8 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
   const spare = sb.members.filter((entry, index) => entry.state === 'spare' && array.disks.has(index)).length;
   const failed = sb.members.filter((entry) => entry.state === 'faulty').length;
   const rebuilding = sb.members.filter((entry, index) => entry.state === 'rebuilding' && array.disks.has(index)).length;
+  // The journal's own word, whatever else the array's state says (a dirty array may be degraded too).
+  const journalClean = array.journal ? array.journal.clean : !(array.journalRecord && !array.journalRecord.clean);
   return {
     name: sb.name,
     uuid: formatUuid(sb.arrayUuid),
@@ -93,7 +95,7 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
     memberSizeBytes: sb.memberSizeBytes,
     consistencyPolicy: sb.policy,
     state: array.state(),
-    clean: !(sb.flags & 1),
+    clean: !(sb.flags & FLAG_DIRTY) && (sb.policy !== 'dirty-log' || journalClean),
     events: sb.events,
     createdAt: new Date(sb.createdAtMs).toISOString(),
     updatedAt: new Date(sb.updatedAtMs).toISOString(),
@@ -106,7 +108,7 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
     journal: sb.policy === 'dirty-log'
       ? {
         generation: array.journal ? array.journal.currentGeneration : array.journalRecord?.generation ?? null,
-        clean: array.state() !== 'active',
+        clean: journalClean,
         dirtyStripes: array.journalRecord && !array.journalRecord.clean ? [...new Set(array.journalRecord.entries.map((entry) => entry.stripe))].sort((a, b) => a - b) : [],
       }
       : null,

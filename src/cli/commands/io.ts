@@ -1,5 +1,6 @@
 // `write` and `read`: bytes in and out of an array at any offset, for scripts.
 
+import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
@@ -80,19 +81,15 @@ async function withTarget<T>(spec: string, options: CommonOptions, open: Assembl
   });
 }
 
-async function readInput(path: string | undefined, limitBytes: number): Promise<Buffer> {
+/**
+ * Input from a pipe (stdin, a FIFO, /dev/stdin) is held in memory, at most `limitBytes`, so an
+ * oversized write is refused before anything is written. A regular file returns undefined: its
+ * size is checked here and the caller reads it in chunks.
+ */
+async function readInput(path: string | undefined, limitBytes: number): Promise<Buffer | undefined> {
   if (path === undefined || path === '-') {
     if (process.stdin.isTTY) throw new JraidError('E_USAGE', 'no input: stdin is a terminal', { hint: 'give --input FILE or pipe the data in' });
-    const parts: Buffer[] = [];
-    let total = 0;
-    for await (const part of process.stdin) {
-      total += (part as Buffer).length;
-      if (total > limitBytes) {
-        throw new JraidError('E_OUT_OF_RANGE', `stdin holds more than the ${limitBytes} bytes left in the array after the offset; nothing was written`, { hint: 'use a smaller input or offset' });
-      }
-      parts.push(part as Buffer);
-    }
-    return Buffer.concat(parts);
+    return readAll(process.stdin, 'stdin', limitBytes);
   }
   const stats = await stat(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
@@ -100,10 +97,30 @@ async function readInput(path: string | undefined, limitBytes: number): Promise<
   });
   if (!stats) throw new JraidError('E_INPUT', `input file ${path} does not exist`, { path, hint: 'check the path' });
   if (stats.isDirectory()) throw new JraidError('E_INPUT', `input ${path} is a directory`, { path });
-  if (stats.isFile() && stats.size > limitBytes) {
+  if (!stats.isFile()) return readAll(createReadStream(path), path, limitBytes);
+  if (stats.size > limitBytes) {
     throw new JraidError('E_OUT_OF_RANGE', `${path} is ${stats.size} bytes but only ${limitBytes} bytes are left in the array after the offset; nothing was written`, { path, hint: 'use a smaller input or offset' });
   }
-  return Buffer.alloc(0); // read in chunks by the caller
+  return undefined;
+}
+
+async function readAll(stream: AsyncIterable<unknown>, name: string, limitBytes: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const part of stream) {
+      total += (part as Buffer).length;
+      if (total > limitBytes) {
+        throw new JraidError('E_OUT_OF_RANGE', `${name} holds more than the ${limitBytes} bytes left in the array after the offset; nothing was written`, { hint: 'use a smaller input or offset' });
+      }
+      parts.push(part as Buffer);
+    }
+  } catch (error) {
+    if (error instanceof JraidError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new JraidError(code === 'EACCES' || code === 'EPERM' ? 'E_PERMISSION' : 'E_INPUT', `cannot read ${name}: ${code ?? (error as Error).message}`, { hint: 'give --input a file you may read' });
+  }
+  return Buffer.concat(parts);
 }
 
 async function writeCommand(spec: string, options: WriteCliOptions): Promise<number> {
@@ -113,17 +130,15 @@ async function writeCommand(spec: string, options: WriteCliOptions): Promise<num
       throw new JraidError('E_OUT_OF_RANGE', `offset ${options.offset} is past the end of the array (${array.sizeBytes} bytes); nothing was written`);
     }
     const limit = array.sizeBytes - options.offset;
-    const fromStdin = options.input === undefined || options.input === '-';
+    const data = await readInput(options.input, limit);
     let written = 0;
-    if (fromStdin) {
-      const data = await readInput(options.input, limit);
+    if (data) {
       for (let at = 0; at < data.length; at += TRANSFER_CHUNK_BYTES) {
         const piece = data.subarray(at, at + TRANSFER_CHUNK_BYTES);
         await array.write(options.offset + at, piece);
         written += piece.length;
       }
     } else {
-      await readInput(options.input, limit);
       const handle = await open(options.input!, 'r').catch((error: NodeJS.ErrnoException) => {
         throw new JraidError(error.code === 'EACCES' || error.code === 'EPERM' ? 'E_PERMISSION' : 'E_INPUT', `cannot read the input file ${options.input}: ${error.code ?? error.message}`, {
           path: options.input, hint: 'give --input a file you may read',
