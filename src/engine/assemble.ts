@@ -1,11 +1,11 @@
 // Assembling an array from its members: read every superblock, group by array uuid, order by
 // role, tell fresh from stale by event count, and decide whether the array can run.
 //
-// Stale rule: a member whose events are behind the newest AND whom the newest superblock marks
-// faulty missed writes; it is left out (named in the report). A member that is merely behind on
-// events but still listed active only missed a superblock update (a crash between two copies
-// of a state change) and is taken. --force takes stale members back when the array cannot run
-// without them, and says so: their blocks may be older than the rest.
+// Stale rule (docs/FORMAT.md, Events): a member that the newest superblock marks faulty and that
+// is behind it, or any member with a role two or more events behind the newest, missed writes;
+// it is left out and named in the report. A member one behind and still listed in sync missed
+// only the last superblock commit (a crash during it) and is taken. --force takes stale members
+// back when the array cannot run without them, and says so: their blocks may be older.
 
 import type { BlockDevice } from '../device/block-device.js';
 import { probeMember, requireMemberPath } from '../device/member-path.js';
@@ -203,6 +203,16 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
         report.stale.push(candidate.device.path);
         staleCandidates.push({ candidate, index });
       }
+      continue;
+    }
+    // The events rule (docs/FORMAT.md, Events): one behind missed at most the last superblock
+    // commit, in a crash; two or more behind missed a commit that finished everywhere else, and
+    // so the writes after it. A spare holds no data: its events do not matter.
+    if (entry.role !== null && candidate.sb.events + 1 < template.events) {
+      member.excluded = `stale: events ${candidate.sb.events} < ${template.events}`;
+      report.stale.push(candidate.device.path);
+      staleCandidates.push({ candidate, index });
+      report.notes.push(`${candidate.device.path} is stale (events ${candidate.sb.events} < ${template.events}): it missed writes and is left out; jraid re-add brings it back`);
       continue;
     }
     const disk = new MemberDisk(candidate.device, candidate.sb);

@@ -58,7 +58,11 @@ export class RaidArray {
   journal: WriteJournal | undefined;
   private readonly locks = new StripeLocks();
   private readonly onEvent: (event: ArrayEvent) => void;
+  /** The first write's superblock commits (the events rule), shared by concurrent first writers. */
+  private activation: Promise<void> | undefined;
   private dirtyMarked = false;
+  /** Superblock commits run one at a time, in call order (see commitSuperblocks). */
+  private commitQueue: Promise<void> = Promise.resolve();
   private closed = false;
   /** Marks of stripes written while a role is lost, for re-add. */
   readonly writeIntent: WriteIntent;
@@ -234,9 +238,22 @@ export class RaidArray {
   /**
    * Writes the array-wide superblock state to every member that is in the array. A member
    * whose superblock write fails is marked faulty and the state written again to the rest.
+   *
+   * Commits run one at a time, each finishing on every member before the next starts, and a
+   * member one commit behind (a crash during the last one) is first brought level. So at every
+   * instant the in-sync members are within one event of each other, which is what lets
+   * assembly call a member two behind stale (docs/FORMAT.md, Events). `mutate` sees the state
+   * as it is when the commit's turn comes.
    */
-  async commitSuperblocks(mutate: (sb: Superblock) => void): Promise<void> {
+  commitSuperblocks(mutate: (sb: Superblock) => void): Promise<void> {
     assert(!this.readOnly, 'superblock update on a read-only array');
+    const commit = this.commitQueue.then(() => this.commitNow(mutate));
+    this.commitQueue = commit.catch(() => {});
+    return commit;
+  }
+
+  private async commitNow(mutate: (sb: Superblock) => void): Promise<void> {
+    await this.levelLaggards();
     const next: Superblock = { ...this.sb, members: this.sb.members.map((member) => ({ ...member })) };
     mutate(next);
     for (;;) {
@@ -264,6 +281,27 @@ export class RaidArray {
     }
   }
 
+  /**
+   * In-sync members one event behind (assembly took them: they missed only the last commit, in
+   * a crash) get the current state before the next commit, so no crash during it can leave one
+   * two behind. A member further behind is never levelled: it is stale, or being re-added.
+   */
+  private async levelLaggards(): Promise<void> {
+    const laggards = [...this.disks].filter(([index, disk]) => {
+      const entry = this.sb.members[index];
+      return entry !== undefined && entry.state !== 'faulty' && disk.sb.events + 1 === this.sb.events;
+    });
+    await Promise.all(laggards.map(async ([index, disk]) => {
+      const own: Superblock = { ...this.sb, memberUuid: this.sb.members[index]!.uuid, thisIndex: index };
+      try {
+        await writeSuperblocks(disk.device, own);
+        disk.sb = own;
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error; // the commit that follows fails it
+      }
+    }));
+  }
+
   /** Marks a member faulty everywhere; the array carries on degraded if it can. */
   async failMember(index: number, reason: string): Promise<void> {
     const entry = this.sb.members[index];
@@ -276,23 +314,36 @@ export class RaidArray {
     this.onEvent({ kind: 'member-failed', path: this.disks.get(index)?.path ?? '(missing)', role: entry.role, reason });
   }
 
-  /** Before the first write: roles whose members are absent are recorded faulty, so they come back stale. */
+  /**
+   * Before the first write of a session (the events rule, docs/FORMAT.md): roles whose members
+   * are absent are recorded faulty, and the events rise by two, in two commits that each finish
+   * on every member before the next step. A member that missed the session is then at least two
+   * behind however the session ends, while a crash during either commit leaves the members at
+   * most one apart, with no data written yet.
+   */
   private async prepareForWrite(): Promise<void> {
     if (this.readOnly) {
       throw new JraidError('E_REFUSED', 'the array was opened read-only', { hint: 'open it for writing (no --readonly)' });
     }
-    if (this.dirtyMarked) return;
+    this.activation ??= this.activate();
+    try {
+      await this.activation;
+    } catch (error) {
+      this.activation = undefined;
+      throw error;
+    }
+  }
+
+  private async activate(): Promise<void> {
     const absent = this.sb.members
       .map((entry, index) => ({ entry, index }))
       .filter(({ entry, index }) => entry.role !== null && entry.state !== 'faulty' && !this.disks.has(index));
-    const needsDirty = !this.journal && !(this.sb.flags & FLAG_DIRTY);
-    if (absent.length > 0 || needsDirty) {
-      await this.commitSuperblocks((sb) => {
-        for (const { index } of absent) sb.members[index]!.state = 'faulty';
-        if (!this.journal) sb.flags |= FLAG_DIRTY;
-      });
-      if (absent.length > 0) await this.writeIntent.startTracking(this.sb.events);
-    }
+    await this.commitSuperblocks((sb) => {
+      for (const { index } of absent) sb.members[index]!.state = 'faulty';
+      if (!this.journal) sb.flags |= FLAG_DIRTY;
+    });
+    if (absent.length > 0) await this.writeIntent.startTracking(this.sb.events);
+    await this.commitSuperblocks(() => {});
     this.dirtyMarked = true;
   }
 
@@ -799,16 +850,16 @@ export class RaidArray {
     if (this.closed) return;
     this.closed = true;
     try {
-      if (!this.readOnly && this.countersChanged) {
-        this.countersChanged = false;
-        await this.commitSuperblocks(() => {});
-      }
       if (!this.readOnly && this.dirtyMarked) {
         if (this.journal) await this.journal.close();
-        else {
-          await this.flushMembers();
-          if (this.sb.flags & FLAG_DIRTY) await this.commitSuperblocks((sb) => { sb.flags &= ~FLAG_DIRTY; });
-        }
+        else await this.flushMembers();
+        // Clean shutdown of a session that wrote: one more commit (events + 1), the dirty flag
+        // of the resync policy cleared, the per-member counters saved.
+        this.countersChanged = false;
+        await this.commitSuperblocks((sb) => { sb.flags &= ~FLAG_DIRTY; });
+      } else if (!this.readOnly && this.countersChanged) {
+        this.countersChanged = false;
+        await this.commitSuperblocks(() => {});
       }
     } finally {
       await Promise.all([...this.disks.values()].map((disk) => disk.device.close()));

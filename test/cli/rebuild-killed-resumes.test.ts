@@ -38,11 +38,19 @@ for (const backend of backends()) {
       expect((await ws.run(['fail-disk', spec, members[2]!])).exitCode).toBe(EXIT.DEGRADED);
       const rng = new Rng(7);
       const seenOffsets: number[] = [];
-      // 32 MiB at 4 MiB/s takes ~8 s; kill it twice on the way, at random moments after its
-      // first checkpoint (written once a second).
+      // 32 MiB at 4 MiB/s takes ~8 s; kill it twice on the way, at random moments after a new
+      // checkpoint (written once a second).
       for (let kill = 0; kill < 2; kill++) {
         const child = execa(JRAID_BIN, ['rebuild', spec, '--replacement', replacement!, '--max-speed', '4M'], { reject: false, env: { JRAID_CONFIG: ws.config } });
-        await new Promise((resolve) => setTimeout(resolve, 2200 + rng.int(1000)));
+        // Wait for a checkpoint past the last one (polling: a busy machine starts slowly), then a random moment more.
+        const passed = seenOffsets[seenOffsets.length - 1] ?? 0;
+        for (let attempt = 0; attempt < 600 && child.exitCode === null; attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          // Until the rebuild has enrolled it, the replacement carries no superblock and detail refuses it.
+          const members = (readJson((await ws.run(['detail', '--json', `${spec},${replacement}`])).stdout).members ?? []) as { path: string; recoveryOffsetBytes: number }[];
+          if ((members.find((m) => m.path === replacement)?.recoveryOffsetBytes ?? 0) > passed) break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, rng.int(1000)));
         child.kill('SIGKILL');
         const result = await child;
         expect(result.signal, `rebuild ended by itself: ${result.exitCode} ${result.stdout} ${result.stderr}`).toBe('SIGKILL');

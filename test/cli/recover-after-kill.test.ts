@@ -14,9 +14,18 @@ import { CLEAN_BATCH_STRIPES_DEFAULT } from '../../src/journal/manager.js';
 
 let ws: Workspace;
 
-async function killedWrite(spec: string, input: string, afterMs: number): Promise<void> {
+/**
+ * Kills a write with SIGKILL once detail (which takes no lock) shows it has begun writing: the
+ * journal lists stripes (dirty-log) or the array is active (resync). Polling instead of a fixed
+ * delay keeps the test meaningful on a slow or busy machine.
+ */
+async function killedWrite(spec: string, input: string): Promise<void> {
   const child = execa(JRAID_BIN, ['write', spec, '-o', '0', '-i', input], { reject: false, env: { JRAID_CONFIG: ws.config } });
-  await new Promise((resolve) => setTimeout(resolve, afterMs));
+  for (let attempt = 0; attempt < 600 && child.exitCode === null; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const detail = readJson((await ws.run(['detail', '--json', spec])).stdout);
+    if (detail.journal ? detail.journal.dirtyStripes.length > 0 : detail.state === 'active') break;
+  }
   child.kill('SIGKILL');
   const result = await child;
   expect(result.signal).toBe('SIGKILL');
@@ -32,7 +41,7 @@ for (const backend of backends()) {
       expect((await ws.run(['create', '-l', '5', '-n', '4', '-c', '64K', ...members])).exitCode).toBe(EXIT.OK);
       const spec = members.join(',');
       writeFileSync(ws.path('big'), randomBytes(300 * MIB));
-      await killedWrite(spec, ws.path('big'), 1200);
+      await killedWrite(spec, ws.path('big'));
       const detail = readJson((await ws.run(['detail', '--json', spec])).stdout);
       expect(detail.state).toBe('active');
       expect(detail.journal.clean).toBe(false);
@@ -62,7 +71,7 @@ for (const backend of backends()) {
       expect((await ws.run(['create', '-l', '5', '-n', '4', '-c', '64K', ...members])).exitCode).toBe(EXIT.OK);
       const spec = members.join(',');
       writeFileSync(ws.path('big'), randomBytes(150 * MIB));
-      await killedWrite(spec, ws.path('big'), 900);
+      await killedWrite(spec, ws.path('big'));
       const listed: number[] = readJson((await ws.run(['detail', '--json', spec])).stdout).journal.dirtyStripes;
       expect(listed.length).toBeGreaterThan(0);
       const degraded = [members[0], members[1], members[3]].join(',');
@@ -96,7 +105,7 @@ for (const backend of backends()) {
       const spec = members.join(',');
       expect(readJson((await ws.run(['detail', '--json', spec])).stdout)).toMatchObject({ consistencyPolicy: 'resync', journal: null });
       writeFileSync(ws.path('big'), randomBytes(60 * MIB));
-      await killedWrite(spec, ws.path('big'), 700);
+      await killedWrite(spec, ws.path('big'));
       expect(readJson((await ws.run(['detail', '--json', spec])).stdout).state).toBe('active');
       const recovered = readJson((await ws.run(['recover', spec, '--json'])).stdout);
       expect(recovered).toMatchObject({ action: 'full-resync' });
