@@ -15,7 +15,7 @@ export interface OpenOptions {
   readOnly?: boolean;
   /** A writer's open: block devices get O_EXCL. */
   exclusive?: boolean;
-  /** Creates a sparse file of this size when the path is missing. */
+  /** Creates a new sparse file of this size (the path must not exist). */
   createSizeBytes?: number;
 }
 
@@ -44,13 +44,11 @@ export class FileDevice implements BlockDevice {
   static async open(path: string, options: OpenOptions = {}): Promise<FileDevice> {
     if (options.createSizeBytes !== undefined) {
       const created = await open(path, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'EEXIST') return undefined;
+        if (error.code === 'EEXIST') throw new JraidError('E_REFUSED', `${path} appeared while it was being created`, { path, hint: 'run the command again' });
         throw pathErrnoError(path, error.code ?? 'EIO', 'write');
       });
-      if (created) {
-        await created.truncate(options.createSizeBytes);
-        await created.close();
-      }
+      await created.truncate(options.createSizeBytes);
+      await created.close();
     }
     const probe = await probeMember(path);
     requireMemberPath(probe);

@@ -8,9 +8,10 @@ import { openMemberDevice } from '../device/open-member.js';
 import { JraidError } from '../errors.js';
 import { DATA_OFFSET_BYTES } from '../format/layout.js';
 import type { MemberEntry, Superblock } from '../format/superblock.js';
-import { formatUuid, newUuid } from '../format/uuid.js';
+import { newUuid } from '../format/uuid.js';
 import { BLOCK_SIZE_BYTES } from '../units.js';
 import type { Assembled } from './assemble.js';
+import { refuseOccupied } from './create.js';
 import { MemberDisk } from './member-disk.js';
 import { lockAll } from './member-locks.js';
 import type { RaidArray } from './raid-array.js';
@@ -78,14 +79,7 @@ export async function openNewMember(array: RaidArray, path: string, force: boole
   }
   const device = await openMemberDevice(path, { exclusive: true });
   try {
-    const read = await readSuperblocks(device);
-    if (read.hasMagic && !force) {
-      const owner = read.superblock ? `array ${read.superblock.name || '(unnamed)'} (uuid ${formatUuid(read.superblock.arrayUuid)})` : 'a jraid array (damaged superblock)';
-      const same = read.superblock?.arrayUuid.equals(array.sb.arrayUuid);
-      throw new JraidError('E_MEMBER_FOREIGN', `${path} already belongs to ${owner}`, {
-        path, hint: same ? 'it is an old member of this array: use jraid re-add, or --force to use it as a blank member' : 'use --force to overwrite it, or pick another member',
-      });
-    }
+    if (!force) await refuseOccupied(device, array.sb.arrayUuid);
     await lockAll([device], 'exclusive');
     return device;
   } catch (error) {
