@@ -13,7 +13,7 @@ import { JraidError, isJraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
 import { ArrayBackend, type Toughness } from './array-backend.js';
 import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
-import { NbdServer, type NbdAddress } from './nbd-server.js';
+import { NbdServer, type NbdAddress, type NbdLimits } from './nbd-server.js';
 import { ensureRunDir, removeRegistry, writeRegistry } from './registry.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -28,6 +28,8 @@ export interface DaemonOptions {
   logger: Logger;
   logFile: string | null;
   idleCleanMs?: number;
+  /** NBD connection cap and handshake timeout (defaults: NBD_LIMITS_DEFAULT). */
+  nbdLimits?: Partial<Pick<NbdLimits, 'connectionsMax' | 'handshakeTimeoutMs'>>;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -76,6 +78,7 @@ export class Daemon {
       description: `jraid ${assembled.array.sb.name || this.uuid} (RAID-${assembled.array.sb.level})`,
       multiConn: true, // FLUSH syncs every member: it covers writes from every connection
       logger: (level, message) => this.log(level, `nbd: ${message}`),
+      limits: options.nbdLimits,
     });
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
   }
@@ -126,6 +129,9 @@ export class Daemon {
       server.listen(this.controlSocket, () => resolve());
     });
     await chmod(this.controlSocket, 0o600);
+    // After listening, an error is a failed accept (out of descriptors: EMFILE): log it and serve on.
+    server.removeAllListeners('error');
+    server.on('error', (error: NodeJS.ErrnoException) => this.log('warn', `control socket: ${error.code ?? error.message}; a CLI connection was dropped`));
     this.control = server;
   }
 
