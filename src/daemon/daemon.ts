@@ -94,7 +94,15 @@ export class Daemon {
     const { array, report } = assembled;
     const name = array.sb.name || formatUuid(array.sb.arrayUuid);
     for (const note of report.notes) options.logger('info', note);
-    const dir = await ensureRunDir();
+    let dir: string;
+    try {
+      dir = await ensureRunDir();
+    } catch (error) {
+      // Nothing serves yet: close the array (it is clean: nothing was written) and go.
+      await array.close().catch(() => {});
+      await assembled.release();
+      throw error;
+    }
     const controlSocket = options.controlSocket ?? join(dir, `${formatUuid(array.sb.arrayUuid)}.sock`);
     const daemon = new Daemon(assembled, options, controlSocket);
     try {

@@ -38,8 +38,10 @@ async function examine(paths: string[], options: CommonOptions): Promise<number>
 function formatExamination(examination: MemberExamination): string {
   const sb = examination.superblock;
   const problems: string[] = [];
-  if (examination.primaryProblem) problems.push(`primary superblock: ${examination.primaryProblem}`);
-  if (examination.secondaryProblem) problems.push(`secondary superblock: ${examination.secondaryProblem}`);
+  // examine writes nothing: a damaged copy is repaired by a writing command.
+  const repair = sb ? ' (examine writes nothing; a writing command, such as jraid assemble, rewrites it)' : '';
+  if (examination.primaryProblem) problems.push(`primary superblock: ${examination.primaryProblem}${repair}`);
+  if (examination.secondaryProblem) problems.push(`secondary superblock: ${examination.secondaryProblem}${repair}`);
   if (!sb) return `${examination.path}:\n  no valid superblock\n  ${problems.join('\n  ')}\n`;
   const kv = keyValues([
     ['Version', sb.version],
