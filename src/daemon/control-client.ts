@@ -44,7 +44,7 @@ export class DaemonClient {
         waiter.resolve(frame);
       }
     });
-    const lost = () => this.failAll(new JraidError('E_DAEMON', `the daemon serving this array (pid ${record.pid}) closed the control connection`, { hint: `see its log${record.log ? ` (${record.log})` : ''}` }));
+    const lost = () => this.failAll(this.connectionLost());
     socket.on('close', lost);
     socket.on('error', lost);
   }
@@ -57,6 +57,13 @@ export class DaemonClient {
     });
   }
 
+  /** The daemon dropped us before answering: typically it is out of file descriptors. */
+  private connectionLost(): JraidError {
+    return new JraidError('E_DAEMON', `the daemon serving this array (pid ${this.record.pid}) closed the control connection before answering (out of file descriptors, or stopping?)`, {
+      hint: `see its log${this.record.log ? ` (${this.record.log})` : ''}; jraid stop, or retry`,
+    });
+  }
+
   private failAll(error: unknown): void {
     for (const waiter of this.pending.values()) waiter.reject(error);
     this.pending.clear();
@@ -66,7 +73,14 @@ export class DaemonClient {
   async call<T>(op: string, args: Record<string, unknown> = {}, payload?: Buffer, onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void, onMembers?: (memberPaths: string[]) => void): Promise<{ result: T; payload: Buffer }> {
     const id = this.nextId++;
     const answer = new Promise<ControlFrame>((resolve, reject) => this.pending.set(id, { resolve, reject, onProgress, onMembers }));
-    await writeFrame(this.socket, { id, op, args }, payload);
+    answer.catch(() => {}); // awaited below; a rejection before then is not an unhandled one
+    try {
+      await writeFrame(this.socket, { id, op, args }, payload);
+    } catch {
+      // A socket the daemon has already closed (EPIPE, "ended by the other party") is the same news.
+      this.pending.delete(id);
+      throw this.connectionLost();
+    }
     const frame = await answer;
     if (!frame.header.ok) {
       const error = frame.header.error as { code: ErrorCode; message: string; path?: string; hint?: string; details?: Record<string, unknown> };

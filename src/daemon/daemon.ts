@@ -13,7 +13,7 @@ import { JraidError, isJraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
 import { ArrayBackend, type Toughness } from './array-backend.js';
 import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
-import { NbdServer, type NbdAddress } from './nbd-server.js';
+import { NbdServer, type NbdAddress, type NbdLimits } from './nbd-server.js';
 import { ensureRunDir, removeRegistry, writeRegistry } from './registry.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -28,6 +28,8 @@ export interface DaemonOptions {
   logger: Logger;
   logFile: string | null;
   idleCleanMs?: number;
+  /** NBD connection cap and handshake timeout (defaults: NBD_LIMITS_DEFAULT). */
+  nbdLimits?: Partial<Pick<NbdLimits, 'connectionsMax' | 'handshakeTimeoutMs'>>;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -76,6 +78,7 @@ export class Daemon {
       description: `jraid ${assembled.array.sb.name || this.uuid} (RAID-${assembled.array.sb.level})`,
       multiConn: true, // FLUSH syncs every member: it covers writes from every connection
       logger: (level, message) => this.log(level, `nbd: ${message}`),
+      limits: options.nbdLimits,
     });
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
   }
@@ -85,13 +88,21 @@ export class Daemon {
       journal: { idleCleanMs: options.idleCleanMs },
       onEvent: (event) => {
         if (event.kind === 'member-failed') options.logger('error', `member ${event.path} (role ${event.role ?? '-'}) failed: ${event.reason}; the array runs degraded`);
-        else options.logger('warn', `read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity and rewritten`);
+        else if (event.kind === 'read-error-corrected') options.logger('warn', `read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity and rewritten`);
       },
     });
     const { array, report } = assembled;
     const name = array.sb.name || formatUuid(array.sb.arrayUuid);
     for (const note of report.notes) options.logger('info', note);
-    const dir = await ensureRunDir();
+    let dir: string;
+    try {
+      dir = await ensureRunDir();
+    } catch (error) {
+      // Nothing serves yet: close the array (it is clean: nothing was written) and go.
+      await array.close().catch(() => {});
+      await assembled.release();
+      throw error;
+    }
     const controlSocket = options.controlSocket ?? join(dir, `${formatUuid(array.sb.arrayUuid)}.sock`);
     const daemon = new Daemon(assembled, options, controlSocket);
     try {
@@ -130,6 +141,9 @@ export class Daemon {
       server.listen(this.controlSocket, () => resolve());
     });
     await chmod(this.controlSocket, 0o600);
+    // After listening, an error is a failed accept (out of descriptors: EMFILE): log it and serve on.
+    server.removeAllListeners('error');
+    server.on('error', (error: NodeJS.ErrnoException) => this.log('warn', `control socket: ${error.code ?? error.message}; a CLI connection was dropped`));
     this.control = server;
   }
 

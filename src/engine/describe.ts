@@ -1,7 +1,7 @@
 // Plain-object views of an array and of one member, for `detail` and `examine`. The CLI
 // prints them as tables or JSON; their keys are the stable --json schema (man page, JSON).
 
-import { isFreeSlot, type Superblock } from '../format/superblock.js';
+import { FLAG_DIRTY, isFreeSlot, type Superblock } from '../format/superblock.js';
 import { formatUuid } from '../format/uuid.js';
 import { FileDevice } from '../device/file-device.js';
 import { JraidError } from '../errors.js';
@@ -115,6 +115,8 @@ export function describeArray(array: RaidArray, report: AssembleReport, activiti
     : null;
   const missingNotes = new Set(Array.from({ length: sb.raidDevices }, (_, role) => missingRoleNote(role)));
   const notes = [...report.notes.filter((note) => !missingNotes.has(note)), ...array.lostRoles().map(missingRoleNote)];
+  // The journal's own word, whatever else the array's state says (a dirty array may be degraded too).
+  const journalClean = array.journal ? array.journal.clean : !(array.journalRecord && !array.journalRecord.clean);
   return {
     name: sb.name,
     uuid: formatUuid(sb.arrayUuid),
@@ -128,7 +130,7 @@ export function describeArray(array: RaidArray, report: AssembleReport, activiti
     memberSizeBytes: sb.memberSizeBytes,
     consistencyPolicy: sb.policy,
     state: array.state(),
-    clean: !(sb.flags & 1),
+    clean: !(sb.flags & FLAG_DIRTY) && (sb.policy !== 'dirty-log' || journalClean),
     events: sb.events,
     createdAt: new Date(sb.createdAtMs).toISOString(),
     updatedAt: new Date(sb.updatedAtMs).toISOString(),
@@ -141,7 +143,7 @@ export function describeArray(array: RaidArray, report: AssembleReport, activiti
     journal: sb.policy === 'dirty-log'
       ? {
         generation: array.journal ? array.journal.currentGeneration : array.journalRecord?.generation ?? null,
-        clean: array.state() !== 'active',
+        clean: journalClean,
         dirtyStripes: array.journalRecord && !array.journalRecord.clean ? [...new Set(array.journalRecord.entries.map((entry) => entry.stripe))].sort((a, b) => a - b) : [],
       }
       : null,
@@ -171,6 +173,8 @@ function scrubStatus(sb: Superblock, running: Activity | undefined): WorkStatus 
 
 export interface MemberExamination {
   path: string;
+  /** The member is damaged beyond its superblock copies (truncated): shown, and the command fails. */
+  problem: JraidError | null;
   superblock: SuperblockView | null;
   /** This member's journal slots (dirty-log policy). */
   journal: { slot: number; generation: number | null; clean: boolean | null; stripes: number[]; problem: string | null }[];
@@ -236,23 +240,22 @@ export function viewSuperblock(sb: Superblock): SuperblockView {
 }
 
 export async function examineMember(path: string): Promise<MemberExamination> {
-  let device: FileDevice;
-  try {
-    device = await FileDevice.open(path, { readOnly: true });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new JraidError('E_MEMBER_MISSING', `${path} does not exist`, { path });
-    if (code === 'EISDIR') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${path} is a directory`, { path });
-    throw error;
-  }
+  const device = await FileDevice.open(path, { readOnly: true });
   try {
     const read = await readSuperblocks(device);
     if (!read.superblock && !read.hasMagic) {
       throw new JraidError('E_MEMBER_NOT_JRAID', `${path} carries no jraid superblock`, { path });
     }
-    const journal = read.superblock && read.superblock.policy === 'dirty-log' ? await examineJournal(device, read.superblock) : [];
+    const neededBytes = read.superblock ? Math.max(...read.superblock.regions.map((region) => region.offsetBytes + region.sizeBytes)) : 0;
+    const truncated = device.sizeBytes < neededBytes;
+    const journal = read.superblock && read.superblock.policy === 'dirty-log' && !truncated ? await examineJournal(device, read.superblock) : [];
     return {
       path,
+      problem: truncated
+        ? new JraidError('E_MEMBER_CORRUPT', `${path} is ${device.sizeBytes} bytes but its superblock describes ${neededBytes} (a truncated image?)`, {
+          path, hint: 'restore the member to its full size, or leave it out and rebuild',
+        })
+        : null,
       superblock: read.superblock ? viewSuperblock(read.superblock) : null,
       journal,
       primaryProblem: read.primaryProblem ?? null,

@@ -3,7 +3,8 @@
 // checkpointed in the superblocks so an interrupted rebuild resumes where it stopped.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { FileDevice, probeMember } from '../device/file-device.js';
+import { FileDevice } from '../device/file-device.js';
+import { probeMember, requireMemberPath } from '../device/member-path.js';
 import { openMemberDevice, underlyingFile } from '../device/open-member.js';
 import { unlockMember } from '../device/lock.js';
 import { JraidError } from '../errors.js';
@@ -13,6 +14,7 @@ import { MAX_MEMBERS } from '../format/types.js';
 import { formatUuid, newUuid, parseUuid } from '../format/uuid.js';
 import { BLOCK_SIZE_BYTES, assert } from '../units.js';
 import type { Assembled } from './assemble.js';
+import { refuseOccupied } from './create.js';
 import { MemberDisk } from './member-disk.js';
 import { lockAll } from './member-locks.js';
 import type { RaidArray } from './raid-array.js';
@@ -72,9 +74,7 @@ export async function failDisk(assembled: Assembled, path: string, force: boolea
 /** Opens a new member path for the array: size and foreign-superblock checks, locked. */
 export async function openNewMember(array: RaidArray, path: string, force: boolean): Promise<BlockDevice> {
   const probe = await probeMember(path);
-  if (probe.kind === 'missing') throw new JraidError('E_MEMBER_MISSING', `${path} does not exist`, { path, hint: 'create the image file first (truncate -s SIZE FILE) or check the path' });
-  if (probe.kind === 'directory') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${path} is a directory`, { path });
-  if (probe.kind === 'other') throw new JraidError('E_MEMBER_NOT_BLOCK_OR_FILE', `${path} is neither a regular file nor a block device`, { path });
+  requireMemberPath(probe, { missingHint: 'create the image file first (truncate -s SIZE FILE) or check the path' });
   for (const disk of array.disks.values()) {
     if ((await probeMember(disk.path)).identity === probe.identity) {
       throw new JraidError('E_MEMBER_DUPLICATE', `${path} is already a member of this array (as ${disk.path})`, { path });
@@ -84,21 +84,9 @@ export async function openNewMember(array: RaidArray, path: string, force: boole
   if (probe.sizeBytes < neededBytes) {
     throw new JraidError('E_MEMBER_TOO_SMALL', `${path} is ${probe.sizeBytes} bytes; this array needs members of at least ${neededBytes}`, { path, hint: 'use a member at least as large as the others' });
   }
-  const device = await openMemberDevice(path);
+  const device = await openMemberDevice(path, { exclusive: true });
   try {
-    const read = await readSuperblocks(device);
-    if (read.hasMagic && !force) {
-      const own = read.superblock;
-      const owner = own ? `array ${own.name || '(unnamed)'} (uuid ${formatUuid(own.arrayUuid)})` : 'a jraid array (damaged superblock)';
-      const same = own?.arrayUuid.equals(array.sb.arrayUuid);
-      const removed = same && !array.sb.members.some((entry) => entry.uuid.equals(own!.memberUuid));
-      throw new JraidError('E_MEMBER_FOREIGN', `${path} already belongs to ${owner}`, {
-        path,
-        hint: removed ? 'it was removed from this array: use --force to add it again as a blank member'
-          : same ? 'it is an old member of this array: use jraid re-add, or --force to use it as a blank member'
-            : 'use --force to overwrite it, or pick another member',
-      });
-    }
+    if (!force) await refuseOccupied(device, array.sb.arrayUuid, array.sb.members.map((entry) => entry.uuid));
     await lockAll([device], 'exclusive');
     return device;
   } catch (error) {
@@ -442,7 +430,7 @@ export async function rebuildArray(assembled: Assembled, options: MaintenanceOpt
 async function attachInterrupted(array: RaidArray, path: string): Promise<boolean> {
   const probe = await probeMember(path);
   if (probe.kind !== 'file' && probe.kind !== 'block') return false;
-  const device = await openMemberDevice(path);
+  const device = await openMemberDevice(path, { exclusive: true });
   const own = (await readSuperblocks(device).catch(() => undefined))?.superblock;
   const index = own && own.arrayUuid.equals(array.sb.arrayUuid) ? array.sb.members.findIndex((entry) => entry.uuid.equals(own.memberUuid)) : -1;
   if (index < 0 || array.sb.members[index]!.state !== 'rebuilding' || array.disks.has(index)) {

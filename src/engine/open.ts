@@ -2,7 +2,8 @@
 // member's path when the config file lists its array. Every command that takes ARRAY uses this.
 
 import { JraidError } from '../errors.js';
-import { FileDevice, probeMember } from '../device/file-device.js';
+import { FileDevice } from '../device/file-device.js';
+import { memberPathError, probeMember } from '../device/member-path.js';
 import { formatUuid, parseUuid } from '../format/uuid.js';
 import { assembleArray, type AssembleOptions, type Assembled, type ExpectedUuid } from './assemble.js';
 import { readConfig, type ConfigArray } from './config.js';
@@ -30,6 +31,11 @@ export async function resolveArraySpec(spec: string, configFile: string): Promis
     return { paths: entry.devices, name: entry.name, fromConfig: true, expectedUuid: expectedUuidOf(entry, configFile) };
   }
   const probe = await probeMember(spec);
+  // A path that exists but cannot be a member (a FIFO, a symlink loop, ...): say so, not "unknown array".
+  if (probe.kind !== 'missing') {
+    const problem = memberPathError(probe);
+    if (problem) throw problem;
+  }
   if (probe.kind === 'file' || probe.kind === 'block') {
     const device = await FileDevice.open(spec, { readOnly: true });
     const read = await readSuperblocks(device).finally(() => device.close());

@@ -74,6 +74,11 @@ export function classifyRow(pDelta: Uint8Array, qDelta: Uint8Array | undefined, 
 
 export async function scrubArray(array: RaidArray, options: MaintenanceOptions & { repair?: boolean; restart?: boolean } = {}): Promise<ScrubOutcome> {
   const startedMs = Date.now();
+  if (array.unrecovered !== 'none') {
+    throw new JraidError('E_ARRAY_DIRTY', 'the array was not shut down cleanly: its parity awaits recovery, and a check now would report it', {
+      hint: 'run jraid recover (or scrub --repair, which recovers first)',
+    });
+  }
   if (array.degradedRoles().length > 0) {
     throw new JraidError('E_ARRAY_DEGRADED', 'the array is degraded: parity cannot be checked on every stripe', { hint: 'rebuild the lost member first (jraid rebuild)' });
   }
@@ -81,7 +86,8 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
   const chunk = g.chunkSizeBytes;
   const k = g.dataDisks;
   const hasQ = g.parityDisks === 2;
-  const resumedFromStripe = options.restart ? 0 : Math.floor(array.sb.scrubOffsetBytes / chunk);
+  // A read-only scrub keeps no checkpoint (it writes nothing), so it checks every stripe.
+  const resumedFromStripe = options.restart || array.readOnly ? 0 : Math.floor(array.sb.scrubOffsetBytes / chunk);
   const throttle = new Throttle(options.maxSpeedBytesPerSecond);
   const checkpointMs = options.checkpointIntervalMs ?? 1000;
   let lastCheckpointMs = Date.now();
@@ -92,9 +98,14 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
   const wholeQ = Buffer.alloc(chunk);
   for (let stripe = resumedFromStripe; stripe < g.stripeCount; stripe++) {
     await array.withStripe(stripe, async () => {
-      const { map, roles, chunks } = await array.readStripeChunks(stripe);
+      let { map, roles, chunks } = await array.readStripeChunks(stripe);
+      if (options.repair && chunks.some((c) => c === null)) {
+        // A member that failed to read: rebuild those blocks from parity and rewrite them first.
+        await array.repairUnreadable(stripe);
+        ({ map, roles, chunks } = await array.readStripeChunks(stripe));
+      }
       if (chunks.some((c) => c === null)) {
-        throw new JraidError('E_IO', `stripe ${stripe}: a member could not be read during scrub`, { hint: 'see jraid detail; fail and rebuild the member' });
+        throw new JraidError('E_IO', `stripe ${stripe}: a member could not be read during scrub`, { hint: 'jraid scrub --repair rebuilds unreadable blocks from parity and rewrites them; see jraid detail' });
       }
       const found = new Map<string, ScrubMismatch>();
       const fixes: { slot: number; offsetBytes: number; block: Buffer }[] = [];

@@ -168,7 +168,8 @@ async function scrubCommand(spec: string, options: SpeedOptions & { repair?: boo
   const progress = new Progress(options.repair ? 'repair' : 'scrub', out.progressAllowed);
   const args = { repair: !!options.repair, restart: !!options.restart, maxSpeed: options.maxSpeed };
   const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
-  const outcome = await onArray(spec, options, 'scrub', args, (assembled) => opScrub(assembled, args, { onProgress }), { onProgress });
+  // Without --repair scrub only looks: members open read-only and nothing is written, not even its checkpoint.
+  const outcome = await onArray(spec, options, 'scrub', args, (assembled) => opScrub(assembled, args, { onProgress }), { onProgress, open: { readOnly: !options.repair } });
   progress.done();
   out.result(outcome, () => {
     const lines = [`jraid: scrub checked ${outcome.stripesChecked} stripes${outcome.resumedFromStripe ? ` (resumed at stripe ${outcome.resumedFromStripe})` : ''} in ${outcome.seconds.toFixed(1)} s: ${outcome.mismatches.length} mismatched stripe(s), ${outcome.mismatchBlocks} block(s)${outcome.repaired && outcome.mismatches.length ? ', repaired' : ''}`];
