@@ -17,9 +17,14 @@ export type ErrorCode =
   | 'E_BAD_POLICY'
   | 'E_TOO_FEW_MEMBERS'
   | 'E_TOO_MANY_MEMBERS'
+  | 'E_MEMBER_TABLE_FULL'
   | 'E_MEMBER_MISSING'
   | 'E_MEMBER_IS_DIRECTORY'
   | 'E_MEMBER_NOT_BLOCK_OR_FILE'
+  | 'E_MEMBER_BAD_PATH'
+  | 'E_MEMBER_BUSY'
+  | 'E_MEMBER_HAS_DATA'
+  | 'E_PERMISSION'
   | 'E_MEMBER_DUPLICATE'
   | 'E_MEMBER_TOO_SMALL'
   | 'E_MEMBER_FOREIGN'
@@ -40,7 +45,8 @@ export type ErrorCode =
   | 'E_BAD_BLOCK'
   | 'E_DAEMON'
   | 'E_INPUT'
-  | 'E_IO';
+  | 'E_IO'
+  | 'E_INTERNAL';
 
 /** The command line itself is malformed or inconsistent: exit 2. Problems with paths or data: exit 1. */
 const USAGE_CODES: ReadonlySet<ErrorCode> = new Set([

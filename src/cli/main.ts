@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, isJraidError } from '../errors.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, JraidError, isJraidError } from '../errors.js';
 import { printError } from './output.js';
 import { registerAssemble } from './commands/assemble.js';
 import { registerCreate } from './commands/create.js';
@@ -22,7 +22,8 @@ export async function main(argv: string[]): Promise<number> {
     .version(packageJson.version, '-V, --version')
     .exitOverride()
     .showSuggestionAfterError(true)
-    .configureOutput({ outputError: (text, write) => write(text) });
+    // Parse errors reach the one handler below as CommanderError, printed there as one line.
+    .configureOutput({ outputError: () => {} });
   let pending: Promise<number> | undefined;
   const run = async (work: Promise<number>) => { pending = work; await work; };
   registerCreate(program, run);
@@ -44,15 +45,27 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT_OK;
+      if (error.code === 'commander.executeSubCommandAsync' || error.exitCode === 0) return error.exitCode;
+      printError(usageError(error), json);
       return EXIT_USAGE;
     }
     if (isJraidError(error)) {
       printError(error, json);
       return error.exitCode;
     }
-    process.stderr.write(`jraid: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+    // A bug: still one line (and the JSON error), with the stack only when asked for.
+    if (process.env.JRAID_DEBUG) process.stderr.write(`${(error as Error)?.stack ?? String(error)}\n`);
+    printError(new JraidError('E_INTERNAL', `internal error: ${(error as Error)?.message ?? String(error)}`, {
+      hint: 'this is a bug in jraid: please report it with the command line (JRAID_DEBUG=1 shows the stack)',
+    }), json);
     return EXIT_FAILED;
   }
+}
+
+/** commander's "error: unknown option '--levle'\n(Did you mean --level?)" as one line with a code. */
+function usageError(error: CommanderError): JraidError {
+  const message = error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace(/\((Did you mean [^)]*)\)/, (_, text: string) => `(${text.charAt(0).toLowerCase()}${text.slice(1)})`);
+  return new JraidError('E_USAGE', message, { hint: 'see jraid --help, or jraid COMMAND --help' });
 }
 
 main(process.argv.slice(2)).then((code) => {

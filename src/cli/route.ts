@@ -9,6 +9,8 @@ import { configFor, type CommonOptions } from './options.js';
 export interface RouteOptions {
   open?: AssembleOptions;
   onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void;
+  /** The daemon reports member changes during the operation (a replacement joined a rebuild). */
+  onMembersChanged?: (memberPaths: string[]) => Promise<void> | void;
 }
 
 export async function onArray<T>(
@@ -19,7 +21,12 @@ export async function onArray<T>(
   const daemon = await findDaemon(spec, configFile);
   if (daemon) {
     try {
-      return (await daemon.call<T>(op, args, undefined, route.onProgress)).result;
+      // Member changes reported mid-operation are handled before the result is returned.
+      const handling: Promise<void>[] = [];
+      const onMembers = (paths: string[]) => { handling.push(Promise.resolve(route.onMembersChanged?.(paths))); };
+      const { result } = await daemon.call<T>(op, args, undefined, route.onProgress, onMembers);
+      await Promise.all(handling);
+      return result;
     } finally {
       daemon.close();
     }

@@ -4,7 +4,8 @@ import { connect, type Socket } from 'node:net';
 import { FileDevice } from '../device/file-device.js';
 import { JraidError, type ErrorCode } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
-import { resolveArraySpec } from '../engine/open.js';
+import { checkExpectedUuid } from '../engine/assemble.js';
+import { resolveArraySpec, type ArraySpec } from '../engine/open.js';
 import { readSuperblocks } from '../engine/superblock-io.js';
 import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
 import { readRegistry, type DaemonRecord } from './registry.js';
@@ -14,7 +15,7 @@ export class DaemonClient {
   private readonly socket: Socket;
   private readonly reader = new FrameReader();
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (frame: ControlFrame) => void; reject: (error: unknown) => void; onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void }>();
+  private readonly pending = new Map<number, { resolve: (frame: ControlFrame) => void; reject: (error: unknown) => void; onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void; onMembers?: (memberPaths: string[]) => void }>();
 
   private constructor(socket: Socket, record: DaemonRecord) {
     this.socket = socket;
@@ -35,11 +36,15 @@ export class DaemonClient {
           waiter.onProgress?.(frame.header.progress as { doneBytes: number; totalBytes: number });
           continue;
         }
+        if (frame.header.members) {
+          waiter.onMembers?.(frame.header.members as string[]);
+          continue;
+        }
         this.pending.delete(frame.header.id as number);
         waiter.resolve(frame);
       }
     });
-    const lost = () => this.failAll(new JraidError('E_DAEMON', `the daemon serving this array (pid ${record.pid}) closed the control connection`, { hint: `see its log${record.log ? ` (${record.log})` : ''}` }));
+    const lost = () => this.failAll(this.connectionLost());
     socket.on('close', lost);
     socket.on('error', lost);
   }
@@ -52,15 +57,30 @@ export class DaemonClient {
     });
   }
 
+  /** The daemon dropped us before answering: typically it is out of file descriptors. */
+  private connectionLost(): JraidError {
+    return new JraidError('E_DAEMON', `the daemon serving this array (pid ${this.record.pid}) closed the control connection before answering (out of file descriptors, or stopping?)`, {
+      hint: `see its log${this.record.log ? ` (${this.record.log})` : ''}; jraid stop, or retry`,
+    });
+  }
+
   private failAll(error: unknown): void {
     for (const waiter of this.pending.values()) waiter.reject(error);
     this.pending.clear();
   }
 
-  async call<T>(op: string, args: Record<string, unknown> = {}, payload?: Buffer, onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void): Promise<{ result: T; payload: Buffer }> {
+  /** `onMembers`: the daemon reports that the members changed while the operation runs (a replacement joined). */
+  async call<T>(op: string, args: Record<string, unknown> = {}, payload?: Buffer, onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void, onMembers?: (memberPaths: string[]) => void): Promise<{ result: T; payload: Buffer }> {
     const id = this.nextId++;
-    const answer = new Promise<ControlFrame>((resolve, reject) => this.pending.set(id, { resolve, reject, onProgress }));
-    await writeFrame(this.socket, { id, op, args }, payload);
+    const answer = new Promise<ControlFrame>((resolve, reject) => this.pending.set(id, { resolve, reject, onProgress, onMembers }));
+    answer.catch(() => {}); // awaited below; a rejection before then is not an unhandled one
+    try {
+      await writeFrame(this.socket, { id, op, args }, payload);
+    } catch {
+      // A socket the daemon has already closed (EPIPE, "ended by the other party") is the same news.
+      this.pending.delete(id);
+      throw this.connectionLost();
+    }
     const frame = await answer;
     if (!frame.header.ok) {
       const error = frame.header.error as { code: ErrorCode; message: string; path?: string; hint?: string; details?: Record<string, unknown> };
@@ -76,25 +96,28 @@ export class DaemonClient {
 
 /** The daemon serving the array `spec` names, or undefined when none runs. */
 export async function findDaemon(spec: string, configFile: string): Promise<DaemonClient | undefined> {
-  let paths: string[];
+  let resolved: ArraySpec;
   try {
-    paths = (await resolveArraySpec(spec, configFile)).paths;
+    resolved = await resolveArraySpec(spec, configFile);
   } catch {
     return undefined;
   }
-  for (const path of paths) {
+  for (const path of resolved.paths) {
     let device: FileDevice | undefined;
+    let arrayUuid: Buffer | undefined;
     try {
       device = await FileDevice.open(path, { readOnly: true });
-      const sb = (await readSuperblocks(device)).superblock;
-      if (!sb) continue;
-      const record = await readRegistry(formatUuid(sb.arrayUuid));
-      return record ? await DaemonClient.connect(record) : undefined;
+      arrayUuid = (await readSuperblocks(device)).superblock?.arrayUuid;
     } catch {
       continue;
     } finally {
       await device?.close();
     }
+    if (!arrayUuid) continue;
+    // A config line naming another array's uuid is refused here too, not served by whichever daemon its members have.
+    checkExpectedUuid(resolved.expectedUuid, arrayUuid);
+    const record = await readRegistry(formatUuid(arrayUuid));
+    return record ? await DaemonClient.connect(record) : undefined;
   }
   return undefined;
 }

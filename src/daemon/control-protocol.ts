@@ -1,6 +1,7 @@
 // Control socket framing: each message is a 4-byte length and a JSON header, then an 8-byte
 // length and a binary payload (possibly empty). Requests carry {id, op, args}; the daemon
-// answers with {id, progress} frames (long work) and one final {id, ok, result | error}.
+// answers with {id, progress} frames (long work), {id, members} frames (the member paths, when
+// a replacement joins during a rebuild) and one final {id, ok, result | error}.
 
 import type { Socket } from 'node:net';
 import { assert } from '../units.js';

@@ -5,15 +5,15 @@
 
 import { chmod, rm, stat } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Assembled } from '../engine/assemble.js';
 import { openArray, type ArraySpec } from '../engine/open.js';
-import { lostMemberNames, opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opScrub } from '../engine/operations.js';
+import { lostMemberNames, opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opRemove, opScrub, type OpContext } from '../engine/operations.js';
 import { JraidError, isJraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
 import { ArrayBackend, type Toughness } from './array-backend.js';
 import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
-import { NbdServer, type NbdAddress } from './nbd-server.js';
+import { NbdServer, type NbdAddress, type NbdLimits } from './nbd-server.js';
 import { ensureRunDir, removeRegistry, writeRegistry } from './registry.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -28,6 +28,8 @@ export interface DaemonOptions {
   logger: Logger;
   logFile: string | null;
   idleCleanMs?: number;
+  /** NBD connection cap and handshake timeout (defaults: NBD_LIMITS_DEFAULT). */
+  nbdLimits?: Partial<Pick<NbdLimits, 'connectionsMax' | 'handshakeTimeoutMs'>>;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -76,6 +78,7 @@ export class Daemon {
       description: `jraid ${assembled.array.sb.name || this.uuid} (RAID-${assembled.array.sb.level})`,
       multiConn: true, // FLUSH syncs every member: it covers writes from every connection
       logger: (level, message) => this.log(level, `nbd: ${message}`),
+      limits: options.nbdLimits,
     });
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
   }
@@ -85,19 +88,30 @@ export class Daemon {
       journal: { idleCleanMs: options.idleCleanMs },
       onEvent: (event) => {
         if (event.kind === 'member-failed') options.logger('error', `member ${event.path} (role ${event.role ?? '-'}) failed: ${event.reason}; the array runs degraded`);
-        else options.logger('warn', `read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity and rewritten`);
+        else if (event.kind === 'read-error-corrected') options.logger('warn', `read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity and rewritten`);
       },
     });
     const { array, report } = assembled;
     const name = array.sb.name || formatUuid(array.sb.arrayUuid);
     for (const note of report.notes) options.logger('info', note);
-    const dir = await ensureRunDir();
+    let dir: string;
+    try {
+      dir = await ensureRunDir();
+    } catch (error) {
+      // Nothing serves yet: close the array (it is clean: nothing was written) and go.
+      await array.close().catch(() => {});
+      await assembled.release();
+      throw error;
+    }
     const controlSocket = options.controlSocket ?? join(dir, `${formatUuid(array.sb.arrayUuid)}.sock`);
     const daemon = new Daemon(assembled, options, controlSocket);
     try {
       const addresses = options.nbd.length > 0 ? options.nbd : [{ kind: 'unix' as const, path: join(dir, `${name}.nbd`) }];
       for (const address of addresses) {
-        if (address.kind === 'unix') await removeStaleSocket(address.path);
+        if (address.kind === 'unix') {
+          await checkSocketDirectory(address.path, `NBD on unix:${address.path}`);
+          await removeStaleSocket(address.path);
+        }
         const bound = await daemon.nbd.listen(address);
         options.logger('info', `serving NBD on ${describeNbdAddress(bound)}`);
       }
@@ -119,6 +133,7 @@ export class Daemon {
   }
 
   private async listenControl(): Promise<void> {
+    await checkSocketDirectory(this.controlSocket, `the control socket on ${this.controlSocket}`);
     await removeStaleSocket(this.controlSocket);
     const server = createServer((socket) => this.serveControl(socket));
     await new Promise<void>((resolve, reject) => {
@@ -126,6 +141,9 @@ export class Daemon {
       server.listen(this.controlSocket, () => resolve());
     });
     await chmod(this.controlSocket, 0o600);
+    // After listening, an error is a failed accept (out of descriptors: EMFILE): log it and serve on.
+    server.removeAllListeners('error');
+    server.on('error', (error: NodeJS.ErrnoException) => this.log('warn', `control socket: ${error.code ?? error.message}; a CLI connection was dropped`));
     this.control = server;
   }
 
@@ -154,8 +172,11 @@ export class Daemon {
     const onProgress = (progress: { doneBytes: number; totalBytes: number }) => {
       if (!socket.destroyed) void writeFrame(socket, { id, progress }).catch(() => {});
     };
+    const onMembersChanged = async (members: string[]) => {
+      if (!socket.destroyed) await writeFrame(socket, { id, members }).catch(() => {});
+    };
     try {
-      const { result, payload } = await this.dispatch(op, args, frame.payload, onProgress);
+      const { result, payload } = await this.dispatch(op, args, frame.payload, { onProgress, onMembersChanged });
       if (!socket.destroyed) await writeFrame(socket, { id, ok: true, result }, payload);
       if (op === 'stop') void this.stop('jraid stop');
     } catch (error) {
@@ -167,7 +188,7 @@ export class Daemon {
     }
   }
 
-  private async dispatch(op: string, args: Record<string, unknown>, payload: Buffer, onProgress: (progress: { doneBytes: number; totalBytes: number }) => void): Promise<{ result: unknown; payload?: Buffer }> {
+  private async dispatch(op: string, args: Record<string, unknown>, payload: Buffer, context: OpContext): Promise<{ result: unknown; payload?: Buffer }> {
     const { array } = this.assembled;
     if (this.stopping && op !== 'status') throw new JraidError('E_DAEMON', 'the daemon is stopping', { hint: 'retry once it has stopped' });
     switch (op) {
@@ -194,12 +215,14 @@ export class Daemon {
         return { result: await opFailDisk(this.assembled, { member: String(args.member), force: !!args.force }) };
       case 'add':
         return { result: await opAdd(this.assembled, { path: String(args.path), force: !!args.force }) };
+      case 'remove':
+        return { result: await opRemove(this.assembled, { member: String(args.member) }) };
       case 'rebuild':
-        return { result: await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, { onProgress }) };
+        return { result: await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, context) };
       case 're-add':
-        return { result: await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, { onProgress }) };
+        return { result: await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, context) };
       case 'scrub':
-        return { result: await opScrub(this.assembled, { repair: !!args.repair, restart: !!args.restart, maxSpeed: args.maxSpeed as number | undefined }, { onProgress }) };
+        return { result: await opScrub(this.assembled, { repair: !!args.repair, restart: !!args.restart, maxSpeed: args.maxSpeed as number | undefined }, context) };
       case 'recover':
         return { result: opRecover(this.assembled) };
       case 'stop':
@@ -231,6 +254,20 @@ export class Daemon {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * A Unix socket can only be made in a directory that exists. libuv reports a missing one as
+ * EACCES (a Windows compatibility mapping), which sends the user to check permissions: say
+ * what is really wrong before listening.
+ */
+async function checkSocketDirectory(path: string, what: string): Promise<void> {
+  const dir = dirname(resolve(path));
+  const problem = await stat(dir).then(
+    (found) => (found.isDirectory() ? undefined : `ENOTDIR: ${dir} is not a directory`),
+    (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? `ENOENT: directory ${dir} does not exist` : undefined),
+  );
+  if (problem) throw new JraidError('E_DAEMON', `cannot listen for ${what}: ${problem}`, { path, hint: 'create the directory first, or choose another path' });
 }
 
 /** Removes a socket file nobody listens on (left by a daemon that died); refuses a live one. */

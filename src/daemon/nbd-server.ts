@@ -7,6 +7,8 @@
 // bounded by three named limits: requests in flight per connection, payload bytes in flight
 // per connection, and payload bytes in flight across the server. When a request does not fit,
 // the connection stops reading its socket until enough requests complete (backpressure).
+// Descriptors are bounded too: a client must finish its handshake within handshakeTimeoutMs,
+// and at most connectionsMax connections are open (silent clients make room for new ones).
 //
 // Not supported, on purpose: TLS (NBD_OPT_STARTTLS is refused with NBD_REP_ERR_UNSUP; serve on a
 // Unix socket or loopback), structured replies and so metadata contexts and NBD_CMD_BLOCK_STATUS
@@ -24,7 +26,7 @@ import {
   NBD_FLAG_C_FIXED_NEWSTYLE, NBD_FLAG_C_NO_ZEROES, NBD_FLAG_FIXED_NEWSTYLE, NBD_FLAG_HAS_FLAGS, NBD_FLAG_NO_ZEROES,
   NBD_FLAG_SEND_FLUSH, NBD_FLAG_SEND_FUA, NBD_FLAG_SEND_TRIM, NBD_FLAG_SEND_WRITE_ZEROES, NBD_INFO_DESCRIPTION, NBD_INFO_NAME,
   NBD_OPT_ABORT, NBD_OPT_EXPORT_NAME, NBD_OPT_GO, NBD_OPT_INFO, NBD_OPT_LIST, NBD_OPT_STARTTLS, NBD_OPT_STRUCTURED_REPLY,
-  NBD_REP_ACK, NBD_REP_ERR_INVALID, NBD_REP_ERR_TOO_BIG, NBD_REP_ERR_UNKNOWN, NBD_REP_ERR_UNSUP, NBD_REP_INFO, NBD_REP_SERVER,
+  NBD_REP_ACK, NBD_REP_ERR_INVALID, NBD_REP_ERR_POLICY, NBD_REP_ERR_TOO_BIG, NBD_REP_ERR_UNKNOWN, NBD_REP_ERR_UNSUP, NBD_REP_INFO, NBD_REP_SERVER,
   NBD_STRING_BYTES_MAX, OPTION_HEADER_SIZE_BYTES, REQUEST_HEADER_SIZE_BYTES, blockSizeConstraintsProblem, checkRequest,
   decodeInfoRequest, decodeOptionHeader, decodeRequestHeader, encodeExportNameReply, encodeGreeting, encodeInfoBlockSize,
   encodeInfoDescription, encodeInfoExport, encodeInfoName, encodeOptionReply, encodeServerReplyData, encodeSimpleReplyHeader,
@@ -62,6 +64,14 @@ export interface NbdLimits {
   optionsPerConnectionMax: number;
   /** How long close() waits for in-flight requests before it destroys the connections. */
   shutdownGraceMs: number;
+  /** Longest a client may take from connecting to the end of its handshake; then it is closed. */
+  handshakeTimeoutMs: number;
+  /**
+   * Connections open at once. A newcomer past the cap closes the oldest connection still
+   * negotiating (a client that finishes its handshake takes milliseconds); when every one is
+   * serving, the newcomer is refused politely: an error reply to its first option, then close.
+   */
+  connectionsMax: number;
   /** After our last reply and FIN, how long we keep draining the peer's bytes so it reads our replies, not a reset. */
   closeLingerMs: number;
 }
@@ -78,6 +88,8 @@ export const NBD_LIMITS_DEFAULT: Readonly<NbdLimits> = Object.freeze({
   optionsPerConnectionMax: 256,
   shutdownGraceMs: 10_000,
   closeLingerMs: 2_000,
+  handshakeTimeoutMs: 10_000,
+  connectionsMax: 256,
 });
 
 /** The relations that keep every bound reachable: one request of the maximum size always fits an idle connection, and one connection always fits the server. */
@@ -91,6 +103,8 @@ function assertLimits(limits: NbdLimits): void {
   assert(limits.optionDataBytesMax >= 4 + NBD_STRING_BYTES_MAX + 2 + 2 * 4, 'optionDataBytesMax holds the longest legal NBD_OPT_GO');
   assert(limits.optionsPerConnectionMax >= 1, 'optionsPerConnectionMax >= 1');
   assert(limits.shutdownGraceMs >= 0 && limits.closeLingerMs >= 0, 'timeouts are non-negative');
+  assert(Number.isSafeInteger(limits.handshakeTimeoutMs) && limits.handshakeTimeoutMs >= 1, 'handshakeTimeoutMs >= 1');
+  assert(Number.isSafeInteger(limits.connectionsMax) && limits.connectionsMax >= 1, 'connectionsMax >= 1');
 }
 
 function blockSizes(limits: NbdLimits): BlockSizeConstraints {
@@ -275,6 +289,13 @@ export class NbdServer {
     return this.connections.size;
   }
 
+  /** Connections not already on their way out (an evicted one stays in the set until it closes). */
+  private openConnectionCount(): number {
+    let count = 0;
+    for (const connection of this.connections) if (!connection.closing) count++;
+    return count;
+  }
+
   /** Addresses being listened on, with TCP ports resolved (port 0 asks for an ephemeral one). */
   get addresses(): NbdAddress[] {
     return this.listeners.map((listener) => listener.address);
@@ -314,7 +335,18 @@ export class NbdServer {
 
   /** Serves one client over any duplex byte stream (a socket from listen(), or a test's stream); resolves when it closes. */
   serve(stream: Duplex): Promise<void> {
-    const connection = new NbdConnection(this, stream, this.nextConnectionId++);
+    let refusal: string | undefined;
+    if (this.closing === undefined && this.openConnectionCount() >= this.limits.connectionsMax) {
+      // The oldest still negotiating has had the longest to finish: it makes room.
+      const oldest = [...this.connections].find((candidate) => candidate.negotiating);
+      if (oldest) {
+        oldest.destroy(`evicted: ${this.limits.connectionsMax} connections are open and it had not finished its handshake`);
+      } else {
+        refusal = `too many connections: this server serves at most ${this.limits.connectionsMax} at once; try again later`;
+        this.log('warn', `refusing a connection: ${refusal}`);
+      }
+    }
+    const connection = new NbdConnection(this, stream, this.nextConnectionId++, refusal);
     this.connections.add(connection);
     void connection.closed.then(() => this.connections.delete(connection));
     if (this.closing !== undefined) connection.shutdown();
@@ -398,8 +430,10 @@ class NbdConnection {
   /** The peer has sent its last byte: what is queued is still parsed and answered. */
   private inputEnded = false;
   private lingerTimer: NodeJS.Timeout | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly server: NbdServer, private readonly stream: Duplex, private readonly id: number) {
+  /** `refusal`: the server is full; the client is told so at its first option, then closed. */
+  constructor(private readonly server: NbdServer, private readonly stream: Duplex, private readonly id: number, private readonly refusal?: string) {
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -415,6 +449,22 @@ class NbdConnection {
   start(): void {
     this.log('debug', 'connected');
     this.write(encodeGreeting(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES));
+    this.handshakeTimer = setTimeout(() => {
+      if (this.phase !== 'handshake') return;
+      this.stopReading();
+      this.destroy(`no handshake within ${this.server.limits.handshakeTimeoutMs} ms`);
+    }, this.server.limits.handshakeTimeoutMs);
+    this.handshakeTimer.unref();
+  }
+
+  /** Still negotiating, and not already being closed: the connection the cap may evict. */
+  get negotiating(): boolean {
+    return this.phase === 'handshake' && !this.closing;
+  }
+
+  /** Destroyed or ending: it no longer counts against the cap. */
+  get closing(): boolean {
+    return this.stream.destroyed || this.phase === 'draining' || this.phase === 'lingering' || this.phase === 'closed';
   }
 
   /** Server shutdown: a client still negotiating has nothing to lose and is dropped; one in transmission gets its replies first. */
@@ -576,6 +626,13 @@ class NbdConnection {
   }
 
   private onOption(option: number, data: Buffer): void {
+    if (this.refusal !== undefined && option !== NBD_OPT_ABORT) {
+      // Every option gets the reason (a client may try several before it asks for the export);
+      // asking for the export ends it. NBD_OPT_EXPORT_NAME has no error reply: only the close.
+      if (option !== NBD_OPT_EXPORT_NAME) this.replyOption(option, NBD_REP_ERR_POLICY, this.refusal);
+      if (option === NBD_OPT_GO || option === NBD_OPT_EXPORT_NAME) this.drainAndClose(this.refusal);
+      return;
+    }
     switch (option) {
       case NBD_OPT_EXPORT_NAME:
         return this.onExportName(data);
@@ -640,6 +697,7 @@ class NbdConnection {
   }
 
   private enterTransmission(): void {
+    clearTimeout(this.handshakeTimer);
     this.phase = 'transmission';
     this.state = { kind: 'request-header' };
     this.log('debug', `transmission: ${this.exportSizeBytes} bytes`);
@@ -832,6 +890,7 @@ class NbdConnection {
     if (this.state.kind !== 'stopped') this.stopReading();
     this.phase = 'closed';
     clearTimeout(this.lingerTimer);
+    clearTimeout(this.handshakeTimer);
     // Replies handed to the stream will never leave now; requests still in the backend free their slots when they return.
     for (const entry of [...this.inflight]) {
       if (entry.replying) this.finish(entry);

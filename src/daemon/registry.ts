@@ -4,6 +4,7 @@
 
 import { mkdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { JraidError } from '../errors.js';
 
 export interface DaemonRecord {
   uuid: string;
@@ -22,7 +23,11 @@ export function runDir(): string {
 
 export async function ensureRunDir(): Promise<string> {
   const dir = runDir();
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+    throw new JraidError('E_DAEMON', `cannot create the run directory ${dir}: ${error.code ?? error.message}`, {
+      path: dir, hint: 'set JRAID_RUN_DIR to a directory you may write, or run as root',
+    });
+  });
   return dir;
 }
 

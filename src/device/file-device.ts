@@ -1,68 +1,22 @@
-// File and block-device backend. fstat reports size 0 for a block device, so its size
-// comes from sysfs (/sys/dev/block/MAJ:MIN/size, in 512-byte sectors), as lsblk reads it.
+// File and block-device backend. Paths are looked at first (member-path.ts: a FIFO is never
+// opened); a writer opens a block device with O_EXCL, so a mounted device, or one another
+// program holds exclusively, is refused instead of written under it.
 
-import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
-import { SECTOR_SIZE_BYTES } from '../units.js';
+import { constants, openSync, closeSync } from 'node:fs';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { JraidError } from '../errors.js';
 import { checkRange, DeviceIoError, type BlockDevice } from './block-device.js';
+import { describeHolders } from './lock.js';
+import { blockDeviceSizeBytes, pathErrnoError, probeMember, requireMemberPath, type MemberProbe } from './member-path.js';
 
-export type MemberKind = 'file' | 'block' | 'directory' | 'other' | 'missing';
+export { probeMember, type MemberProbe } from './member-path.js';
 
-export interface MemberProbe {
-  path: string;
-  kind: MemberKind;
-  sizeBytes: number;
-  /** Identity of the underlying object: two paths naming one file or device compare equal. */
-  identity: string;
-}
-
-function devMajor(rdev: number): number {
-  return ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
-}
-
-function devMinor(rdev: number): number {
-  return (rdev & 0xff) | ((rdev >> 12) & ~0xff & 0xfffff);
-}
-
-export async function blockDeviceSizeBytes(stats: Stats, path: string): Promise<number> {
-  const sysfs = `/sys/dev/block/${devMajor(stats.rdev)}:${devMinor(stats.rdev)}/size`;
-  try {
-    const sectors = Number((await readFile(sysfs, 'utf8')).trim());
-    if (Number.isSafeInteger(sectors)) return sectors * SECTOR_SIZE_BYTES;
-  } catch {
-    // fall through: no sysfs (a container without it); measure by opening instead
-  }
-  const handle = await open(path, 'r');
-  try {
-    // Binary search for the last readable byte: slow but exact, only without sysfs.
-    let low = 0;
-    let high = 2 ** 50;
-    const probe = Buffer.alloc(1);
-    while (low < high) {
-      const mid = Math.floor((low + high + 1) / 2);
-      const { bytesRead } = await handle.read(probe, 0, 1, mid - 1);
-      if (bytesRead === 1) low = mid; else high = mid - 1;
-    }
-    return low;
-  } finally {
-    await handle.close();
-  }
-}
-
-export async function probeMember(path: string): Promise<MemberProbe> {
-  let stats: Stats;
-  try {
-    stats = await stat(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { path, kind: 'missing', sizeBytes: 0, identity: `missing:${path}` };
-    throw error;
-  }
-  if (stats.isDirectory()) return { path, kind: 'directory', sizeBytes: 0, identity: `dir:${stats.dev}:${stats.ino}` };
-  if (stats.isBlockDevice()) {
-    return { path, kind: 'block', sizeBytes: await blockDeviceSizeBytes(stats, path), identity: `blk:${stats.rdev}` };
-  }
-  if (stats.isFile()) return { path, kind: 'file', sizeBytes: stats.size, identity: `file:${stats.dev}:${stats.ino}` };
-  return { path, kind: 'other', sizeBytes: 0, identity: `other:${stats.dev}:${stats.ino}` };
+export interface OpenOptions {
+  readOnly?: boolean;
+  /** A writer's open: block devices get O_EXCL. */
+  exclusive?: boolean;
+  /** Creates a new sparse file of this size (the path must not exist). */
+  createSizeBytes?: number;
 }
 
 export class FileDevice implements BlockDevice {
@@ -70,38 +24,49 @@ export class FileDevice implements BlockDevice {
   readonly sizeBytes: number;
   readonly handle: FileHandle;
   readonly kind: 'file' | 'block';
+  readonly probe: MemberProbe;
+  /** Descriptors opened only to hold locks for this member (its loop backing file): closed with it. */
+  readonly lockDescriptors: number[] = [];
 
-  private constructor(path: string, handle: FileHandle, sizeBytes: number, kind: 'file' | 'block') {
+  private constructor(path: string, handle: FileHandle, sizeBytes: number, kind: 'file' | 'block', probe: MemberProbe) {
     this.path = path;
     this.handle = handle;
     this.sizeBytes = sizeBytes;
     this.kind = kind;
+    this.probe = probe;
   }
 
   get fd(): number {
     return this.handle.fd;
   }
 
-  /** Opens an existing file or block device. `createSizeBytes` creates a sparse file of that size when missing. */
-  static async open(path: string, options: { readOnly?: boolean; createSizeBytes?: number } = {}): Promise<FileDevice> {
+  /** Opens an existing file or block device (or creates a sparse file, see OpenOptions). */
+  static async open(path: string, options: OpenOptions = {}): Promise<FileDevice> {
     if (options.createSizeBytes !== undefined) {
       const created = await open(path, 'wx', 0o600).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'EEXIST') return undefined;
-        throw error;
+        if (error.code === 'EEXIST') throw new JraidError('E_REFUSED', `${path} appeared while it was being created`, { path, hint: 'run the command again' });
+        throw pathErrnoError(path, error.code ?? 'EIO', 'write');
       });
-      if (created) {
-        await created.truncate(options.createSizeBytes);
-        await created.close();
-      }
+      await created.truncate(options.createSizeBytes);
+      await created.close();
     }
-    const handle = await open(path, options.readOnly ? 'r' : 'r+');
+    const probe = await probeMember(path);
+    requireMemberPath(probe);
+    if (!options.readOnly && probe.readOnlyDevice) throw pathErrnoError(path, 'EROFS', 'write');
+    let flags = options.readOnly ? constants.O_RDONLY : constants.O_RDWR;
+    if (options.exclusive && probe.kind === 'block') flags |= constants.O_EXCL;
+    const handle = await open(path, flags).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EBUSY') throw await busyError(path, probe);
+      throw pathErrnoError(path, error.code ?? 'EIO', options.readOnly ? 'read' : 'write');
+    });
     try {
       const stats = await handle.stat();
-      if (stats.isBlockDevice()) return new FileDevice(path, handle, await blockDeviceSizeBytes(stats, path), 'block');
-      if (!stats.isFile()) {
-        throw Object.assign(new Error(`${path} is neither a regular file nor a block device`), { code: stats.isDirectory() ? 'EISDIR' : 'ENOTBLK' });
+      // The path changed between the look and the open: refuse rather than guess.
+      if (stats.isBlockDevice() !== (probe.kind === 'block') || (!stats.isBlockDevice() && !stats.isFile())) {
+        throw new JraidError('E_MEMBER_NOT_BLOCK_OR_FILE', `${path} changed while it was being opened`, { path, hint: 'run the command again' });
       }
-      return new FileDevice(path, handle, stats.size, 'file');
+      if (stats.isBlockDevice()) return new FileDevice(path, handle, await blockDeviceSizeBytes(stats, path), 'block', probe);
+      return new FileDevice(path, handle, stats.size, 'file', probe);
     } catch (error) {
       await handle.close();
       throw error;
@@ -139,6 +104,39 @@ export class FileDevice implements BlockDevice {
   }
 
   async close(): Promise<void> {
+    for (const fd of this.lockDescriptors.splice(0)) {
+      try { closeSync(fd); } catch { /* already closed */ }
+    }
     await this.handle.close();
+  }
+}
+
+/** EBUSY on an exclusive open: who holds the device (a jraid process, a mount, the kernel). */
+async function busyError(path: string, probe: MemberProbe): Promise<JraidError> {
+  const holders = await describeHolders(path);
+  if (holders.length > 0) {
+    return new JraidError('E_ARRAY_LOCKED', `${path} is in use by ${holders.join(', ')}`, {
+      path, hint: 'wait for it to finish, or use the daemon that serves this array (jraid stop to end it)', details: { holders },
+    });
+  }
+  const mounts = probe.device ? await mountPoints(probe.device) : [];
+  const what = mounts.length > 0 ? `mounted on ${mounts.join(', ')}` : 'held exclusively by the kernel (a mount, md, device-mapper, swap)';
+  return new JraidError('E_MEMBER_BUSY', `${path} is in use: ${what}; jraid will not write under it`, {
+    path, hint: mounts.length > 0 ? 'unmount it first' : 'stop what holds it (see lsblk and /sys/block/*/holders)',
+  });
+}
+
+async function mountPoints(device: { major: number; minor: number }): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  // Fields: id parent MAJ:MIN root mount-point ...
+  return text.split('\n').map((line) => line.split(' ')).filter((fields) => fields[2] === `${device.major}:${device.minor}`).map((fields) => fields[4]!);
+}
+
+/** Opens a descriptor on `path` only to hold a lock; the caller closes it. Undefined when it cannot be opened. */
+export function openForLock(path: string, write: boolean): number | undefined {
+  try {
+    return openSync(path, write ? constants.O_RDWR : constants.O_RDONLY);
+  } catch {
+    return undefined;
   }
 }

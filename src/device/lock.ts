@@ -22,8 +22,26 @@ export function unlockMember(fd: number): void {
   fsx.unlock(fd, LOCK_OFFSET_BYTES, LOCK_LENGTH_BYTES);
 }
 
+/** A process that has a member open: its pid and command line ("jraid scrub r5 ..."). */
+export interface HolderProcess {
+  pid: number;
+  command: string;
+  /** The jraid command it runs (scrub, rebuild, daemon, ...), when it is jraid. */
+  operation: string | undefined;
+}
+
 /** "pid 1234 (jraid write --offset 0 r5)" for every other process that has `path` open. */
 export async function describeHolders(path: string): Promise<string[]> {
+  return (await holderProcesses(path)).map((holder) => `pid ${holder.pid} (${holder.command})`);
+}
+
+/** This process, described as a holder is. */
+export function thisProcess(): HolderProcess {
+  return describeProcess(process.pid, process.argv);
+}
+
+/** Every other process that has `path` open. */
+export async function holderProcesses(path: string): Promise<HolderProcess[]> {
   let target: string;
   try {
     const stats = await stat(path);
@@ -31,7 +49,7 @@ export async function describeHolders(path: string): Promise<string[]> {
   } catch {
     return [];
   }
-  const holders: string[] = [];
+  const holders: HolderProcess[] = [];
   const pids = (await readdir('/proc').catch(() => [] as string[])).filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid);
   for (const pid of pids) {
     const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
@@ -44,17 +62,17 @@ export async function describeHolders(path: string): Promise<string[]> {
       const identity = stats.isBlockDevice() ? `b${stats.rdev}` : `f${stats.dev}:${stats.ino}`;
       if (identity !== target) continue;
       const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean);
-      holders.push(`pid ${pid} (${shortCommand(cmdline)})`);
+      holders.push(describeProcess(Number(pid), cmdline));
       break;
     }
   }
   return holders;
 }
 
-function shortCommand(argv: string[]): string {
+function describeProcess(pid: number, argv: string[]): HolderProcess {
   // "node --enable-source-maps /x/dist/src/cli/main.js write ..." reads better as "jraid write ...".
   const main = argv.findIndex((arg) => arg.endsWith('/cli/main.js'));
   const words = main >= 0 ? ['jraid', ...argv.slice(main + 1)] : argv;
   const text = words.join(' ');
-  return text.length > 100 ? `${text.slice(0, 97)}...` : text;
+  return { pid, command: text.length > 100 ? `${text.slice(0, 97)}...` : text, operation: main >= 0 ? argv[main + 1] : undefined };
 }

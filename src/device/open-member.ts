@@ -6,7 +6,8 @@
 import { resolve } from 'node:path';
 import type { BlockDevice } from './block-device.js';
 import { FaultDevice, type FaultPlan } from './fault-device.js';
-import { FileDevice } from './file-device.js';
+import { FileDevice, type OpenOptions } from './file-device.js';
+import { JraidError } from '../errors.js';
 
 interface FaultSpec extends FaultPlan {
   path: string;
@@ -15,12 +16,17 @@ interface FaultSpec extends FaultPlan {
 function faultSpecs(): FaultSpec[] {
   const text = process.env.JRAID_FAULTS;
   if (!text) return [];
-  const parsed = JSON.parse(text) as unknown;
-  if (!Array.isArray(parsed)) throw new Error('JRAID_FAULTS must be a JSON array of {"path", ...} objects');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed)) throw new JraidError('E_USAGE', 'JRAID_FAULTS must be a JSON array of {"path", ...} objects', { hint: 'see jraid(8), ENVIRONMENT' });
   return parsed as FaultSpec[];
 }
 
-export async function openMemberDevice(path: string, options: { readOnly?: boolean } = {}): Promise<BlockDevice> {
+export async function openMemberDevice(path: string, options: Omit<OpenOptions, 'createSizeBytes'> = {}): Promise<BlockDevice> {
   const device = await FileDevice.open(path, options);
   const spec = faultSpecs().find((candidate) => resolve(candidate.path) === resolve(path));
   return spec ? new FaultDevice(device, spec) : device;

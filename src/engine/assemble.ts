@@ -1,20 +1,21 @@
 // Assembling an array from its members: read every superblock, group by array uuid, order by
 // role, tell fresh from stale by event count, and decide whether the array can run.
 //
-// Stale rule: a member whose events are behind the newest AND whom the newest superblock marks
-// faulty missed writes; it is left out (named in the report). A member that is merely behind on
-// events but still listed active only missed a superblock update (a crash between two copies
-// of a state change) and is taken. --force takes stale members back when the array cannot run
-// without them, and says so: their blocks may be older than the rest.
+// Stale rule (docs/FORMAT.md, Events): a member that the newest superblock marks faulty and that
+// is behind it, or any member with a role two or more events behind the newest, missed writes;
+// it is left out and named in the report. A member one behind and still listed in sync missed
+// only the last superblock commit (a crash during it) and is taken. --force takes stale members
+// back when the array cannot run without them, and says so: their blocks may be older.
 
 import { DeviceIoError, type BlockDevice } from '../device/block-device.js';
-import { probeMember } from '../device/file-device.js';
+import { probeMember, requireMemberPath } from '../device/member-path.js';
 import { openMemberDevice } from '../device/open-member.js';
 import { JraidError } from '../errors.js';
 import type { Superblock } from '../format/superblock.js';
 import { formatUuid } from '../format/uuid.js';
 import { MemberDisk } from './member-disk.js';
-import { lockAll, type LockedMembers } from './member-locks.js';
+import { exclusiveHolders, lockAll, type LockedMembers } from './member-locks.js';
+import type { HolderProcess } from '../device/lock.js';
 import { RaidArray, type ArrayEvent, type JournalOptions } from './raid-array.js';
 import { readSuperblocks } from './superblock-io.js';
 import { recoverArray, recoveryNeeded, type RecoveryAction, type RecoveryOutcome } from './recover.js';
@@ -34,6 +35,28 @@ export interface AssembleOptions {
   /** 'none' for commands that only look (detail, examine). Defaults: exclusive, or shared when readOnly. */
   lock?: 'exclusive' | 'shared' | 'none';
   onEvent?: (event: ArrayEvent) => void;
+  /** The uuid a config file's ARRAY line gives: members of another array are refused before anything is written. */
+  expectedUuid?: ExpectedUuid;
+}
+
+/** An ARRAY line's UUID=, and where it was read (`file:line`). */
+export interface ExpectedUuid {
+  uuid: string;
+  configFile: string;
+  line: number;
+  name: string;
+}
+
+/** Refuses members whose array uuid is not the one the config file's line gives. */
+export function checkExpectedUuid(expected: ExpectedUuid | undefined, arrayUuid: Buffer): void {
+  if (!expected) return;
+  const actual = formatUuid(arrayUuid);
+  if (actual === expected.uuid) return;
+  throw new JraidError('E_CONFIG', `${expected.configFile}:${expected.line}: ARRAY ${expected.name} says UUID=${expected.uuid}, but its members carry array uuid ${actual}`, {
+    path: expected.configFile,
+    hint: 'correct UUID= (or devices=) on that line so that it names the members of one array',
+    details: { configUuid: expected.uuid, membersUuid: actual, line: expected.line },
+  });
 }
 
 export interface AssembledMember {
@@ -60,6 +83,8 @@ export interface AssembleReport {
   notes: string[];
   /** What recovery found and did at assembly (dirty journal record, dirty flag). */
   recovery: RecoveryOutcome | { action: RecoveryAction; performed: false } | undefined;
+  /** Opened without a lock (detail): the processes that held the array for writing meanwhile. */
+  holders: HolderProcess[];
 }
 
 export interface Assembled {
@@ -77,26 +102,31 @@ export async function assembleArray(paths: string[], options: AssembleOptions = 
   const identities = new Map<string, string>();
   for (const path of paths) {
     const probe = await probeMember(path);
-    if (probe.kind === 'missing') {
-      if (options.skipMissingPaths) { missingPaths.push(path); continue; }
-      throw new JraidError('E_MEMBER_MISSING', `${path} does not exist`, { path, hint: 'check the path; a member that is gone can be left out and the array runs degraded' });
+    if (probe.kind === 'missing' && options.skipMissingPaths) {
+      missingPaths.push(path);
+      continue;
     }
-    if (probe.kind === 'directory') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${path} is a directory, not a member`, { path });
-    if (probe.kind === 'other') throw new JraidError('E_MEMBER_NOT_BLOCK_OR_FILE', `${path} is neither a regular file nor a block device`, { path });
+    requireMemberPath(probe, { missingHint: 'check the path; a member that is gone can be left out and the array runs degraded' });
     const twin = identities.get(probe.identity);
-    if (twin !== undefined) throw new JraidError('E_MEMBER_DUPLICATE', `${path} and ${twin} are the same member`, { path, hint: 'list each member once' });
+    if (twin !== undefined) throw new JraidError('E_MEMBER_DUPLICATE', `${path} and ${twin} are the same member${probe.backing ? ` (${probe.backing.path})` : ''}`, { path, hint: 'list each member once' });
     identities.set(probe.identity, path);
     present.push(path);
+  }
+  if (present.length === 0) {
+    throw new JraidError('E_MEMBER_MISSING', `none of the array's members exists: ${missingPaths.join(', ')}`, {
+      path: missingPaths[0], hint: 'check the paths in the config file (attach the devices, or fix devices=)', details: { missingPaths },
+    });
   }
   const readOnly = options.readOnly ?? false;
   const devices: BlockDevice[] = [];
   let locked: LockedMembers | undefined;
   try {
-    for (const path of present) devices.push(await openMemberDevice(path, { readOnly }));
     const lockMode = options.lock ?? (readOnly ? 'shared' : 'exclusive');
+    for (const path of present) devices.push(await openMemberDevice(path, { readOnly, exclusive: lockMode === 'exclusive' }));
     if (lockMode !== 'none') locked = await lockAll(devices, lockMode);
     const assembled = await assembleDevices(devices, options);
     assembled.report.missingPaths.push(...missingPaths);
+    if (lockMode === 'none') assembled.report.holders = await exclusiveHolders(devices);
     const heldLock = locked;
     return {
       ...assembled,
@@ -158,6 +188,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
         path: foreign.device.path, hint: 'leave it out: assemble the members of one array at a time',
       });
   }
+  checkExpectedUuid(options.expectedUuid, candidates.find((candidate) => candidate.sb.arrayUuid.toString('hex') === chosen)!.sb.arrayUuid);
   const memberUuids = new Map<string, string>();
   for (const candidate of candidates) {
     const key = candidate.sb.memberUuid.toString('hex');
@@ -174,7 +205,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
   const template: Superblock = { ...newest.sb, members: newest.sb.members.map((member) => ({ ...member })) };
   const report: AssembleReport = {
     arrayUuid: formatUuid(template.arrayUuid), name: template.name, events: template.events,
-    members: [], missingRoles: [], missingPaths: [], stale: [], forced: [], notes: [], recovery: undefined,
+    members: [], missingRoles: [], missingPaths: [], stale: [], forced: [], notes: [], recovery: undefined, holders: [],
   };
   const disks = new Map<number, MemberDisk>();
   const indexed: { index: number; device: BlockDevice }[] = [];
@@ -191,7 +222,10 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
     const member: AssembledMember = { path: candidate.device.path, index, role: entry.role, state: entry.state, events: candidate.sb.events };
     if (candidate.primaryProblem) {
       member.primaryProblem = candidate.primaryProblem;
-      report.notes.push(`${candidate.device.path}: primary superblock is bad (${candidate.primaryProblem}); using the secondary copy`);
+      // A read-only command writes nothing: repairing the copy is a writing command's job.
+      report.notes.push(`${candidate.device.path}: primary superblock is bad (${candidate.primaryProblem}); ${options.readOnly
+        ? 'using the secondary copy; a writing command (jraid assemble) rewrites it'
+        : 'rewritten from the secondary copy'}`);
     }
     report.members.push(member);
     if (entry.state === 'faulty') {
@@ -201,6 +235,16 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
         report.stale.push(candidate.device.path);
         staleCandidates.push({ candidate, index });
       }
+      continue;
+    }
+    // The events rule (docs/FORMAT.md, Events): one behind missed at most the last superblock
+    // commit, in a crash; two or more behind missed a commit that finished everywhere else, and
+    // so the writes after it. A spare holds no data: its events do not matter.
+    if (entry.role !== null && candidate.sb.events + 1 < template.events) {
+      member.excluded = `stale: events ${candidate.sb.events} < ${template.events}`;
+      report.stale.push(candidate.device.path);
+      staleCandidates.push({ candidate, index });
+      report.notes.push(`${candidate.device.path} is stale (events ${candidate.sb.events} < ${template.events}): it missed writes and is left out; jraid re-add brings it back`);
       continue;
     }
     const disk = new MemberDisk(candidate.device, candidate.sb);
@@ -254,7 +298,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
         details: { missingRoles: report.missingRoles, rebuildingRoles, stale: report.stale },
       });
   }
-  for (const role of report.missingRoles) report.notes.push(`role ${role} is missing: the array runs degraded`);
+  for (const role of report.missingRoles) report.notes.push(missingRoleNote(role));
   const array = new RaidArray(template, disks, { readOnly: options.readOnly ?? false, onEvent: options.onEvent });
   await array.loadRegions();
   // Members that missed the last superblock update (a crash between copies of a state change)
@@ -268,6 +312,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
   const needed = recoveryNeeded(array);
   if (needed !== 'none' && array.readOnly) {
     report.recovery = { action: needed, performed: false };
+    array.unrecovered = needed;
     report.notes.push(needed === 'dirty-stripes'
       ? `the array was not shut down cleanly: ${array.journalRecord!.entries.length} stripe(s) await recovery`
       : 'the array was not shut down cleanly: a full resync awaits');
@@ -285,6 +330,11 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
       await Promise.all(devices.map((device) => device.close().catch(() => {})));
     },
   };
+}
+
+/** The note for a role no member serves (describeArray recomputes these as the array changes). */
+export function missingRoleNote(role: number): string {
+  return `role ${role} is missing: the array runs degraded`;
 }
 
 export function describeRecovery(outcome: RecoveryOutcome): string {

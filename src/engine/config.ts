@@ -7,7 +7,9 @@
 // ARRAY takes the array's name as its first word (or name=NAME), its uuid, and its members.
 // DEVICE globs are where `assemble --scan` looks for members of arrays listed without devices=.
 
-import { readFile, writeFile, rename } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, writeFile, rename } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { JraidError } from '../errors.js';
 import { formatUuid, parseUuid } from '../format/uuid.js';
 
@@ -101,6 +103,30 @@ export function parseConfig(text: string, path: string): Config {
 
 export function formatArrayLine(entry: { name: string; uuid: string; devices: string[] }): string {
   return `ARRAY ${entry.name} UUID=${entry.uuid} devices=${entry.devices.join(',')}`;
+}
+
+/**
+ * Whether saveArrayToConfig could add a new array named `name` (undefined: named by its uuid):
+ * the file parses, no other array has the name, and its directory may be written. create asks
+ * before it writes anything, so a refusal here leaves the members untouched.
+ */
+export async function checkConfigAcceptsNewArray(path: string, name: string | undefined): Promise<void> {
+  let text = '';
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new JraidError('E_CONFIG', `cannot read ${path}: ${(error as Error).message}`, { path });
+  }
+  const existing = text ? parseConfig(text, path) : { path, arrays: [], deviceGlobs: [] };
+  const clash = name === undefined ? undefined : existing.arrays.find((array) => array.name === name && array.uuid !== undefined);
+  if (clash) {
+    throw new JraidError('E_CONFIG', `${path} already names another array "${name}" (uuid ${clash.uuid})`, { path, hint: 'pick another --name, or edit the config file' });
+  }
+  try {
+    await access(dirname(resolve(path)), constants.W_OK);
+  } catch {
+    throw new JraidError('E_CONFIG', `cannot write ${path}: its directory is not writable`, { path, hint: 'give --config FILE in a writable place, or run as a user who may write it' });
+  }
 }
 
 /** Adds or replaces the ARRAY line for this uuid (or name), keeping every other line as it was. */

@@ -1,7 +1,8 @@
 // Creating an array: every check first, then the writes. A refused create writes nothing.
 
 import type { BlockDevice } from '../device/block-device.js';
-import { FileDevice, probeMember, type MemberProbe } from '../device/file-device.js';
+import { FileDevice } from '../device/file-device.js';
+import { probeMember, requireMemberPath, type MemberProbe } from '../device/member-path.js';
 import { JraidError } from '../errors.js';
 import { buildMemberLayout, DATA_OFFSET_BYTES, findRegion, minMemberSizeBytes } from '../format/layout.js';
 import { FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, NAME_SIZE_BYTES, type MemberEntry, type Superblock } from '../format/superblock.js';
@@ -12,6 +13,8 @@ import {
 import { formatUuid, newUuid } from '../format/uuid.js';
 import { WRITE_INTENT_BIT_COUNT } from '../format/write-intent.js';
 import { BLOCK_SIZE_BYTES, MIB, alignDown, formatSizeBytes, isPowerOfTwo } from '../units.js';
+import { detectForeignSignatures, SIGNATURE_HEAD_BYTES, SIGNATURE_TAIL_BYTES } from '../format/foreign-signatures.js';
+import { rm } from 'node:fs/promises';
 import { MemberDisk } from './member-disk.js';
 import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
 import { lockAll, type LockedMembers } from './member-locks.js';
@@ -90,35 +93,58 @@ export function validateCreateOptions(options: CreateOptions): { level: Level; l
 
 export async function createArray(options: CreateOptions, onProgress?: (progress: CreateProgress) => void): Promise<CreateResult> {
   const { level, layout, chunkSizeBytes, policy } = validateCreateOptions(options);
-  const probes = await Promise.all(options.paths.map(probeMember));
+  const probes = await Promise.all(options.paths.map((path) => probeMember(path)));
   checkProbes(probes, options, chunkSizeBytes);
-  if (!options.force) await refuseForeign(probes);
 
-  // Checks passed: create the missing image files, open everything, lock it.
-  const createdPaths: string[] = [];
+  // Every remaining check needs the existing members open (for writing: block devices with
+  // O_EXCL, so a mounted one is refused) and locked, and reads what they hold. Only when all
+  // pass are the missing image files created and anything written.
   const devices: FileDevice[] = [];
-  let locked: LockedMembers | undefined;
+  const createdPaths: string[] = [];
+  const locks: LockedMembers[] = [];
+  let written = false;
   try {
+    const opened = new Map<string, FileDevice>();
     for (const probe of probes) {
-      const isNew = probe.kind === 'missing';
-      devices.push(await FileDevice.open(probe.path, isNew ? { createSizeBytes: options.createSizeBytes! } : {}));
-      if (isNew) createdPaths.push(probe.path);
+      if (probe.kind === 'missing') continue;
+      const device = await FileDevice.open(probe.path, { exclusive: true });
+      devices.push(device);
+      opened.set(probe.path, device);
     }
-    locked = await lockAll(devices, 'exclusive');
+    locks.push(await lockAll([...opened.values()], 'exclusive'));
+    if (!options.force) {
+      for (const device of opened.values()) await refuseOccupied(device);
+    }
+    const ordered: FileDevice[] = [];
+    for (const probe of probes) {
+      let device = opened.get(probe.path);
+      if (!device) {
+        device = await FileDevice.open(probe.path, { createSizeBytes: options.createSizeBytes!, exclusive: true });
+        createdPaths.push(probe.path);
+        devices.push(device);
+        locks.push(await lockAll([device], 'exclusive'));
+      }
+      ordered.push(device);
+    }
     const allNew = createdPaths.length === probes.length;
-    const superblock = await writeNewArray(devices, {
+    written = true;
+    const superblock = await writeNewArray(ordered, {
       level, layout, chunkSizeBytes, policy, raidDevices: options.raidDevices, name: options.name ?? '',
       zeroMetadata: !allNew, parityInSync: allNew || !!options.assumeClean,
     });
     let parityInitialised: CreateResult['parityInitialised'] = allNew ? 'skipped-new-members' : 'skipped-assume-clean';
     if (!allNew && !options.assumeClean) {
-      await initialiseParity(devices, superblock, onProgress);
+      await initialiseParity(ordered, superblock, onProgress);
       parityInitialised = 'computed';
     }
-    const finalSb = (await readSuperblocks(devices[0]!)).superblock!;
+    const finalSb = (await readSuperblocks(ordered[0]!)).superblock!;
     return { superblock: finalSb, paths: options.paths, createdPaths, parityInitialised };
+  } catch (error) {
+    // Refused before anything was written: take back the files this create made.
+    if (!written) await Promise.all(createdPaths.map((path) => rm(path, { force: true })));
+    throw error;
   } finally {
-    locked?.release();
+    for (const lock of locks) lock.release();
     await Promise.all(devices.map((device) => device.close()));
   }
 }
@@ -127,22 +153,14 @@ function checkProbes(probes: MemberProbe[], options: CreateOptions, chunkSizeByt
   const seen = new Map<string, string>();
   const minimumBytes = minMemberSizeBytes(chunkSizeBytes);
   for (const probe of probes) {
-    if (probe.kind === 'missing' && options.createSizeBytes === undefined) {
-      throw new JraidError('E_MEMBER_MISSING', `${probe.path} does not exist`, { path: probe.path, hint: 'give --size to create image files, or check the path' });
+    if (probe.kind !== 'missing' || options.createSizeBytes === undefined) requireMemberPath(probe, { missingHint: 'give --size to create image files, or check the path' });
+    // A missing path's identity is where it would be: "x.img" and "./x.img" are one file.
+    const twin = seen.get(probe.identity);
+    if (twin !== undefined) {
+      const what = probe.kind !== 'block' ? 'file' : probe.backing ? `device (backed by ${probe.backing.path})` : 'device';
+      throw new JraidError('E_MEMBER_DUPLICATE', `${probe.path} and ${twin} are the same ${what}`, { path: probe.path, hint: 'list each member once' });
     }
-    if (probe.kind === 'directory') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${probe.path} is a directory`, { path: probe.path, hint: 'name an image file or a block device' });
-    if (probe.kind === 'other') throw new JraidError('E_MEMBER_NOT_BLOCK_OR_FILE', `${probe.path} is neither a regular file nor a block device`, { path: probe.path });
-    if (probe.kind !== 'missing') {
-      const twin = seen.get(probe.identity);
-      if (twin !== undefined) {
-        throw new JraidError('E_MEMBER_DUPLICATE', `${probe.path} and ${twin} are the same ${probe.kind === 'block' ? 'device' : 'file'}`, { path: probe.path, hint: 'list each member once' });
-      }
-      seen.set(probe.identity, probe.path);
-    } else {
-      const twin = seen.get(`missing:${probe.path}`);
-      if (twin !== undefined) throw new JraidError('E_MEMBER_DUPLICATE', `${probe.path} is listed twice`, { path: probe.path, hint: 'list each member once' });
-      seen.set(`missing:${probe.path}`, probe.path);
-    }
+    seen.set(probe.identity, probe.path);
     const sizeBytes = probe.kind === 'missing' ? options.createSizeBytes! : probe.sizeBytes;
     if (sizeBytes < minimumBytes) {
       throw new JraidError('E_MEMBER_TOO_SMALL', `${probe.path} is ${formatSizeBytes(sizeBytes)}; a member needs at least ${formatSizeBytes(minimumBytes)} (4 MiB of metadata and one ${formatSizeBytes(chunkSizeBytes)} chunk)`, {
@@ -152,21 +170,40 @@ function checkProbes(probes: MemberProbe[], options: CreateOptions, chunkSizeByt
   }
 }
 
-async function refuseForeign(probes: MemberProbe[]): Promise<void> {
-  for (const probe of probes) {
-    if (probe.kind === 'missing') continue;
-    const device = await FileDevice.open(probe.path, { readOnly: true });
-    try {
-      const read = await readSuperblocks(device);
-      if (read.hasMagic) {
-        const owner = read.superblock ? `array ${read.superblock.name || '(unnamed)'} (uuid ${formatUuid(read.superblock.arrayUuid)})` : 'a jraid array (damaged superblock)';
-        throw new JraidError('E_MEMBER_FOREIGN', `${probe.path} already belongs to ${owner}`, {
-          path: probe.path, hint: 'use --force to overwrite it, or pick another member',
-        });
-      }
-    } finally {
-      await device.close();
-    }
+/**
+ * Refuses a member that already holds something: a jraid superblock (E_MEMBER_FOREIGN) or
+ * another format's signature (E_MEMBER_HAS_DATA: a file system, swap, LVM2, md, a partition
+ * table). create, add and rebuild onto a new replacement ask the same; --force skips it.
+ */
+export async function refuseOccupied(device: BlockDevice, ownArrayUuid?: Buffer, ownMemberUuids: readonly Buffer[] = []): Promise<void> {
+  const path = device.path;
+  const read = await readSuperblocks(device);
+  if (read.hasMagic) {
+    const own = read.superblock;
+    const owner = own ? `array ${own.name || '(unnamed)'} (uuid ${formatUuid(own.arrayUuid)})` : 'a jraid array (damaged superblock)';
+    const same = ownArrayUuid !== undefined && own?.arrayUuid.equals(ownArrayUuid);
+    const removed = same && !ownMemberUuids.some((uuid) => uuid.equals(own!.memberUuid));
+    throw new JraidError('E_MEMBER_FOREIGN', `${path} already belongs to ${owner}`, {
+      path,
+      hint: removed ? 'it was removed from this array: use --force to add it again as a blank member'
+        : same ? 'it is an old member of this array: use jraid re-add, or --force to use it as a blank member'
+          : 'use --force to overwrite it, or pick another member',
+    });
+  }
+  const headBytes = Math.min(device.sizeBytes, SIGNATURE_HEAD_BYTES);
+  const tailOffsetBytes = Math.max(0, device.sizeBytes - SIGNATURE_TAIL_BYTES);
+  const head = Buffer.alloc(headBytes);
+  const tail = Buffer.alloc(device.sizeBytes - tailOffsetBytes);
+  if (head.length > 0) await device.read(head, 0);
+  if (tail.length > 0) await device.read(tail, tailOffsetBytes);
+  const found = detectForeignSignatures({ sizeBytes: device.sizeBytes, head, tail, tailOffsetBytes });
+  if (found.length > 0) {
+    const first = found[0]!;
+    const others = found.length > 1 ? ` (and ${found.slice(1).map((signature) => signature.what).join(', ')})` : '';
+    throw new JraidError('E_MEMBER_HAS_DATA', `${path} holds ${first.what}${others} (its signature at byte ${first.offsetBytes}); using it would destroy that`, {
+      path, hint: `use --force to overwrite it (wipefs -a ${path} erases the signatures), or pick another member`,
+      details: { signatures: found },
+    });
   }
 }
 

@@ -1,11 +1,11 @@
 // Plain-object views of an array and of one member, for `detail` and `examine`. The CLI
 // prints them as tables or JSON; their keys are the stable --json schema (man page, JSON).
 
-import type { Superblock } from '../format/superblock.js';
+import { FLAG_DIRTY, isFreeSlot, type Superblock } from '../format/superblock.js';
 import { formatUuid } from '../format/uuid.js';
 import { FileDevice } from '../device/file-device.js';
 import { JraidError } from '../errors.js';
-import type { AssembleReport } from './assemble.js';
+import { missingRoleNote, type AssembleReport } from './assemble.js';
 import type { ArrayState, RaidArray } from './raid-array.js';
 import { readSuperblocks } from './superblock-io.js';
 import { journalLayoutFor } from './journal-store.js';
@@ -22,6 +22,25 @@ export interface MemberDetail {
   events: number | null;
   recoveryOffsetBytes: number;
   readErrorsCorrected: number;
+}
+
+/** Work on the array by some process (this daemon, or another that holds the array's lock). */
+export interface Activity {
+  /** The jraid command doing it: scrub, rebuild, re-add, daemon, write, ... */
+  operation: string;
+  pid: number;
+  command: string;
+  /** Live progress, when the work runs in this process. */
+  progress?: { doneBytes: number; totalBytes: number };
+}
+
+/** A scrub or rebuild that is under way: running now, or stopped part-way (resumable). */
+export interface WorkStatus {
+  state: 'running' | 'interrupted';
+  percent: number;
+  operation: string | null;
+  pid: number | null;
+  command: string | null;
 }
 
 export interface ArrayDetail {
@@ -53,33 +72,51 @@ export interface ArrayDetail {
   badBlocks: { firstBlock: number; blockCount: number; reason: string }[];
   /** Percent of the rebuild done on the member being rebuilt, or null. */
   rebuildPercent: number | null;
+  rebuildStatus: WorkStatus | null;
+  scrubStatus: WorkStatus | null;
   members: MemberDetail[];
   notes: string[];
 }
 
-export function describeArray(array: RaidArray, report: AssembleReport): ArrayDetail {
+/**
+ * The array as it is now. Members in use are described from the live array (path, the events
+ * on their own superblock); members left out at assembly from the assembly report. Notes about
+ * missing roles are recomputed, so a long-lived array (the daemon) never shows stale ones.
+ * `activities` say which work runs, so a checkpoint is not mistaken for an interruption.
+ */
+export function describeArray(array: RaidArray, report: AssembleReport, activities: Activity[] = []): ArrayDetail {
   const sb = array.sb;
-  const pathByIndex = new Map(report.members.map((member) => [member.index, member]));
-  const members: MemberDetail[] = sb.members.map((entry, index) => {
-    const seen = pathByIndex.get(index);
+  const leftOut = new Map(report.members.map((member) => [member.index, member]));
+  const members: MemberDetail[] = sb.members.flatMap((entry, index) => {
+    if (isFreeSlot(entry)) return []; // a removed member's slot, free for the next one
+    const disk = array.disks.get(index);
+    const seen = disk ? undefined : leftOut.get(index);
     let state: string = entry.state;
-    if (!seen && entry.state !== 'faulty') state = 'missing';
+    if (!disk && !seen && entry.state !== 'faulty') state = 'missing';
     if (seen?.excluded?.startsWith('stale') && entry.role !== null && entry.state !== 'faulty') state = 'stale';
-    return {
+    return [{
       number: index,
       role: entry.role,
       state,
-      path: seen?.path ?? null,
+      path: disk?.path ?? seen?.path ?? null,
       uuid: formatUuid(entry.uuid),
-      events: seen?.events ?? null,
+      events: disk ? disk.sb.events : seen?.events ?? null,
       recoveryOffsetBytes: entry.recoveryOffsetBytes,
       readErrorsCorrected: entry.readErrorsCorrected,
-    };
+    }];
   });
   const active = sb.members.filter((entry, index) => entry.role !== null && entry.state === 'active' && array.disks.has(index)).length;
   const spare = sb.members.filter((entry, index) => entry.state === 'spare' && array.disks.has(index)).length;
-  const failed = sb.members.filter((entry) => entry.state === 'faulty').length;
+  const failed = sb.members.filter((entry) => entry.state === 'faulty' && !isFreeSlot(entry)).length;
+  const rebuildingEntries = sb.members.filter((entry) => entry.state === 'rebuilding');
   const rebuilding = sb.members.filter((entry, index) => entry.state === 'rebuilding' && array.disks.has(index)).length;
+  const rebuildPercent = rebuildingEntries.length > 0
+    ? Math.floor((1000 * Math.min(...rebuildingEntries.map((entry) => entry.recoveryOffsetBytes))) / sb.dataSizeBytes) / 10
+    : null;
+  const missingNotes = new Set(Array.from({ length: sb.raidDevices }, (_, role) => missingRoleNote(role)));
+  const notes = [...report.notes.filter((note) => !missingNotes.has(note)), ...array.lostRoles().map(missingRoleNote)];
+  // The journal's own word, whatever else the array's state says (a dirty array may be degraded too).
+  const journalClean = array.journal ? array.journal.clean : !(array.journalRecord && !array.journalRecord.clean);
   return {
     name: sb.name,
     uuid: formatUuid(sb.arrayUuid),
@@ -87,13 +124,13 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
     layout: sb.layout,
     chunkSizeBytes: sb.chunkSizeBytes,
     raidDevices: sb.raidDevices,
-    totalDevices: report.members.length,
+    totalDevices: new Set([...array.disks.keys(), ...leftOut.keys()]).size,
     arraySizeBytes: sb.arraySizeBytes,
     memberDataSizeBytes: sb.dataSizeBytes,
     memberSizeBytes: sb.memberSizeBytes,
     consistencyPolicy: sb.policy,
     state: array.state(),
-    clean: !(sb.flags & 1),
+    clean: !(sb.flags & FLAG_DIRTY) && (sb.policy !== 'dirty-log' || journalClean),
     events: sb.events,
     createdAt: new Date(sb.createdAtMs).toISOString(),
     updatedAt: new Date(sb.updatedAtMs).toISOString(),
@@ -106,22 +143,38 @@ export function describeArray(array: RaidArray, report: AssembleReport): ArrayDe
     journal: sb.policy === 'dirty-log'
       ? {
         generation: array.journal ? array.journal.currentGeneration : array.journalRecord?.generation ?? null,
-        // The journal's own word, whatever the array's health: a dirty record is never shown clean.
-        clean: array.journal ? array.journal.clean : !(array.journalRecord && !array.journalRecord.clean),
+        clean: journalClean,
         dirtyStripes: array.journalRecord && !array.journalRecord.clean ? [...new Set(array.journalRecord.entries.map((entry) => entry.stripe))].sort((a, b) => a - b) : [],
       }
       : null,
     badBlocks: array.badBlocks.ranges.map((range) => ({ ...range })),
-    rebuildPercent: rebuilding > 0
-      ? Math.floor((1000 * Math.min(...sb.members.filter((entry) => entry.state === 'rebuilding').map((entry) => entry.recoveryOffsetBytes))) / sb.dataSizeBytes) / 10
-      : null,
+    rebuildPercent,
+    rebuildStatus: rebuildPercent === null ? null : workStatus(rebuildPercent, activities.find((work) => work.operation === 'rebuild' || work.operation === 're-add')),
+    scrubStatus: scrubStatus(sb, activities.find((work) => work.operation === 'scrub')),
     members,
-    notes: [...report.notes],
+    notes,
   };
+}
+
+function workStatus(percent: number, running: Activity | undefined): WorkStatus {
+  return running
+    ? { state: 'running', percent, operation: running.operation, pid: running.pid, command: running.command }
+    : { state: 'interrupted', percent, operation: null, pid: null, command: null };
+}
+
+/** A running scrub (from its live progress, or its last checkpoint), or one stopped part-way. */
+function scrubStatus(sb: Superblock, running: Activity | undefined): WorkStatus | null {
+  if (!running && sb.scrubOffsetBytes === 0) return null;
+  const fraction = running?.progress && running.progress.totalBytes > 0
+    ? running.progress.doneBytes / running.progress.totalBytes
+    : sb.scrubOffsetBytes / sb.dataSizeBytes;
+  return workStatus(Math.floor(1000 * fraction) / 10, running);
 }
 
 export interface MemberExamination {
   path: string;
+  /** The member is damaged beyond its superblock copies (truncated): shown, and the command fails. */
+  problem: JraidError | null;
   superblock: SuperblockView | null;
   /** This member's journal slots (dirty-log policy). */
   journal: { slot: number; generation: number | null; clean: boolean | null; stripes: number[]; problem: string | null }[];
@@ -182,28 +235,27 @@ export function viewSuperblock(sb: Superblock): SuperblockView {
     scrubOffsetBytes: sb.scrubOffsetBytes,
     writeIntentChunkBytes: sb.writeIntentChunkBytes,
     regions: sb.regions.map((region) => ({ ...region })),
-    members: sb.members.map((member, number) => ({ number, uuid: formatUuid(member.uuid), role: member.role, state: member.state, recoveryOffsetBytes: member.recoveryOffsetBytes })),
+    members: sb.members.map((member, number) => ({ number, uuid: formatUuid(member.uuid), role: member.role, state: isFreeSlot(member) ? 'free' : member.state, recoveryOffsetBytes: member.recoveryOffsetBytes })),
   };
 }
 
 export async function examineMember(path: string): Promise<MemberExamination> {
-  let device: FileDevice;
-  try {
-    device = await FileDevice.open(path, { readOnly: true });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new JraidError('E_MEMBER_MISSING', `${path} does not exist`, { path });
-    if (code === 'EISDIR') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${path} is a directory`, { path });
-    throw error;
-  }
+  const device = await FileDevice.open(path, { readOnly: true });
   try {
     const read = await readSuperblocks(device);
     if (!read.superblock && !read.hasMagic) {
       throw new JraidError('E_MEMBER_NOT_JRAID', `${path} carries no jraid superblock`, { path });
     }
-    const journal = read.superblock && read.superblock.policy === 'dirty-log' ? await examineJournal(device, read.superblock) : [];
+    const neededBytes = read.superblock ? Math.max(...read.superblock.regions.map((region) => region.offsetBytes + region.sizeBytes)) : 0;
+    const truncated = device.sizeBytes < neededBytes;
+    const journal = read.superblock && read.superblock.policy === 'dirty-log' && !truncated ? await examineJournal(device, read.superblock) : [];
     return {
       path,
+      problem: truncated
+        ? new JraidError('E_MEMBER_CORRUPT', `${path} is ${device.sizeBytes} bytes but its superblock describes ${neededBytes} (a truncated image?)`, {
+          path, hint: 'restore the member to its full size, or leave it out and rebuild',
+        })
+        : null,
       superblock: read.superblock ? viewSuperblock(read.superblock) : null,
       journal,
       primaryProblem: read.primaryProblem ?? null,

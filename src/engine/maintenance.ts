@@ -3,14 +3,18 @@
 // checkpointed in the superblocks so an interrupted rebuild resumes where it stopped.
 
 import { DeviceIoError, type BlockDevice } from '../device/block-device.js';
-import { probeMember } from '../device/file-device.js';
-import { openMemberDevice } from '../device/open-member.js';
+import { FileDevice } from '../device/file-device.js';
+import { probeMember, requireMemberPath } from '../device/member-path.js';
+import { openMemberDevice, underlyingFile } from '../device/open-member.js';
+import { unlockMember } from '../device/lock.js';
 import { JraidError } from '../errors.js';
 import { DATA_OFFSET_BYTES } from '../format/layout.js';
-import type { MemberEntry, Superblock } from '../format/superblock.js';
-import { formatUuid, newUuid } from '../format/uuid.js';
+import { freeSlot, isFreeSlot, type MemberEntry, type Superblock } from '../format/superblock.js';
+import { MAX_MEMBERS } from '../format/types.js';
+import { formatUuid, newUuid, parseUuid } from '../format/uuid.js';
 import { BLOCK_SIZE_BYTES, assert } from '../units.js';
 import type { Assembled } from './assemble.js';
+import { refuseOccupied } from './create.js';
 import { MemberDisk } from './member-disk.js';
 import { lockAll } from './member-locks.js';
 import type { RaidArray } from './raid-array.js';
@@ -29,7 +33,10 @@ export interface MaintenanceOptions {
   checkpointIntervalMs?: number;
 }
 
-/** Finds the assembled member (in use or left out) that `path` names, by file identity. */
+/**
+ * Finds the member `path` names, by file identity: first among the members in use now (which
+ * include those that joined since assembly, in a daemon), then among those left out at assembly.
+ */
 export async function findAssembledMember(assembled: Assembled, path: string): Promise<{ index: number; device: BlockDevice; inUse: boolean } | undefined> {
   // Members given at assembly, and those enrolled since (a replacement rebuilt while a daemon serves).
   const known = [...assembled.candidates];
@@ -38,12 +45,13 @@ export async function findAssembledMember(assembled: Assembled, path: string): P
   const named = known.find((candidate) => candidate.device.path === path);
   if (named) return { index: named.index, device: named.device, inUse: assembled.array.disks.has(named.index) };
   const wanted = await probeMember(path);
-  for (const candidate of known) {
-    const same = candidate.device.path === path
-      || (wanted.kind !== 'missing' && (await probeMember(candidate.device.path)).identity === wanted.identity);
-    if (same) {
-      return { index: candidate.index, device: candidate.device, inUse: assembled.array.disks.has(candidate.index) };
-    }
+  const same = async (device: BlockDevice) => device.path === path
+    || (wanted.kind !== 'missing' && (await probeMember(device.path)).identity === wanted.identity);
+  for (const [index, disk] of assembled.array.disks) {
+    if (await same(disk.device)) return { index, device: disk.device, inUse: true };
+  }
+  for (const candidate of assembled.candidates) {
+    if (await same(candidate.device)) return { index: candidate.index, device: candidate.device, inUse: false };
   }
   return undefined;
 }
@@ -73,9 +81,7 @@ export async function failDisk(assembled: Assembled, path: string, force: boolea
 /** Opens a new member path for the array: size and foreign-superblock checks, locked. */
 export async function openNewMember(array: RaidArray, path: string, force: boolean): Promise<BlockDevice> {
   const probe = await probeMember(path);
-  if (probe.kind === 'missing') throw new JraidError('E_MEMBER_MISSING', `${path} does not exist`, { path, hint: 'create the image file first (truncate -s SIZE FILE) or check the path' });
-  if (probe.kind === 'directory') throw new JraidError('E_MEMBER_IS_DIRECTORY', `${path} is a directory`, { path });
-  if (probe.kind === 'other') throw new JraidError('E_MEMBER_NOT_BLOCK_OR_FILE', `${path} is neither a regular file nor a block device`, { path });
+  requireMemberPath(probe, { missingHint: 'create the image file first (truncate -s SIZE FILE) or check the path' });
   for (const disk of array.disks.values()) {
     if ((await probeMember(disk.path)).identity === probe.identity) {
       throw new JraidError('E_MEMBER_DUPLICATE', `${path} is already a member of this array (as ${disk.path})`, { path });
@@ -85,16 +91,9 @@ export async function openNewMember(array: RaidArray, path: string, force: boole
   if (probe.sizeBytes < neededBytes) {
     throw new JraidError('E_MEMBER_TOO_SMALL', `${path} is ${probe.sizeBytes} bytes; this array needs members of at least ${neededBytes}`, { path, hint: 'use a member at least as large as the others' });
   }
-  const device = await openMemberDevice(path);
+  const device = await openMemberDevice(path, { exclusive: true });
   try {
-    const read = await readSuperblocks(device);
-    if (read.hasMagic && !force) {
-      const owner = read.superblock ? `array ${read.superblock.name || '(unnamed)'} (uuid ${formatUuid(read.superblock.arrayUuid)})` : 'a jraid array (damaged superblock)';
-      const same = read.superblock?.arrayUuid.equals(array.sb.arrayUuid);
-      throw new JraidError('E_MEMBER_FOREIGN', `${path} already belongs to ${owner}`, {
-        path, hint: same ? 'it is an old member of this array: use jraid re-add, or --force to use it as a blank member' : 'use --force to overwrite it, or pick another member',
-      });
-    }
+    if (!force) await refuseOccupied(device, array.sb.arrayUuid, array.sb.members.map((entry) => entry.uuid));
     await lockAll([device], 'exclusive');
     return device;
   } catch (error) {
@@ -103,14 +102,30 @@ export async function openNewMember(array: RaidArray, path: string, force: boole
   }
 }
 
-/** Writes a blank member's metadata and enters it in the member table (as a spare, or as given). */
+/**
+ * Writes a blank member's metadata and enters it in the member table (as a spare, or as given):
+ * in the first free slot a removed member left, else at the end. The new member always gets a
+ * new uuid, so the superblock a removed member still carries never matches the slot's new entry.
+ */
 export async function enrolMember(array: RaidArray, device: BlockDevice, entry: Partial<MemberEntry> = {}): Promise<number> {
   const uuid = newUuid();
   const member: MemberEntry = { uuid, role: null, state: 'spare', recoveryOffsetBytes: 0, partialRebuild: false, readErrorsCorrected: 0, ...entry };
-  const index = array.sb.members.length;
-  if (index >= 64) throw new JraidError('E_TOO_MANY_MEMBERS', 'the member table is full (64 entries)');
+  const free = array.sb.members.findIndex(isFreeSlot);
+  const index = free >= 0 ? free : array.sb.members.length;
+  if (index >= MAX_MEMBERS) {
+    const faulty = array.sb.members.filter((other) => other.state === 'faulty').length;
+    throw new JraidError('E_MEMBER_TABLE_FULL', `the member table is full (${MAX_MEMBERS} entries, ${faulty} of them faulty)`, {
+      hint: `remove faulty members first: jraid remove ${array.sb.name || 'ARRAY'} failed (or jraid remove ARRAY MEMBER)`,
+    });
+  }
+  assert(!array.disks.has(index), `slot ${index} has no open member`);
+  const place = (members: MemberEntry[]) => {
+    const next = [...members];
+    next[index] = { ...member };
+    return next;
+  };
   // Clear the metadata regions, then give it a superblock before it joins the table.
-  const sb: Superblock = { ...array.sb, memberUuid: uuid, thisIndex: index, members: [...array.sb.members, member] };
+  const sb: Superblock = { ...array.sb, memberUuid: uuid, thisIndex: index, members: place(array.sb.members) };
   try {
     await device.write(Buffer.alloc(DATA_OFFSET_BYTES - 2 * BLOCK_SIZE_BYTES), 2 * BLOCK_SIZE_BYTES);
     await writeSuperblocks(device, sb);
@@ -121,11 +136,107 @@ export async function enrolMember(array: RaidArray, device: BlockDevice, entry: 
   // It joins the member table and the open members in one step, when the commit runs: every
   // open member always has a table entry.
   await array.commitSuperblocks((next) => {
-    assert(next.members.length === index, 'no other member joined meanwhile');
-    next.members.push({ ...member });
+    assert(index >= next.members.length || isFreeSlot(next.members[index]!), 'no other member took the slot meanwhile');
+    next.members = place(next.members);
     array.disks.set(index, new MemberDisk(device, sb));
   });
   return index;
+}
+
+// ---- remove ---------------------------------------------------------------------------
+
+export interface RemovedMember {
+  number: number;
+  path: string | null;
+  uuid: string;
+  state: 'faulty' | 'spare';
+  role: number | null;
+}
+
+/**
+ * Takes faulty members and spares out of the member table (as mdadm --remove): `target` is a
+ * member's path, its uuid, or `failed` for every faulty member. Their entries become free slots
+ * (trailing ones leave the table), their devices are closed, and the array forgets them: a
+ * later member may reuse the slot under a new uuid. Active and rebuilding members are refused.
+ */
+export async function removeMembers(assembled: Assembled, target: string): Promise<RemovedMember[]> {
+  const { array } = assembled;
+  const targets = await removalTargets(assembled, target);
+  const indexes = targets.map(({ index }) => index);
+  const removed: RemovedMember[] = targets.map(({ index, path }) => {
+    const entry = array.sb.members[index]!;
+    const known = array.disks.get(index)?.path ?? assembled.candidates.find((c) => c.index === index)?.device.path;
+    return { number: index, path: known ?? path ?? null, uuid: formatUuid(entry.uuid), state: entry.state as 'faulty' | 'spare', role: entry.role };
+  });
+  const devices = indexes.flatMap((index) => {
+    const disk = array.disks.get(index);
+    array.disks.delete(index);
+    return disk ? [disk.device] : [];
+  });
+  // Forget them as assembly candidates (and in the assembly report) too: a freed slot's index
+  // will name another member.
+  for (let i = assembled.candidates.length - 1; i >= 0; i--) {
+    if (indexes.includes(assembled.candidates[i]!.index)) {
+      devices.push(assembled.candidates[i]!.device);
+      assembled.candidates.splice(i, 1);
+    }
+  }
+  assembled.report.members = assembled.report.members.filter((member) => !indexes.includes(member.index));
+  await array.commitSuperblocks((sb) => {
+    for (const index of indexes) sb.members[index] = freeSlot();
+    while (sb.members.length > sb.raidDevices && isFreeSlot(sb.members[sb.members.length - 1]!)) sb.members.pop();
+  });
+  // Their array locks go with them, so the same path can be added back (the lock is per open file).
+  for (const device of new Set(devices)) {
+    const file = underlyingFile(device);
+    if (file) unlockMember(file.fd);
+    await device.close();
+  }
+  return removed;
+}
+
+/** The member-table index of the member whose superblock `path` carries, or -1. */
+async function tableIndexOf(array: RaidArray, path: string): Promise<number> {
+  const probe = await probeMember(path);
+  if (probe.kind !== 'file' && probe.kind !== 'block') return -1;
+  const device = await FileDevice.open(path, { readOnly: true });
+  const own = (await readSuperblocks(device).catch(() => undefined).finally(() => device.close()))?.superblock;
+  if (!own || !own.arrayUuid.equals(array.sb.arrayUuid)) return -1;
+  return array.sb.members.findIndex((entry) => entry.uuid.equals(own.memberUuid));
+}
+
+/** The members `target` names, with the path it named them by (none for a uuid or `failed`). */
+async function removalTargets(assembled: Assembled, target: string): Promise<{ index: number; path?: string }[]> {
+  const { array } = assembled;
+  if (target === 'failed') {
+    const faulty = array.sb.members.flatMap((entry, index) => entry.state === 'faulty' && !isFreeSlot(entry) ? [{ index }] : []);
+    if (faulty.length === 0) throw new JraidError('E_REFUSED', 'there is no faulty member to remove', { hint: 'jraid detail lists the members and their states' });
+    return faulty;
+  }
+  const uuid = parseUuid(target);
+  let index = uuid ? array.sb.members.findIndex((entry) => entry.uuid.equals(uuid) && !isFreeSlot(entry)) : -1;
+  if (index < 0) index = (await findAssembledMember(assembled, target))?.index ?? -1;
+  // A faulty member is dropped from the config file's list once rebuilt around: know it by the
+  // member uuid its own superblock carries.
+  if (index < 0) index = await tableIndexOf(array, target);
+  if (index < 0) {
+    throw new JraidError('E_MEMBER_UNKNOWN', `${target} is not a member of this array`, {
+      path: target, hint: 'name a member by the path or uuid jraid detail shows, or use failed for every faulty member',
+    });
+  }
+  const entry = array.sb.members[index]!;
+  if (entry.state === 'active') {
+    throw new JraidError('E_REFUSED', `${target} is active in the array${entry.role === null ? '' : ` (role ${entry.role})`}: only faulty members and spares can be removed`, {
+      path: target, hint: 'fail it first with jraid fail-disk (the array runs degraded until a rebuild)',
+    });
+  }
+  if (entry.state === 'rebuilding') {
+    const percent = Math.floor((1000 * entry.recoveryOffsetBytes) / array.sb.dataSizeBytes) / 10;
+    throw new JraidError('E_REFUSED', `${target} is being rebuilt (role ${entry.role}, ${percent}% done): only faulty members and spares can be removed`, {
+      path: target, hint: 'let jraid rebuild finish, or fail it first with jraid fail-disk',
+    });
+  }
+  return [uuid ? { index } : { index, path: target }];
 }
 
 export async function addSpare(array: RaidArray, path: string, force: boolean): Promise<{ index: number }> {
@@ -374,7 +485,7 @@ export class Throttle {
  * replacement (a new path, an old member of this array, or a replacement whose rebuild was
  * interrupted, which resumes) or a spare.
  */
-export async function rebuildArray(assembled: Assembled, options: MaintenanceOptions & { replacementPath?: string; force?: boolean } = {}): Promise<RebuildOutcome[]> {
+export async function rebuildArray(assembled: Assembled, options: MaintenanceOptions & { replacementPath?: string; force?: boolean; onTargetsReady?: () => Promise<void> } = {}): Promise<RebuildOutcome[]> {
   const { array } = assembled;
   let replacement: BlockDevice | undefined;
   if (options.replacementPath) {
@@ -396,6 +507,9 @@ export async function rebuildArray(assembled: Assembled, options: MaintenanceOpt
     return [];
   }
   const targets = await prepareRebuild(array, replacement);
+  // The replacement is a member now (rebuilding): the caller records it, so that a rebuild
+  // killed from here on is found again through the config file.
+  await options.onTargetsReady?.();
   const outcomes: RebuildOutcome[] = [];
   for (const index of targets) outcomes.push(await runRebuild(array, index, options));
   return outcomes;
@@ -405,7 +519,7 @@ export async function rebuildArray(assembled: Assembled, options: MaintenanceOpt
 async function attachInterrupted(array: RaidArray, path: string): Promise<boolean> {
   const probe = await probeMember(path);
   if (probe.kind !== 'file' && probe.kind !== 'block') return false;
-  const device = await openMemberDevice(path);
+  const device = await openMemberDevice(path, { exclusive: true });
   const own = (await readSuperblocks(device).catch(() => undefined))?.superblock;
   const index = own && own.arrayUuid.equals(array.sb.arrayUuid) ? array.sb.members.findIndex((entry) => entry.uuid.equals(own.memberUuid)) : -1;
   if (index < 0 || array.sb.members[index]!.state !== 'rebuilding' || array.disks.has(index)) {

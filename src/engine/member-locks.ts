@@ -1,8 +1,13 @@
-// Takes the array lock on every member that has a file descriptor, or none of them.
+// Takes the array lock on every member that has a file descriptor, or none of them. The lock is
+// on the storage, not the name: a loop device's backing file is locked too (through a
+// descriptor opened for that purpose), so a writer through /dev/loopN and a writer through the
+// image file behind it, or through a second loop device over that file, exclude each other.
 
+import { fstatSync } from 'node:fs';
 import type { BlockDevice } from '../device/block-device.js';
+import { openForLock, type FileDevice } from '../device/file-device.js';
 import { underlyingFile } from '../device/open-member.js';
-import { describeHolders, tryLockMember, unlockMember, type LockMode } from '../device/lock.js';
+import { describeHolders, holderProcesses, tryLockMember, unlockMember, type HolderProcess, type LockMode } from '../device/lock.js';
 import { JraidError } from '../errors.js';
 
 export interface LockedMembers {
@@ -19,18 +24,68 @@ export async function lockAll(devices: readonly BlockDevice[], mode: LockMode): 
   for (const device of devices) {
     const file = underlyingFile(device);
     if (!file) continue;
-    if (tryLockMember(file.fd, mode)) {
-      held.push(file.fd);
-      continue;
+    if (!tryLockMember(file.fd, mode)) {
+      release();
+      throw await lockedError(device.path, device.path);
     }
-    release();
-    const holders = await describeHolders(device.path);
-    const who = holders.length > 0 ? holders.join(', ') : 'another process';
-    throw new JraidError('E_ARRAY_LOCKED', `${device.path} is in use by ${who}`, {
-      path: device.path,
-      hint: 'wait for it to finish, or use the daemon that serves this array (jraid stop to end it)',
-      details: { holders },
-    });
+    held.push(file.fd);
+    const backing = backingLock(file, mode);
+    if (!backing) continue;
+    if (!tryLockMember(backing.fd, backing.mode)) {
+      release();
+      throw await lockedError(device.path, file.probe.backing!.path);
+    }
+    held.push(backing.fd);
   }
   return { release };
+}
+
+/**
+ * For commands that take no lock (detail): the processes holding the array for writing, found
+ * by trying a shared lock on each member and letting it go at once. Empty when none does.
+ */
+export async function exclusiveHolders(devices: readonly BlockDevice[]): Promise<HolderProcess[]> {
+  for (const device of devices) {
+    const file = underlyingFile(device);
+    if (!file) continue;
+    if (tryLockMember(file.fd, 'shared')) {
+      unlockMember(file.fd);
+      continue;
+    }
+    return holderProcesses(device.path);
+  }
+  return [];
+}
+
+/**
+ * A descriptor on the file behind a loop device, to lock it. Exclusive needs it open for
+ * writing; a user who may write the loop device but not its file gets a shared lock there,
+ * which still stops any writer that holds the file itself.
+ */
+function backingLock(file: FileDevice, mode: LockMode): { fd: number; mode: LockMode } | undefined {
+  const backing = file.probe.backing;
+  if (!backing) return undefined;
+  let lockMode = mode;
+  let fd = openForLock(backing.path, mode === 'exclusive');
+  if (fd === undefined && mode === 'exclusive') {
+    fd = openForLock(backing.path, false);
+    lockMode = 'shared';
+  }
+  if (fd === undefined) return undefined;
+  file.lockDescriptors.push(fd);
+  const stats = fstatSync(fd);
+  // Renamed or replaced since the probe: the file there now is not the loop device's.
+  if (`file:${stats.dev}:${stats.ino}` !== backing.identity) return undefined;
+  return { fd, mode: lockMode };
+}
+
+async function lockedError(path: string, lockedPath: string): Promise<JraidError> {
+  const holders = await describeHolders(lockedPath);
+  const who = holders.length > 0 ? holders.join(', ') : 'another process';
+  const what = lockedPath === path ? path : `${path} (backed by ${lockedPath})`;
+  return new JraidError('E_ARRAY_LOCKED', `${what} is in use by ${who}`, {
+    path,
+    hint: 'wait for it to finish, or use the daemon that serves this array (jraid stop to end it)',
+    details: { holders },
+  });
 }

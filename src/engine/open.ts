@@ -2,10 +2,11 @@
 // member's path when the config file lists its array. Every command that takes ARRAY uses this.
 
 import { JraidError } from '../errors.js';
-import { FileDevice, probeMember } from '../device/file-device.js';
+import { FileDevice } from '../device/file-device.js';
+import { memberPathError, probeMember } from '../device/member-path.js';
 import { formatUuid, parseUuid } from '../format/uuid.js';
-import { assembleArray, type AssembleOptions, type Assembled } from './assemble.js';
-import { readConfig } from './config.js';
+import { assembleArray, type AssembleOptions, type Assembled, type ExpectedUuid } from './assemble.js';
+import { readConfig, type ConfigArray } from './config.js';
 import { readSuperblocks } from './superblock-io.js';
 
 export interface ArraySpec {
@@ -13,6 +14,8 @@ export interface ArraySpec {
   /** The config name, when the array was named through the config file. */
   name: string | undefined;
   fromConfig: boolean;
+  /** The UUID= of the config file's ARRAY line, which the members must carry. */
+  expectedUuid?: ExpectedUuid;
 }
 
 export async function resolveArraySpec(spec: string, configFile: string): Promise<ArraySpec> {
@@ -25,9 +28,14 @@ export async function resolveArraySpec(spec: string, configFile: string): Promis
     if (entry.devices.length === 0) {
       throw new JraidError('E_CONFIG', `${configFile}: ARRAY ${entry.name} lists no devices=`, { path: configFile, hint: 'run jraid assemble --scan --save-config, or add devices=' });
     }
-    return { paths: entry.devices, name: entry.name, fromConfig: true };
+    return { paths: entry.devices, name: entry.name, fromConfig: true, expectedUuid: expectedUuidOf(entry, configFile) };
   }
   const probe = await probeMember(spec);
+  // A path that exists but cannot be a member (a FIFO, a symlink loop, ...): say so, not "unknown array".
+  if (probe.kind !== 'missing') {
+    const problem = memberPathError(probe);
+    if (problem) throw problem;
+  }
   if (probe.kind === 'file' || probe.kind === 'block') {
     const device = await FileDevice.open(spec, { readOnly: true });
     const read = await readSuperblocks(device).finally(() => device.close());
@@ -45,9 +53,13 @@ export async function resolveArraySpec(spec: string, configFile: string): Promis
   });
 }
 
+export function expectedUuidOf(entry: ConfigArray, configFile: string): ExpectedUuid | undefined {
+  return entry.uuid ? { uuid: entry.uuid, configFile, line: entry.line, name: entry.name } : undefined;
+}
+
 export async function openArray(spec: string, configFile: string, options: AssembleOptions): Promise<Assembled & { spec: ArraySpec }> {
   const resolved = await resolveArraySpec(spec, configFile);
-  const assembled = await assembleArray(resolved.paths, { skipMissingPaths: resolved.fromConfig, ...options });
+  const assembled = await assembleArray(resolved.paths, { skipMissingPaths: resolved.fromConfig, expectedUuid: resolved.expectedUuid, ...options });
   return { ...assembled, spec: resolved };
 }
 

@@ -3,14 +3,36 @@
 // ones through its control socket, so output and exit codes are the same either way.
 
 import type { Assembled } from './assemble.js';
-import { describeArray, type ArrayDetail } from './describe.js';
-import { addSpare, failDisk, prepareReAdd, rebuildArray, runRebuild, type MaintenanceProgress, type RebuildOutcome } from './maintenance.js';
+import { thisProcess } from '../device/lock.js';
+import { describeArray, type Activity, type ArrayDetail } from './describe.js';
+import { addSpare, failDisk, prepareReAdd, rebuildArray, removeMembers, runRebuild, type MaintenanceProgress, type RebuildOutcome, type RemovedMember } from './maintenance.js';
 import type { RaidArray } from './raid-array.js';
 import { scrubArray, type ScrubOutcome } from './scrub.js';
 import type { RecoveryOutcome } from './recover.js';
 
 export interface OpContext {
   onProgress?: (progress: MaintenanceProgress) => void;
+  /** The members changed while the operation runs (a replacement joined): for the config file. */
+  onMembersChanged?: (memberPaths: string[]) => Promise<void> | void;
+}
+
+/** Maintenance running in this process (the daemon serves detail while it runs), by array. */
+const running = new WeakMap<RaidArray, Activity[]>();
+
+/** Runs maintenance `operation`, visible to opDetail with its live progress while it runs. */
+async function tracked<T>(array: RaidArray, operation: string, context: OpContext, work: (onProgress: (progress: MaintenanceProgress) => void) => Promise<T>): Promise<T> {
+  const activity: Activity = { ...thisProcess(), operation, progress: { doneBytes: 0, totalBytes: 0 } };
+  const list = running.get(array) ?? [];
+  list.push(activity);
+  running.set(array, list);
+  try {
+    return await work((progress) => {
+      activity.progress = { ...progress };
+      context.onProgress?.(progress);
+    });
+  } finally {
+    list.splice(list.indexOf(activity), 1);
+  }
 }
 
 /** Paths of the members in the array now (for the config file). */
@@ -26,8 +48,10 @@ export function lostMemberNames(array: RaidArray): string[] {
   });
 }
 
+/** The array now; work in progress is what runs in this process or in the process holding the array. */
 export function opDetail(assembled: Assembled): ArrayDetail {
-  return describeArray(assembled.array, assembled.report);
+  const elsewhere: Activity[] = assembled.report.holders.flatMap((holder) => holder.operation ? [{ operation: holder.operation, pid: holder.pid, command: holder.command }] : []);
+  return describeArray(assembled.array, assembled.report, [...(running.get(assembled.array) ?? []), ...elsewhere]);
 }
 
 export interface FailDiskResult { member: string; role: number | null; state: 'faulty'; arrayState: string; events: number; degraded: boolean }
@@ -46,12 +70,24 @@ export async function opAdd(assembled: Assembled, args: { path: string; force?: 
   return { path: args.path, number: index, state: 'spare', arrayState: array.health(), lost: array.lostRoles().length > 0, degraded: array.degradedRoles().length > 0, memberPaths: currentMemberPaths(array) };
 }
 
-export interface RebuildResult { rebuilt: RebuildOutcome[]; arrayState: string; degraded: boolean; memberPaths: string[] }
+/** `lostRoles`: roles still without a member after the rebuild (more were lost than replacements and spares given). */
+export interface RemoveResult { removed: RemovedMember[]; arrayState: string; degraded: boolean; memberPaths: string[] }
+
+export async function opRemove(assembled: Assembled, args: { member: string }): Promise<RemoveResult> {
+  const array = assembled.array;
+  const removed = await removeMembers(assembled, args.member);
+  return { removed, arrayState: array.health(), degraded: array.degradedRoles().length > 0, memberPaths: currentMemberPaths(array) };
+}
+
+export interface RebuildResult { rebuilt: RebuildOutcome[]; arrayState: string; degraded: boolean; lostRoles: number[]; memberPaths: string[] }
 
 export async function opRebuild(assembled: Assembled, args: { replacement?: string; maxSpeed?: number; force?: boolean }, context: OpContext = {}): Promise<RebuildResult> {
   const array = assembled.array;
-  const rebuilt = await rebuildArray(assembled, { replacementPath: args.replacement, force: args.force, maxSpeedBytesPerSecond: args.maxSpeed, onProgress: context.onProgress });
-  return { rebuilt, arrayState: array.health(), degraded: array.degradedRoles().length > 0, memberPaths: currentMemberPaths(array) };
+  const rebuilt = await tracked(array, 'rebuild', context, (onProgress) => rebuildArray(assembled, {
+    replacementPath: args.replacement, force: args.force, maxSpeedBytesPerSecond: args.maxSpeed, onProgress,
+    onTargetsReady: async () => { await context.onMembersChanged?.(currentMemberPaths(array)); },
+  }));
+  return { rebuilt, arrayState: array.health(), degraded: array.degradedRoles().length > 0, lostRoles: array.lostRoles(), memberPaths: currentMemberPaths(array) };
 }
 
 export interface ReAddResult extends RebuildOutcome { reason: string; arrayState: string; degraded: boolean }
@@ -60,7 +96,7 @@ export async function opReAdd(assembled: Assembled, args: { member: string; maxS
   const array = assembled.array;
   const plan = await prepareReAdd(assembled, args.member);
   context.onPlan?.(plan);
-  const outcome = await runRebuild(array, plan.index, { maxSpeedBytesPerSecond: args.maxSpeed, onProgress: context.onProgress });
+  const outcome = await tracked(array, 're-add', context, (onProgress) => runRebuild(array, plan.index, { maxSpeedBytesPerSecond: args.maxSpeed, onProgress }));
   return { ...outcome, reason: plan.reason, arrayState: array.health(), degraded: array.degradedRoles().length > 0 };
 }
 
@@ -68,7 +104,7 @@ export interface ScrubResult extends ScrubOutcome { mismatchCount: number; degra
 
 export async function opScrub(assembled: Assembled, args: { repair?: boolean; restart?: boolean; maxSpeed?: number }, context: OpContext = {}): Promise<ScrubResult> {
   const array = assembled.array;
-  const outcome = await scrubArray(array, { repair: args.repair, restart: args.restart, maxSpeedBytesPerSecond: args.maxSpeed, onProgress: context.onProgress });
+  const outcome = await tracked(array, 'scrub', context, (onProgress) => scrubArray(array, { repair: args.repair, restart: args.restart, maxSpeedBytesPerSecond: args.maxSpeed, onProgress }));
   return { ...outcome, mismatchCount: outcome.mismatches.length, degraded: array.degradedRoles().length > 0 };
 }
 

@@ -30,7 +30,9 @@ export type ArrayState = 'clean' | 'active' | 'degraded' | 'failed';
 /** An array event the engine reports upward (the CLI or daemon decides how to show it). */
 export type ArrayEvent =
   | { kind: 'member-failed'; path: string; role: number | null; reason: string }
-  | { kind: 'read-error-corrected'; path: string; memberDataOffsetBytes: number };
+  | { kind: 'read-error-corrected'; path: string; memberDataOffsetBytes: number }
+  /** A read-only array rebuilt an unreadable block from parity and returned it, but wrote nothing. */
+  | { kind: 'read-error-rebuilt'; path: string; memberDataOffsetBytes: number };
 
 /** Journal manager tuning (dirty-log): see JournalManagerOptions. */
 export interface JournalOptions {
@@ -65,7 +67,10 @@ export class RaidArray {
   journal: WriteJournal | undefined;
   private readonly locks = new StripeLocks();
   private readonly onEvent: (event: ArrayEvent) => void;
+  /** The first write's superblock commits (the events rule), shared by concurrent first writers. */
+  private activation: Promise<void> | undefined;
   private dirtyMarked = false;
+  /** Superblock commits run one at a time, in call order (see commitSuperblocks). */
   private closed = false;
   /** Marks of stripes written while a role is lost, for re-add. */
   readonly writeIntent: WriteIntent;
@@ -85,6 +90,12 @@ export class RaidArray {
   private badBlocksChain: Promise<unknown> = Promise.resolve();
   /** Member failures being committed, by member index: a second caller waits for the first. */
   private readonly failing = new Map<number, Promise<void>>();
+  /**
+   * Recovery this array needs and, being read-only, did not run. Reads that would depend on
+   * it (a stripe the journal lists, or a rebuild from stale parity) are refused.
+   */
+  unrecovered: 'none' | 'dirty-stripes' | 'full-resync' = 'none';
+  private unrecoveredStripes: ReadonlySet<number> | undefined;
 
   constructor(sb: Superblock, disks: Map<number, MemberDisk>, options: RaidArrayOptions) {
     this.sb = sb;
@@ -264,7 +275,12 @@ export class RaidArray {
   /**
    * Writes the array-wide superblock state to every member that is in the array. A member
    * whose superblock write fails is marked faulty and the state written again to the rest.
-   * Commits run one at a time; `mutate` sees the state the previous commit left.
+   *
+   * Commits run one at a time, each finishing on every member before the next starts, and a
+   * member one commit behind (a crash during the last one) is first brought level. So at every
+   * instant the in-sync members are within one event of each other, which is what lets
+   * assembly call a member two behind stale (docs/FORMAT.md, Events). `mutate` sees the state
+   * as it is when the commit's turn comes.
    */
   async commitSuperblocks(mutate: (sb: Superblock) => void): Promise<void> {
     assert(!this.readOnly, 'superblock update on a read-only array');
@@ -291,6 +307,7 @@ export class RaidArray {
   }
 
   private async commitNow(mutate: (sb: Superblock) => void): Promise<{ index: number; role: number | null }[]> {
+    await this.levelLaggards();
     const next: Superblock = { ...this.sb, members: this.sb.members.map((member) => ({ ...member })) };
     mutate(next);
     const lost: { index: number; role: number | null }[] = [];
@@ -318,6 +335,27 @@ export class RaidArray {
         lost.push({ index, role: next.members[index]!.role });
       }
     }
+  }
+
+  /**
+   * In-sync members one event behind (assembly took them: they missed only the last commit, in
+   * a crash) get the current state before the next commit, so no crash during it can leave one
+   * two behind. A member further behind is never levelled: it is stale, or being re-added.
+   */
+  private async levelLaggards(): Promise<void> {
+    const laggards = [...this.disks].filter(([index, disk]) => {
+      const entry = this.sb.members[index];
+      return entry !== undefined && entry.state !== 'faulty' && disk.sb.events + 1 === this.sb.events;
+    });
+    await Promise.all(laggards.map(async ([index, disk]) => {
+      const own: Superblock = { ...this.sb, memberUuid: this.sb.members[index]!.uuid, thisIndex: index };
+      try {
+        await writeSuperblocks(disk.device, own);
+        disk.sb = own;
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error; // the commit that follows fails it
+      }
+    }));
   }
 
   /**
@@ -386,23 +424,36 @@ export class RaidArray {
     await this.writeIntent.startTracking(this.sb.events);
   }
 
-  /** Before the first write: roles whose members are absent are recorded faulty, so they come back stale. */
+  /**
+   * Before the first write of a session (the events rule, docs/FORMAT.md): roles whose members
+   * are absent are recorded faulty, and the events rise by two, in two commits that each finish
+   * on every member before the next step. A member that missed the session is then at least two
+   * behind however the session ends, while a crash during either commit leaves the members at
+   * most one apart, with no data written yet.
+   */
   private async prepareForWrite(): Promise<void> {
     if (this.readOnly) {
       throw new JraidError('E_REFUSED', 'the array was opened read-only', { hint: 'open it for writing (no --readonly)' });
     }
-    if (this.dirtyMarked) return;
+    this.activation ??= this.activate();
+    try {
+      await this.activation;
+    } catch (error) {
+      this.activation = undefined;
+      throw error;
+    }
+  }
+
+  private async activate(): Promise<void> {
     const absent = this.sb.members
       .map((entry, index) => ({ entry, index }))
       .filter(({ entry, index }) => entry.role !== null && entry.state !== 'faulty' && !this.disks.has(index));
-    const needsDirty = !this.journal && !(this.sb.flags & FLAG_DIRTY);
-    if (absent.length > 0 || needsDirty) {
-      await this.commitSuperblocks((sb) => {
-        for (const { index } of absent) sb.members[index]!.state = 'faulty';
-        if (!this.journal) sb.flags |= FLAG_DIRTY;
-      });
-      if (absent.length > 0) await this.writeIntent.startTracking(this.sb.events);
-    }
+    await this.commitSuperblocks((sb) => {
+      for (const { index } of absent) sb.members[index]!.state = 'faulty';
+      if (!this.journal) sb.flags |= FLAG_DIRTY;
+    });
+    if (absent.length > 0) await this.writeIntent.startTracking(this.sb.events);
+    await this.commitSuperblocks(() => {});
     this.dirtyMarked = true;
   }
 
@@ -450,6 +501,7 @@ export class RaidArray {
     const map = this.geometry.stripeMap(stripe);
     const role = map.dataRoles[dataIndex]!;
     const disk = this.readableDisk(role, stripe);
+    this.refuseUnrecovered(stripe, disk === undefined);
     const memberOffset = this.geometry.memberDataOffsetBytes(stripe, chunkOffsetBytes);
     const B = BLOCK_SIZE_BYTES;
     const alignedStart = Math.floor(memberOffset / B) * B;
@@ -481,8 +533,24 @@ export class RaidArray {
     rebuilt.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
   }
 
+  private refuseUnrecovered(stripe: number, reconstructing: boolean): void {
+    if (this.unrecovered === 'none') return;
+    if (this.unrecovered === 'dirty-stripes') {
+      this.unrecoveredStripes ??= new Set(this.journalRecord?.entries.map((entry) => entry.stripe) ?? []);
+      if (!this.unrecoveredStripes.has(stripe)) return;
+    } else if (!reconstructing) {
+      return; // resync pending: data read straight from its member is as good as any
+    }
+    throw new JraidError('E_ARRAY_DIRTY', `stripe ${stripe} awaits recovery from an unclean shutdown, and this command opened the array read-only`, {
+      hint: 'run jraid recover (or any writing command) first',
+    });
+  }
+
   private async repairReadError(disk: MemberDisk, memberOffsetBytes: number, bytes: Buffer): Promise<void> {
-    if (this.readOnly) return;
+    if (this.readOnly) {
+      this.onEvent({ kind: 'read-error-rebuilt', path: disk.path, memberDataOffsetBytes: memberOffsetBytes });
+      return;
+    }
     const index = this.indexOfDisk(disk);
     try {
       await disk.writeData(memberOffsetBytes, bytes);
@@ -574,6 +642,37 @@ export class RaidArray {
     const row = reconstructRow({ data: chunks.slice(0, k), p: chunks[k]!, q: hasQ ? chunks[k + 1]! : undefined }, this.geometry.chunkSizeBytes, map.qExponents);
     const out = slot < k ? row.data[slot]! : slot === k ? row.p : row.q!;
     return out;
+  }
+
+  /**
+   * Rewrites the blocks of `stripe` that fail to read on a member still in the array, each
+   * rebuilt from the rest of its row (scrub --repair: the writing counterpart of a read that
+   * rebuilt a block without rewriting it). Call under the stripe's lock.
+   */
+  async repairUnreadable(stripe: number): Promise<void> {
+    assert(!this.readOnly, 'repair on a read-only array');
+    const map = this.geometry.stripeMap(stripe);
+    const roles = this.slotRoles(map);
+    const k = this.geometry.dataDisks;
+    const B = BLOCK_SIZE_BYTES;
+    const first = this.geometry.memberDataOffsetBytes(stripe, 0);
+    for (const [slot, role] of roles.entries()) {
+      const disk = this.readableDisk(role, stripe);
+      if (!disk) continue;
+      for (let at = first; at < first + this.geometry.chunkSizeBytes; at += B) {
+        const block = Buffer.alloc(B);
+        if (await disk.readData(at, block).then(() => true, (error) => { if (error instanceof DeviceIoError) return false; throw error; })) continue;
+        let rebuilt: Buffer;
+        if (slot < k) {
+          rebuilt = await this.reconstructRange(stripe, map, slot, at, B, new Set([role]));
+        } else {
+          const data = Array.from({ length: k }, () => Buffer.alloc(B));
+          await Promise.all(map.dataRoles.map((dataRole, i) => this.readableDisk(dataRole, stripe)!.readData(at, data[i]!)));
+          rebuilt = slot === k ? computeP(data) : computeQ(data, undefined, map.qExponents);
+        }
+        await this.repairReadError(disk, at, rebuilt);
+      }
+    }
   }
 
   /**
@@ -879,17 +978,17 @@ export class RaidArray {
     if (this.closed) return;
     this.closed = true;
     try {
-      if (!this.readOnly && this.countersChanged) {
-        this.countersChanged = false;
-        await this.commitSuperblocks(() => {});
-      }
       if (!this.readOnly && this.journal && !this.dirtyMarked) await this.journal.idle();
       if (!this.readOnly && this.dirtyMarked) {
         if (this.journal) await this.journal.close();
-        else {
-          await this.flushMembers();
-          if (this.sb.flags & FLAG_DIRTY) await this.commitSuperblocks((sb) => { sb.flags &= ~FLAG_DIRTY; });
-        }
+        else await this.flushMembers();
+        // Clean shutdown of a session that wrote: one more commit (events + 1), the dirty flag
+        // of the resync policy cleared, the per-member counters saved.
+        this.countersChanged = false;
+        await this.commitSuperblocks((sb) => { sb.flags &= ~FLAG_DIRTY; });
+      } else if (!this.readOnly && this.countersChanged) {
+        this.countersChanged = false;
+        await this.commitSuperblocks(() => {});
       }
     } finally {
       await Promise.all([...this.disks.values()].map((disk) => disk.device.close()));

@@ -1,5 +1,8 @@
 // Scrub: read every stripe, check P (and Q), report mismatches; with repair, fix them. On
-// RAID-6, P and Q together name the one bad chunk of a row (as mdadm's raid6check does):
+// RAID-4/5 a row whose P disagrees with its data is only a parity mismatch: single parity
+// cannot tell which chunk is wrong (a bad data chunk and a bad P look the same), so the report
+// names the stripe and its array bytes, and repair rewrites P from the data (as md does).
+// On RAID-6, P and Q together name the one bad chunk of a row (as mdadm's raid6check does):
 // with Pd = P ^ P' and Qd = Q ^ Q' (primes: recomputed from the data),
 //   Pd = 0, Qd = 0  -> consistent
 //   Pd != 0, Qd = 0 -> P is bad
@@ -15,11 +18,15 @@ import { BLOCK_SIZE_BYTES } from '../units.js';
 import { Throttle, type MaintenanceOptions } from './maintenance.js';
 import type { RaidArray } from './raid-array.js';
 
-export type BadChunk = 'P' | 'Q' | 'data' | 'unknown';
+/** RAID-6 names the bad chunk (or 'unknown' when several are); RAID-4/5 can only say 'parity-mismatch'. */
+export type BadChunk = 'P' | 'Q' | 'data' | 'unknown' | 'parity-mismatch';
 
 export interface ScrubMismatch {
   stripe: number;
-  /** Which chunk the check blames, and the member holding it (null when unknown). */
+  /** The array bytes the stripe holds (its data chunks, in array order). */
+  arrayOffsetBytes: number;
+  arrayLengthBytes: number;
+  /** Which chunk the check blames, and the member holding it (null when it cannot tell). */
   bad: BadChunk;
   role: number | null;
   path: string | null;
@@ -37,15 +44,16 @@ export interface ScrubOutcome {
   seconds: number;
 }
 
-export type RowVerdict = { bad: 'none' } | { bad: 'P' } | { bad: 'Q' } | { bad: 'data'; index: number } | { bad: 'unknown' };
+export type RowVerdict = { bad: 'none' } | { bad: 'P' } | { bad: 'Q' } | { bad: 'data'; index: number } | { bad: 'unknown' } | { bad: 'parity-mismatch' };
 
 /**
- * Classifies one row from its P and Q syndromes (the table in the header comment). `exponents`
- * are the stripe's Q exponents (data chunk i has g^exponents[i]); default: i.
+ * Classifies one row from its P and Q syndromes (the table in the header comment); without Q
+ * (RAID-4/5) a non-zero Pd is only a mismatch. `exponents` are the stripe's Q exponents (data
+ * chunk i has g^exponents[i]); default: i.
  */
 export function classifyRow(pDelta: Uint8Array, qDelta: Uint8Array | undefined, dataCount: number, exponents?: readonly number[]): RowVerdict {
   const pZero = pDelta.every((byte) => byte === 0);
-  if (!qDelta) return pZero ? { bad: 'none' } : { bad: 'P' };
+  if (!qDelta) return pZero ? { bad: 'none' } : { bad: 'parity-mismatch' };
   const qZero = qDelta.every((byte) => byte === 0);
   if (pZero && qZero) return { bad: 'none' };
   if (!pZero && qZero) return { bad: 'P' };
@@ -66,6 +74,11 @@ export function classifyRow(pDelta: Uint8Array, qDelta: Uint8Array | undefined, 
 
 export async function scrubArray(array: RaidArray, options: MaintenanceOptions & { repair?: boolean; restart?: boolean } = {}): Promise<ScrubOutcome> {
   const startedMs = Date.now();
+  if (array.unrecovered !== 'none') {
+    throw new JraidError('E_ARRAY_DIRTY', 'the array was not shut down cleanly: its parity awaits recovery, and a check now would report it', {
+      hint: 'run jraid recover (or scrub --repair, which recovers first)',
+    });
+  }
   if (array.degradedRoles().length > 0) {
     throw new JraidError('E_ARRAY_DEGRADED', 'the array is degraded: parity cannot be checked on every stripe', { hint: 'rebuild the lost member first (jraid rebuild)' });
   }
@@ -73,7 +86,8 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
   const chunk = g.chunkSizeBytes;
   const k = g.dataDisks;
   const hasQ = g.parityDisks === 2;
-  const resumedFromStripe = options.restart ? 0 : Math.floor(array.sb.scrubOffsetBytes / chunk);
+  // A read-only scrub keeps no checkpoint (it writes nothing), so it checks every stripe.
+  const resumedFromStripe = options.restart || array.readOnly ? 0 : Math.floor(array.sb.scrubOffsetBytes / chunk);
   const throttle = new Throttle(options.maxSpeedBytesPerSecond);
   const checkpointMs = options.checkpointIntervalMs ?? 1000;
   let lastCheckpointMs = Date.now();
@@ -84,9 +98,14 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
   const wholeQ = Buffer.alloc(chunk);
   for (let stripe = resumedFromStripe; stripe < g.stripeCount; stripe++) {
     await array.withStripe(stripe, async () => {
-      const { map, roles, chunks } = await array.readStripeChunks(stripe);
+      let { map, roles, chunks } = await array.readStripeChunks(stripe);
+      if (options.repair && chunks.some((c) => c === null)) {
+        // A member that failed to read: rebuild those blocks from parity and rewrite them first.
+        await array.repairUnreadable(stripe);
+        ({ map, roles, chunks } = await array.readStripeChunks(stripe));
+      }
       if (chunks.some((c) => c === null)) {
-        throw new JraidError('E_IO', `stripe ${stripe}: a member could not be read during scrub`, { hint: 'see jraid detail; fail and rebuild the member' });
+        throw new JraidError('E_IO', `stripe ${stripe}: a member could not be read during scrub`, { hint: 'jraid scrub --repair rebuilds unreadable blocks from parity and rewrites them; see jraid detail' });
       }
       const found = new Map<string, ScrubMismatch>();
       const fixes: { slot: number; offsetBytes: number; block: Buffer }[] = [];
@@ -113,7 +132,10 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
         const slot = verdict.bad === 'P' ? k : verdict.bad === 'Q' ? k + 1 : verdict.bad === 'data' ? verdict.index : -1;
         const key = `${verdict.bad}:${slot}`;
         const role = slot >= 0 ? roles[slot]! : null;
-        const mismatch = found.get(key) ?? { stripe, bad: verdict.bad, role, path: role === null ? null : array.readableDisk(role, stripe)?.path ?? null, blocks: 0, repaired: false };
+        const mismatch = found.get(key) ?? {
+          stripe, arrayOffsetBytes: stripe * chunk * k, arrayLengthBytes: chunk * k, bad: verdict.bad,
+          role, path: role === null ? null : array.readableDisk(role, stripe)?.path ?? null, blocks: 0, repaired: false,
+        };
         mismatch.blocks++;
         found.set(key, mismatch);
         if (!options.repair) continue;
@@ -123,7 +145,7 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
           xorInto(fixed, p); // D_z ^= Pd
           fixes.push({ slot, offsetBytes: at, block: fixed });
         } else {
-          // P, Q, or unknown: recompute parity from the data as it stands.
+          // P, Q, unknown or a single-parity mismatch: recompute parity from the data as it stands.
           fixes.push({ slot: k, offsetBytes: at, block: computeP(data) });
           if (hasQ) fixes.push({ slot: k + 1, offsetBytes: at, block: computeQ(data, undefined, map.qExponents) });
         }

@@ -37,6 +37,19 @@ export interface MemberEntry {
 
 const MEMBER_FLAG_PARTIAL_REBUILD = 1 << 0;
 
+/**
+ * A free member-table slot (a member was removed): no uuid (all zero bytes; a member uuid never
+ * is), no role, state faulty, everything else zero. A 1.0 reader that predates free slots reads
+ * it as a faulty member that no device carries, which is harmless (docs/FORMAT.md, Free slots).
+ */
+export function freeSlot(): MemberEntry {
+  return { uuid: Buffer.alloc(UUID_SIZE_BYTES), role: null, state: 'faulty', recoveryOffsetBytes: 0, partialRebuild: false, readErrorsCorrected: 0 };
+}
+
+export function isFreeSlot(entry: MemberEntry): boolean {
+  return entry.role === null && entry.state === 'faulty' && entry.uuid.every((byte) => byte === 0);
+}
+
 export interface Superblock {
   versionMajor: number;
   versionMinor: number;
@@ -265,6 +278,9 @@ export function decodeSuperblock(bytes: Uint8Array): DecodeResult<Superblock> {
   const memberUuid = Buffer.from(buf.subarray(AT.memberUuid, AT.memberUuid + UUID_SIZE_BYTES));
   if (!members[thisIndex]!.uuid.equals(memberUuid)) {
     return { ok: false, reason: "member table entry for this member does not carry this member's uuid" };
+  }
+  if (memberUuid.every((byte) => byte === 0)) {
+    return { ok: false, reason: "this member's uuid is all zero bytes, which marks a free member-table slot" };
   }
   const nameBytes = buf.subarray(AT.name, AT.name + NAME_SIZE_BYTES);
   const nameEnd = nameBytes.indexOf(0);

@@ -97,7 +97,7 @@ for (const backend of backends()) {
       expect(examined[0].primaryProblem).toMatch(/bad checksum/);
       const result = await ws.run(['assemble', ...members]);
       expect(result.exitCode).toBe(EXIT.OK);
-      expect(result.stderr).toMatch(/primary superblock is bad \(bad checksum.*using the secondary copy/);
+      expect(result.stderr).toMatch(/primary superblock is bad \(bad checksum.*rewritten from the secondary copy/);
       const after = readJson((await ws.run(['examine', '--json', members[1]!])).stdout);
       expect(after[0].primaryProblem).toBeNull();
     });

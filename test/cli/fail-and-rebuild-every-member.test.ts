@@ -58,7 +58,7 @@ for (const backend of backends()) {
           checked++;
         }
         expect(checked).toBe(losses.length);
-      });
+      }, 600_000); // RAID-6 runs 10 fail/rebuild rounds (~100 commands): past 120 s on a loaded 2-core machine
     }
   });
 }

@@ -56,7 +56,7 @@ for (const backend of backends()) {
         expect(report.mismatches).toEqual([expect.objectContaining({ stripe, role, path: members[role], blocks: 1, repaired: false })]);
         const repaired = await ws.run(['scrub', spec, '--repair']);
         expect(repaired.exitCode).toBe(EXIT.DEGRADED);
-        expect(repaired.stdout).toMatch(new RegExp(`stripe ${stripe}: 1 block\\(s\\), bad (data|P|Q) on role ${role} .* - repaired`));
+        expect(repaired.stdout).toMatch(new RegExp(`stripe ${stripe} \\(array bytes \\d+\\.\\.\\d+\\): 1 block\\(s\\), bad (data|P|Q) on role ${role} .* - repaired`));
         const clean = await ws.run(['scrub', spec]);
         expect(clean.exitCode).toBe(EXIT.OK);
         expect(clean.stdout).toMatch(/0 mismatched stripe\(s\)/);

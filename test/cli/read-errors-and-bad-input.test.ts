@@ -1,5 +1,6 @@
-// Proves: a member read error (injected with JRAID_FAULTS) is repaired from parity, counted and
-// shown by detail; add, fail-disk, rebuild, re-add and scrub refuse bad input clearly, writing nothing.
+// Proves: a member read error (injected with JRAID_FAULTS) is rebuilt by read, which writes nothing,
+// and rewritten and counted by scrub --repair (shown by detail); add, fail-disk, rebuild, re-add
+// and scrub refuse bad input clearly, writing nothing.
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ for (const backend of backends()) {
   describe.runIf(backend.enabled)(`read errors and bad input on ${backend.name}`, () => {
     afterEach(async () => { await backend.cleanup(); ws?.cleanup(); });
 
-    it('a latent read error is rebuilt, returned, rewritten and counted', async () => {
+    it('a latent read error is rebuilt and returned by read (which writes nothing), then rewritten and counted by scrub --repair', async () => {
       ws = workspace();
       const members = await backend.members(ws, 4, 8 * MIB);
       expect((await ws.run(['create', '-l', '5', '-n', '4', '-c', '16K', ...members])).exitCode).toBe(EXIT.OK);
@@ -24,9 +25,17 @@ for (const backend of backends()) {
       // Member 1, stripe 1 (where it holds data chunk 2 of left-symmetric), third block: a bad sector range.
       const bad = 4 * MIB + 1 * 16384 + 8192;
       const faults = JSON.stringify([{ path: members[1], badReadRanges: [[bad, bad + 4096]] }]);
+      const before = await hashAll(members);
       const read = await ws.run(['read', spec, '-o', '0', '-l', '1M', '--output', ws.path('back')], { env: { JRAID_FAULTS: faults } });
       expect(read.exitCode).toBe(EXIT.OK);
       expect(readFileSync(ws.path('back')).equals(payload)).toBe(true);
+      expect(read.stderr).toMatch(/read error on .* rebuilt from parity; not rewritten .*scrub --repair/);
+      expect(await hashAll(members)).toEqual(before);
+      const check = await ws.run(['scrub', spec], { env: { JRAID_FAULTS: faults } });
+      expect(check.exitCode).toBe(EXIT.FAILED);
+      expect(check.stderr).toContain('[E_IO]');
+      const repair = await ws.run(['scrub', spec, '--repair', '--json'], { env: { JRAID_FAULTS: faults } });
+      expect(repair.exitCode, repair.stderr).toBe(EXIT.OK);
       const detail = readJson((await ws.run(['detail', '--json', spec])).stdout);
       expect(detail.members[1]).toMatchObject({ state: 'active', readErrorsCorrected: 1 });
       expect(detail.state).toBe('clean');

@@ -11,12 +11,27 @@ import { backends } from '../helpers/backends.js';
 import { MIB } from '../../src/units.js';
 import { STRIPES_IN_FLIGHT_MAX } from '../../src/engine/raid-array.js';
 import { CLEAN_BATCH_STRIPES_DEFAULT } from '../../src/journal/manager.js';
+import { examineMember } from '../../src/engine/describe.js';
+import { FLAG_DIRTY } from '../../src/format/superblock.js';
 
 let ws: Workspace;
 
-async function killedWrite(spec: string, input: string, afterMs: number): Promise<void> {
-  const child = execa(JRAID_BIN, ['write', spec, '-o', '0', '-i', input], { reject: false, env: { JRAID_CONFIG: ws.config } });
-  await new Promise((resolve) => setTimeout(resolve, afterMs));
+/** True once a write has begun on the members: the resync policy's dirty flag, or a dirty newest journal record. */
+async function writing(members: string[]): Promise<boolean> {
+  const seen = await Promise.all(members.map((path) => examineMember(path).catch(() => undefined)));
+  if (seen.some((member) => ((member?.superblock?.flags ?? 0) & FLAG_DIRTY) !== 0)) return true;
+  const records = seen.flatMap((member) => member?.journal ?? []).filter((slot) => slot.generation !== null);
+  const newest = records.reduce<(typeof records)[number] | undefined>((best, slot) => (!best || slot.generation! > best.generation! ? slot : best), undefined);
+  return newest !== undefined && newest.clean === false;
+}
+
+/** Runs `jraid write` and SIGKILLs it once it is writing (a fixed delay lost the race on a loaded machine). */
+async function killedWrite(members: string[], input: string): Promise<void> {
+  const child = execa(JRAID_BIN, ['write', members.join(','), '-o', '0', '-i', input], { reject: false, env: { JRAID_CONFIG: ws.config } });
+  for (const started = Date.now(); !(await writing(members));) {
+    expect(Date.now() - started, 'the write began').toBeLessThan(60_000);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   child.kill('SIGKILL');
   const result = await child;
   expect(result.signal).toBe('SIGKILL');
@@ -32,7 +47,7 @@ for (const backend of backends()) {
       expect((await ws.run(['create', '-l', '5', '-n', '4', '-c', '64K', ...members])).exitCode).toBe(EXIT.OK);
       const spec = members.join(',');
       writeFileSync(ws.path('big'), randomBytes(300 * MIB));
-      await killedWrite(spec, ws.path('big'), 1200);
+      await killedWrite(members, ws.path('big'));
       const detail = readJson((await ws.run(['detail', '--json', spec])).stdout);
       expect(detail.state).toBe('active');
       expect(detail.journal.clean).toBe(false);
@@ -62,7 +77,7 @@ for (const backend of backends()) {
       expect((await ws.run(['create', '-l', '5', '-n', '4', '-c', '64K', ...members])).exitCode).toBe(EXIT.OK);
       const spec = members.join(',');
       writeFileSync(ws.path('big'), randomBytes(150 * MIB));
-      await killedWrite(spec, ws.path('big'), 900);
+      await killedWrite(members, ws.path('big'));
       const listed: number[] = readJson((await ws.run(['detail', '--json', spec])).stdout).journal.dirtyStripes;
       expect(listed.length).toBeGreaterThan(0);
       const degraded = [members[0], members[1], members[3]].join(',');
@@ -96,7 +111,7 @@ for (const backend of backends()) {
       const spec = members.join(',');
       expect(readJson((await ws.run(['detail', '--json', spec])).stdout)).toMatchObject({ consistencyPolicy: 'resync', journal: null });
       writeFileSync(ws.path('big'), randomBytes(60 * MIB));
-      await killedWrite(spec, ws.path('big'), 700);
+      await killedWrite(members, ws.path('big'));
       expect(readJson((await ws.run(['detail', '--json', spec])).stdout).state).toBe('active');
       const recovered = readJson((await ws.run(['recover', spec, '--json'])).stdout);
       expect(recovered).toMatchObject({ action: 'full-resync' });

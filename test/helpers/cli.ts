@@ -7,7 +7,8 @@ import { open, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const JRAID_BIN = resolve(import.meta.dirname, '../../bin/jraid');
+/** The binary under test; JRAID_TEST_BIN runs the suites against another build (e.g. the code before a fix). */
+export const JRAID_BIN = process.env.JRAID_TEST_BIN ?? resolve(import.meta.dirname, '../../bin/jraid');
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, DEGRADED: 3 } as const;
 
 export interface CliResult {
@@ -20,17 +21,42 @@ export interface RunOptions {
   input?: string | Buffer;
   env?: Record<string, string>;
   encoding?: 'utf8' | 'buffer';
+  /** Run as this unprivileged uid (and gid), with no supplementary groups (root only: setpriv). */
+  asUid?: number;
+  /** Kill the command after this long (a hang fails the test instead of the suite). */
+  timeoutMs?: number;
 }
 
+/** The uid tests use for an unprivileged user (nobody). */
+export const NOBODY_UID = 65534;
+
 export async function jraid(args: string[], options: RunOptions & { cwd?: string; config?: string } = {}): Promise<CliResult> {
-  const result = await execa(JRAID_BIN, args, {
+  const [file, argv] = options.asUid === undefined
+    ? [JRAID_BIN, args]
+    : ['setpriv', [`--reuid=${options.asUid}`, `--regid=${options.asUid}`, '--clear-groups', '--', JRAID_BIN, ...args]];
+  const result = await execa(file, argv, {
     reject: false,
     input: options.input,
     cwd: options.cwd,
     env: { JRAID_CONFIG: options.config ?? '/nonexistent/jraid.conf', ...options.env },
     stripFinalNewline: false,
+    timeout: options.timeoutMs,
   });
+  if (result.timedOut) throw new Error(`jraid ${args.join(' ')} did not finish within ${options.timeoutMs} ms`);
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+/** The error contract: exactly one line on stderr, "jraid: error: ... [E_CODE]", and no stack trace anywhere. */
+export function errorLine(result: CliResult): { code: string; line: string } {
+  const lines = result.stderr.split('\n').filter((line) => line.length > 0);
+  if (lines.length !== 1) throw new Error(`expected one line on stderr, got ${lines.length}:\n${result.stderr}`);
+  const line = lines[0]!;
+  const match = /^jraid: error: .+ \[(E_[A-Z_]+)\]$/.exec(line);
+  if (!match) throw new Error(`not an error line with a code: ${line}`);
+  if (/\n\s+at /.test(result.stdout + result.stderr) || /internal error/.test(result.stdout + result.stderr)) {
+    throw new Error(`stack trace or internal error:\n${result.stdout}${result.stderr}`);
+  }
+  return { code: match[1]!, line };
 }
 
 /** Runs jraid with binary stdout (for `read` to stdout). */

@@ -24,6 +24,16 @@ async function ready(socketPath: string): Promise<RawNbdClient> {
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
+/**
+ * The backend's active calls once they have reached `expected` (a loaded machine may take more
+ * than SETTLE_MS to deliver the payloads) and then settled: a bound that is not held shows as more.
+ */
+async function settledActive(backend: { active: number }, expected: number): Promise<number> {
+  for (const started = Date.now(); backend.active < expected && Date.now() - started < 10_000;) await settle();
+  await settle();
+  return backend.active;
+}
+
 async function readReplies(client: RawNbdClient, count: number): Promise<Map<bigint, number>> {
   const replies = new Map<bigint, number>();
   for (let index = 0; index < count; index++) {
@@ -42,8 +52,7 @@ describe('in-flight bounds', () => {
     for (let index = 0; index < 200; index++) {
       client.sendRequest({ type: NBD_CMD_WRITE, handle: BigInt(index + 1), offset: index * 4 * KIB, lengthBytes: 4 * KIB, payload: Buffer.alloc(4 * KIB, index) });
     }
-    await settle();
-    expect(fixture.backend.active).toBe(8);
+    expect(await settledActive(fixture.backend, 8)).toBe(8);
     release();
     const replies = await readReplies(client, 200);
     expect([...replies.values()].every((error) => error === 0)).toBe(true);
@@ -63,13 +72,11 @@ describe('in-flight bounds', () => {
     for (let index = 0; index < 4; index++) {
       first.sendRequest({ type: NBD_CMD_WRITE, handle: BigInt(index + 1), offset: index * MIB, lengthBytes: MIB, payload: Buffer.alloc(MIB, 1) });
     }
-    await settle();
-    expect(fixture.backend.active).toBe(2); // the connection's bound
+    expect(await settledActive(fixture.backend, 2)).toBe(2); // the connection's bound
     for (let index = 0; index < 4; index++) {
       second.sendRequest({ type: NBD_CMD_WRITE, handle: BigInt(index + 1), offset: (8 + index) * MIB, lengthBytes: MIB, payload: Buffer.alloc(MIB, 2) });
     }
-    await settle();
-    expect(fixture.backend.active).toBe(3); // the server's budget: the second connection got one
+    expect(await settledActive(fixture.backend, 3)).toBe(3); // the server's budget: the second connection got one
     // Requests without payload are bounded only by count, so they still get through.
     second.sendRequest({ type: NBD_CMD_FLUSH, handle: 99n, offset: 0, lengthBytes: 0 });
     release();
@@ -90,8 +97,7 @@ describe('disconnect and shutdown', () => {
       client.sendRequest({ type: NBD_CMD_WRITE, handle: BigInt(index + 1), offset: index * 4 * KIB, lengthBytes: 4 * KIB, payload: Buffer.alloc(4 * KIB, 0x77) });
     }
     client.disconnect();
-    await settle();
-    expect(fixture.backend.active).toBe(3);
+    expect(await settledActive(fixture.backend, 3)).toBe(3);
     expect(client.unreadBytes).toBe(0);
     release();
     expect([...(await readReplies(client, 3)).entries()].sort()).toEqual([[1n, 0], [2n, 0], [3n, 0]]);

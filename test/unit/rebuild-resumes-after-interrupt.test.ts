@@ -1,4 +1,5 @@
-// Proves: a rebuild stopped at random points resumes from its checkpoint and yields an exact member.
+// Proves: a rebuild stopped at random points resumes from its (non-zero) checkpoint, not from the
+// start, rebuilding only the stripes past it, and yields an exact member.
 import { describe, expect, it } from 'vitest';
 import { assembleDevices } from '../../src/engine/assemble.js';
 import { failDisk, prepareRebuild, runRebuild } from '../../src/engine/maintenance.js';
@@ -26,12 +27,21 @@ describe('rebuild resumes after an interrupt', () => {
         expect(target).toBe(raidDevices); // the spare
         let kills = 0;
         let current = first.array;
+        const stripeCount = current.geometry.stripeCount;
+        let outcome: Awaited<ReturnType<typeof runRebuild>>;
         for (;;) {
-          const stopAt = rng.int(current.geometry.stripeCount);
+          // Each run is killed a few stripes past where it resumed (its checkpoints reach the
+          // superblocks after every stripe), so there is always a non-zero checkpoint to resume from.
+          const checkpointBytes = current.sb.members[target!]!.recoveryOffsetBytes;
+          const stopAtBytes = checkpointBytes + (2 + rng.int(stripeCount / 4)) * 4096;
+          let firstDoneBytes: number | undefined;
           try {
-            await runRebuild(current, target!, {
+            outcome = await runRebuild(current, target!, {
               checkpointIntervalMs: 0,
-              onProgress: ({ doneBytes }) => { if (kills < 3 && doneBytes >= stopAt * 4096) throw new Killed(); },
+              onProgress: ({ doneBytes }) => {
+                firstDoneBytes ??= doneBytes;
+                if (kills < 3 && doneBytes >= stopAtBytes) throw new Killed();
+              },
             });
             break;
           } catch (error) {
@@ -40,9 +50,15 @@ describe('rebuild resumes after an interrupt', () => {
             await current.abandon();
             current = (await assembleDevices(copies)).array;
             expect(current.sb.members[target!]!.state).toBe('rebuilding');
+            // The checkpoint moved on, and this run started at the previous one, not at zero.
+            expect(current.sb.members[target!]!.recoveryOffsetBytes).toBeGreaterThan(checkpointBytes);
+          } finally {
+            expect(firstDoneBytes).toBe(checkpointBytes + 4096);
           }
         }
         expect(kills).toBe(3);
+        expect(outcome!.resumedFromBytes).toBeGreaterThan(0);
+        expect(outcome!.stripesRebuilt).toBe(stripeCount - outcome!.resumedFromBytes / 4096);
         expect(current.health()).toBe('clean');
         expect(dataRegion(copies[raidDevices]!, dataSizeBytes).equals(dataRegion(devices[lostRole]!, dataSizeBytes))).toBe(true);
         expect((await current.read(0, current.sizeBytes)).equals(shadow)).toBe(true);

@@ -39,7 +39,8 @@ describe('scrub', () => {
           expect(mismatch.role).toBe(role);
           expect(mismatch.path).toBe(copies[role]!.path);
         } else {
-          expect(mismatch.bad).toBe('P'); // RAID-4/5 cannot tell which chunk: parity is blamed
+          // RAID-4/5 cannot tell which chunk is wrong: a mismatch, blaming no member.
+          expect(mismatch).toMatchObject({ bad: 'parity-mismatch', role: null, path: null });
         }
         const repaired = await scrubArray(array, { repair: true });
         expect(repaired.mismatches[0]!.repaired).toBe(true);
@@ -56,6 +57,9 @@ describe('scrub', () => {
   it('classifies syndromes as the table says', () => {
     const zero = new Uint8Array(4);
     expect(classifyRow(zero, zero, 3)).toEqual({ bad: 'none' });
+    // Single parity: a non-zero Pd only says the row disagrees.
+    expect(classifyRow(zero, undefined, 3)).toEqual({ bad: 'none' });
+    expect(classifyRow(Uint8Array.of(0, 7, 0, 0), undefined, 3)).toEqual({ bad: 'parity-mismatch' });
     expect(classifyRow(Uint8Array.of(1, 0, 0, 0), zero, 3)).toEqual({ bad: 'P' });
     expect(classifyRow(zero, Uint8Array.of(0, 2, 0, 0), 3)).toEqual({ bad: 'Q' });
     // Data chunk 2 off by e: Pd = e, Qd = g^2 e = 4e.

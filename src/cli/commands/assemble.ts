@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
-import { assembleArray, type AssembleReport } from '../../engine/assemble.js';
+import { assembleArray, type AssembleReport, type ExpectedUuid } from '../../engine/assemble.js';
+import { expectedUuidOf } from '../../engine/open.js';
 import { readConfig, saveArrayToConfig } from '../../engine/config.js';
 import type { RaidArray } from '../../engine/raid-array.js';
 import { EXIT_DEGRADED, EXIT_OK, JraidError } from '../../errors.js';
@@ -42,14 +43,14 @@ interface AssembleResult {
 async function assemble(args: string[], options: AssembleCliOptions): Promise<number> {
   const out = outputFor(options);
   const configFile = configFor(options);
-  const jobs: { paths: string[]; fromConfig: boolean }[] = [];
+  const jobs: { paths: string[]; fromConfig: boolean; expectedUuid?: ExpectedUuid }[] = [];
   if (options.scan) {
     const config = await readConfig(configFile, { mustExist: true });
     const wanted = config.arrays.filter((array) => args.length === 0 || args.includes(array.name));
     const unknown = args.filter((name) => !config.arrays.some((array) => array.name === name));
     if (unknown.length > 0) throw new JraidError('E_ARRAY_UNKNOWN', `${configFile} lists no array ${unknown.join(', ')}`, { path: configFile });
     if (wanted.length === 0) throw new JraidError('E_CONFIG', `${configFile} lists no arrays`, { path: configFile, hint: 'create one with --save-config' });
-    for (const array of wanted) jobs.push({ paths: array.devices, fromConfig: true });
+    for (const array of wanted) jobs.push({ paths: array.devices, fromConfig: true, expectedUuid: expectedUuidOf(array, configFile) });
   } else {
     if (args.length === 0) throw new JraidError('E_USAGE', 'no members given', { hint: 'jraid assemble MEMBER... or jraid assemble --scan' });
     jobs.push({ paths: args, fromConfig: false });
@@ -57,7 +58,7 @@ async function assemble(args: string[], options: AssembleCliOptions): Promise<nu
   const results: AssembleResult[] = [];
   let exitCode = EXIT_OK;
   for (const job of jobs) {
-    const assembled = await assembleArray(job.paths, { force: options.force, readOnly: options.readonly, skipMissingPaths: job.fromConfig });
+    const assembled = await assembleArray(job.paths, { force: options.force, readOnly: options.readonly, skipMissingPaths: job.fromConfig, expectedUuid: job.expectedUuid });
     try {
       const result = summarise(assembled.array, assembled.report);
       await assembled.array.close();

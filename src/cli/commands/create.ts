@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
 import { createArray } from '../../engine/create.js';
-import { saveArrayToConfig } from '../../engine/config.js';
+import { checkConfigAcceptsNewArray, saveArrayToConfig } from '../../engine/config.js';
 import { formatUuid } from '../../format/uuid.js';
 import { JraidError } from '../../errors.js';
 import { formatSizeBytes } from '../../units.js';
@@ -36,7 +36,7 @@ export function registerCreate(program: Command, run: Run): void {
     .option('-N, --name <name>', 'array name, used in the config file and by other commands')
     .option('-z, --size <size>', 'size of image files to create where a member path does not exist (bare number: KiB)', kibDefaultArg)
     .option('--assume-clean', 'do not compute parity: the members are known to be zeroed or in sync')
-    .option('-f, --force', 'overwrite members that belong to another jraid array')
+    .option('-f, --force', 'overwrite members that hold another jraid array, a file system, swap, LVM, md or a partition table')
     .option('--consistency-policy <policy>', 'dirty-log (default) or resync')
     .option('--save-config', 'add the array to the config file'))
     .action((members: string[], options: CreateCliOptions) => run(create(members, options)));
@@ -46,6 +46,8 @@ async function create(members: string[], options: CreateCliOptions): Promise<num
   const out = outputFor(options);
   const level = /^(raid)?[456]$/.test(options.level) ? Number(options.level.replace('raid', '')) : Number.NaN;
   if (Number.isNaN(level)) throw new JraidError('E_BAD_LEVEL', `unknown level "${options.level}"`, { hint: 'use --level 4, 5 or 6' });
+  // Every check before anything is written: the config file too, when the array goes in it.
+  if (options.saveConfig) await checkConfigAcceptsNewArray(configFor(options), options.name);
   const progress = new Progress('initialising parity', out.progressAllowed);
   const result = await createArray({
     level, raidDevices: options.raidDevices, paths: members, spareCount: options.spareDevices,

@@ -10,8 +10,9 @@ import { Daemon, parseNbdAddress, type LogLevel, type Logger } from '../../daemo
 import { parseToughness } from '../../daemon/array-backend.js';
 import { findDaemon } from '../../daemon/control-client.js';
 import { runDir } from '../../daemon/registry.js';
-import { EXIT_OK, JraidError } from '../../errors.js';
-import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
+import { EXIT_OK, JraidError, isJraidError, type ErrorCode } from '../../errors.js';
+import { configFor, intArg, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
+import { NBD_LIMITS_DEFAULT } from '../../daemon/nbd-server.js';
 
 interface DaemonCliOptions extends CommonOptions {
   socket?: string;
@@ -22,10 +23,13 @@ interface DaemonCliOptions extends CommonOptions {
   logLevel: string;
   listenAny?: boolean;
   idleClean?: string;
+  nbdConnectionsMax?: number;
+  nbdHandshakeTimeout?: number;
 }
 
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
 const READY = 'JRAID-DAEMON-READY ';
+const FAILED = 'JRAID-DAEMON-FAILED ';
 
 export function registerDaemon(program: Command, run: Run): void {
   withCommonOptions(program.command('daemon')
@@ -38,7 +42,9 @@ export function registerDaemon(program: Command, run: Run): void {
     .option('--log <file>', 'log file (default in the background: $JRAID_RUN_DIR/<uuid>.log)')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option('--listen-any', 'allow --nbd tcp: on a non-loopback address')
-    .option('--idle-clean <ms>', 'write a clean journal record after this long without writes', '3000'))
+    .option('--idle-clean <ms>', 'write a clean journal record after this long without writes', '3000')
+    .option('--nbd-connections-max <count>', `NBD connections open at once (default ${NBD_LIMITS_DEFAULT.connectionsMax}): past it the oldest still negotiating is closed, or the newcomer refused`, intArg)
+    .option('--nbd-handshake-timeout <ms>', `close an NBD client that has not finished its handshake after this long (default ${NBD_LIMITS_DEFAULT.handshakeTimeoutMs})`, intArg))
     .action((spec: string, options: DaemonCliOptions) => run(daemonCommand(spec, options)));
   withCommonOptions(program.command('stop')
     .description('stop the daemon serving an array: drain, flush, clean journal record, exit')
@@ -60,6 +66,13 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
   const nbd = options.nbd.map((address) => parseNbdAddress(address, !!options.listenAny));
   const idleCleanMs = Number(options.idleClean);
   if (!Number.isInteger(idleCleanMs) || idleCleanMs < 0) throw new JraidError('E_USAGE', `--idle-clean "${options.idleClean}" is not a number of milliseconds`);
+  for (const [flag, value] of [['--nbd-connections-max', options.nbdConnectionsMax], ['--nbd-handshake-timeout', options.nbdHandshakeTimeout]] as const) {
+    if (value !== undefined && value < 1) throw new JraidError('E_USAGE', `${flag} must be at least 1`);
+  }
+  const nbdLimits = {
+    ...(options.nbdConnectionsMax !== undefined ? { connectionsMax: options.nbdConnectionsMax } : {}),
+    ...(options.nbdHandshakeTimeout !== undefined ? { handshakeTimeoutMs: options.nbdHandshakeTimeout } : {}),
+  };
   if (!options.foreground) return startInBackground(spec, options);
 
   const child = process.env.JRAID_DAEMON_CHILD === '1';
@@ -69,7 +82,17 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
   const early: string[] = [];
   const sink = { write: (line: string) => { if (toStderr) process.stderr.write(line); if (file) file.write(line); else if (child) early.push(line); return true; } };
   const both: Logger = makeLogger(options.logLevel, () => sink as unknown as NodeJS.WritableStream);
-  const daemon = await Daemon.start({ spec, configFile: configFor(options), controlSocket: options.socket, nbd, toughness, logger: both, logFile: options.log ?? null, idleCleanMs });
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({ spec, configFile: configFor(options), controlSocket: options.socket, nbd, toughness, logger: both, logFile: options.log ?? null, idleCleanMs, nbdLimits });
+  } catch (error) {
+    // The parent relays this line as the error, whatever else reached stderr.
+    if (child) {
+      const failure = isJraidError(error) ? error : new JraidError('E_DAEMON', `the daemon failed to start: ${(error as Error)?.message ?? String(error)}`);
+      process.stdout.write(`${FAILED}${JSON.stringify({ code: failure.code, message: failure.message, path: failure.path, hint: failure.hint })}\n`);
+    }
+    throw error;
+  }
   if (child) {
     // The parent waits for this line, then exits: from here on only the log file is written.
     file ??= createWriteStream(join(runDir(), `${daemon.assembled.report.arrayUuid}.log`), { flags: 'a', mode: 0o600 });
@@ -103,10 +126,17 @@ async function startInBackground(spec: string, options: DaemonCliOptions): Promi
     child.once('exit', () => resolve(undefined));
   });
   if (!ready) {
-    // The child printed its error (one line, with its code) on stderr: pass it on.
-    const line = stderr.trim().split('\n').filter(Boolean).pop() ?? 'the daemon exited during start-up';
-    const code = /\[(E_[A-Z_]+)\]$/.exec(line)?.[1] ?? 'E_DAEMON';
-    throw new JraidError(code as 'E_DAEMON', line.replace(/^jraid: error: /, '').replace(/ \[E_[A-Z_]+\]$/, ''));
+    // The child said why, as one JSON line; failing that, its one error line on stderr.
+    const failedLine = stdout.split('\n').find((candidate) => candidate.startsWith(FAILED));
+    if (failedLine) {
+      const failure = JSON.parse(failedLine.slice(FAILED.length)) as { code: ErrorCode; message: string; path?: string; hint?: string };
+      throw new JraidError(failure.code, failure.message, { path: failure.path, hint: failure.hint });
+    }
+    const line = stderr.split('\n').filter((candidate) => candidate.startsWith('jraid: error: ')).pop();
+    const code = line ? /\[(E_[A-Z_]+)\]$/.exec(line)?.[1] : undefined;
+    throw new JraidError((code ?? 'E_DAEMON') as ErrorCode, line ? line.replace(/^jraid: error: /, '').replace(/ \[E_[A-Z_]+\]$/, '') : 'the daemon exited during start-up', {
+      hint: line ? undefined : 'run it with --foreground to see why',
+    });
   }
   child.stdout!.destroy();
   child.stderr!.destroy();

@@ -47,8 +47,16 @@ export function formatDetail(spec: string, info: ArrayDetail): string {
     ['Creation Time', info.createdAt],
     ['Update Time', info.updatedAt],
   ];
-  if (info.rebuildPercent !== null) rows.push(['Rebuild Status', `${info.rebuildPercent}% complete`]);
-  if (info.scrubOffsetBytes > 0) rows.push(['Scrub Status', `interrupted at ${((100 * info.scrubOffsetBytes) / info.memberDataSizeBytes).toFixed(1)}%; jraid scrub resumes it`]);
+  if (info.rebuildStatus) {
+    const status = info.rebuildStatus;
+    rows.push(['Rebuild Status', `${status.percent}% complete, ${status.state === 'running' ? `running (pid ${status.pid}: ${status.command})` : 'interrupted; jraid rebuild resumes it'}`]);
+  }
+  if (info.scrubStatus) {
+    const status = info.scrubStatus;
+    rows.push(['Scrub Status', status.state === 'running'
+      ? `running, ${status.percent.toFixed(1)}% checked (pid ${status.pid}: ${status.command})`
+      : `interrupted at ${status.percent.toFixed(1)}%; jraid scrub --repair resumes it`]);
+  }
   if (info.resyncOffsetBytes < info.memberDataSizeBytes) {
     rows.push(['Resync Status', `${((100 * info.resyncOffsetBytes) / info.memberDataSizeBytes).toFixed(1)}% complete`]);
   }
@@ -58,7 +66,7 @@ export function formatDetail(spec: string, info: ArrayDetail): string {
     member.state === 'rebuilding' ? `rebuilding ${((100 * member.recoveryOffsetBytes) / info.memberDataSizeBytes).toFixed(1)}%` : member.state,
     member.events ?? '-',
     member.readErrorsCorrected,
-    member.path ?? '(missing)',
+    member.path ?? (member.state === 'faulty' ? '-' : '(missing)'),
   ]));
   return `${spec}:\n${keyValues(rows)}\n\n${members}${info.notes.length ? `\n\n${info.notes.map((note) => `note: ${note}`).join('\n')}` : ''}`;
 }

@@ -15,14 +15,15 @@ export function registerExamine(program: Command, run: Run): void {
 
 async function examine(paths: string[], options: CommonOptions): Promise<number> {
   const out = outputFor(options);
-  const results: (MemberExamination | { path: string; error: { code: string; message: string } })[] = [];
+  const results: (Omit<MemberExamination, 'problem'> | { path: string; error: { code: string; message: string } })[] = [];
   let exitCode = EXIT_OK;
   for (const path of paths) {
     try {
-      const examination = await examineMember(path);
-      results.push(examination);
-      if (!examination.superblock) exitCode = EXIT_FAILED;
-      if (!out.json) out.result(null, () => formatExamination(examination));
+      const { problem, ...examination } = await examineMember(path);
+      results.push({ ...examination, ...(problem ? { error: { code: problem.code, message: problem.message } } : {}) });
+      if (!examination.superblock || problem) exitCode = EXIT_FAILED;
+      if (!out.json) out.result(null, () => formatExamination({ ...examination, problem }));
+      if (problem && !out.json) printError(problem, false);
     } catch (error) {
       if (!isJraidError(error)) throw error;
       exitCode = EXIT_FAILED;
@@ -37,8 +38,10 @@ async function examine(paths: string[], options: CommonOptions): Promise<number>
 function formatExamination(examination: MemberExamination): string {
   const sb = examination.superblock;
   const problems: string[] = [];
-  if (examination.primaryProblem) problems.push(`primary superblock: ${examination.primaryProblem}`);
-  if (examination.secondaryProblem) problems.push(`secondary superblock: ${examination.secondaryProblem}`);
+  // examine writes nothing: a damaged copy is repaired by a writing command.
+  const repair = sb ? ' (examine writes nothing; a writing command, such as jraid assemble, rewrites it)' : '';
+  if (examination.primaryProblem) problems.push(`primary superblock: ${examination.primaryProblem}${repair}`);
+  if (examination.secondaryProblem) problems.push(`secondary superblock: ${examination.secondaryProblem}${repair}`);
   if (!sb) return `${examination.path}:\n  no valid superblock\n  ${problems.join('\n  ')}\n`;
   const kv = keyValues([
     ['Version', sb.version],

@@ -6,8 +6,9 @@ import type { Run } from '../run.js';
 import { InvalidArgumentError } from 'commander';
 import { readConfig, saveArrayToConfig } from '../../engine/config.js';
 import type { RebuildOutcome } from '../../engine/maintenance.js';
+import type { ScrubMismatch } from '../../engine/scrub.js';
 import { resolveArraySpec } from '../../engine/open.js';
-import { opAdd, opFailDisk, opReAdd, opRebuild, opScrub } from '../../engine/operations.js';
+import { opAdd, opFailDisk, opReAdd, opRebuild, opRemove, opScrub } from '../../engine/operations.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
 import { onArray } from '../route.js';
 import { formatSizeBytes, parseSizeBytes } from '../../units.js';
@@ -40,6 +41,11 @@ export function registerFailures(program: Command, run: Run): void {
     .argument('<path>', 'image file or block device')
     .option('-f, --force', 'overwrite a member of another jraid array'))
     .action((spec: string, path: string, options: ForceOptions) => run(addCommand(spec, path, options)));
+  withCommonOptions(program.command('remove')
+    .description('remove faulty members or spares from the member table, freeing their slots')
+    .argument(...ARRAY_ARG)
+    .argument('<member>', 'the member: its path or uuid, or "failed" for every faulty member'))
+    .action((spec: string, member: string, options: CommonOptions) => run(removeCommand(spec, member, options)));
   withCommonOptions(program.command('rebuild')
     .description('rebuild lost members onto a replacement or a spare; resumes an interrupted rebuild')
     .argument(...ARRAY_ARG)
@@ -75,6 +81,7 @@ async function refreshConfig(spec: string, memberPaths: string[], options: Commo
   const entry = config.arrays.find((array) => array.name === resolved.name);
   if (!entry?.uuid) return;
   const devices = memberPaths.map((path) => resolve(path));
+  if (devices.join(',') === entry.devices.join(',')) return;
   await saveArrayToConfig(configFile, { name: entry.name, uuid: entry.uuid, devices });
   out.info(`updated ${configFile}: ${entry.name} devices=${devices.join(',')}`);
 }
@@ -96,6 +103,16 @@ async function addCommand(spec: string, path: string, options: ForceOptions): Pr
   return exitFor(result.degraded);
 }
 
+async function removeCommand(spec: string, member: string, options: CommonOptions): Promise<number> {
+  const out = outputFor(options);
+  const args = { member };
+  const result = await onArray(spec, options, 'remove', args, (assembled) => opRemove(assembled, args));
+  await refreshConfig(spec, result.memberPaths, options, out);
+  out.result(result, () => result.removed.map((gone) =>
+    `jraid: removed ${gone.path ?? gone.uuid} (member ${gone.number}, ${gone.state}) from the array; its slot is free for a new member`).join('\n'));
+  return exitFor(result.degraded);
+}
+
 function describeOutcome(outcome: RebuildOutcome): string {
   const rate = outcome.seconds > 0 ? `${formatSizeBytes(outcome.bytesWritten / outcome.seconds)}/s` : '-';
   const resumed = outcome.resumedFromBytes > 0 ? `, resumed at ${formatSizeBytes(outcome.resumedFromBytes)}` : '';
@@ -107,10 +124,21 @@ async function rebuildCommand(spec: string, options: SpeedOptions & ForceOptions
   const progress = new Progress('rebuild', out.progressAllowed);
   const args = { replacement: options.replacement, maxSpeed: options.maxSpeed, force: !!options.force };
   const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
-  const result = await onArray(spec, options, 'rebuild', args, (assembled) => opRebuild(assembled, args, { onProgress }), { onProgress });
+  // The config file names the replacement as soon as it joins, so that detail shows it while the
+  // rebuild runs and a killed rebuild resumes with `jraid rebuild NAME`.
+  const onMembersChanged = (paths: string[]) => refreshConfig(spec, paths, options, out)
+    .catch((error: Error) => out.warn(`the rebuild goes on, but the config file was not updated: ${error.message}`));
+  const result = await onArray(spec, options, 'rebuild', args, (assembled) => opRebuild(assembled, args, { onProgress, onMembersChanged }), { onProgress, onMembersChanged });
   progress.done();
   if (result.rebuilt.length > 0) await refreshConfig(spec, result.memberPaths, options, out);
-  out.result(result, () => result.rebuilt.length === 0 ? 'jraid: nothing to rebuild: no member is lost' : result.rebuilt.map(describeOutcome).join('\n'));
+  // More roles were lost than replacements and spares given: say what the rest need.
+  const hint = result.lostRoles.length > 0
+    ? result.lostRoles.map((role) => `role ${role} is still lost: it needs a second replacement or a spare (jraid rebuild ${spec} --replacement PATH, or jraid add ${spec} PATH and then jraid rebuild ${spec})`).join('; ')
+    : null;
+  out.result({ ...result, hint }, () => [
+    ...(result.rebuilt.length === 0 ? ['jraid: nothing to rebuild: no member is lost'] : result.rebuilt.map(describeOutcome)),
+    ...(hint ? [`jraid: ${hint}`] : []),
+  ].join('\n'));
   return exitFor(result.degraded);
 }
 
@@ -126,18 +154,26 @@ async function reAddCommand(spec: string, member: string, options: SpeedOptions)
   return exitFor(result.degraded);
 }
 
+function describeMismatch(m: ScrubMismatch): string {
+  const where = `stripe ${m.stripe} (array bytes ${m.arrayOffsetBytes}..${m.arrayOffsetBytes + m.arrayLengthBytes - 1}): ${m.blocks} block(s)`;
+  if (m.bad === 'parity-mismatch') {
+    return `${where}, parity mismatch: single parity cannot tell which chunk is wrong${m.repaired ? ' - parity rewritten from the data' : ''}`;
+  }
+  const what = m.bad === 'unknown' ? 'more than one chunk bad' : `bad ${m.bad}${m.role !== null ? ` on role ${m.role} (${m.path})` : ''}`;
+  return `${where}, ${what}${m.repaired ? ' - repaired' : ''}`;
+}
+
 async function scrubCommand(spec: string, options: SpeedOptions & { repair?: boolean; restart?: boolean }): Promise<number> {
   const out = outputFor(options);
   const progress = new Progress(options.repair ? 'repair' : 'scrub', out.progressAllowed);
   const args = { repair: !!options.repair, restart: !!options.restart, maxSpeed: options.maxSpeed };
   const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
-  const outcome = await onArray(spec, options, 'scrub', args, (assembled) => opScrub(assembled, args, { onProgress }), { onProgress });
+  // Without --repair scrub only looks: members open read-only and nothing is written, not even its checkpoint.
+  const outcome = await onArray(spec, options, 'scrub', args, (assembled) => opScrub(assembled, args, { onProgress }), { onProgress, open: { readOnly: !options.repair } });
   progress.done();
   out.result(outcome, () => {
     const lines = [`jraid: scrub checked ${outcome.stripesChecked} stripes${outcome.resumedFromStripe ? ` (resumed at stripe ${outcome.resumedFromStripe})` : ''} in ${outcome.seconds.toFixed(1)} s: ${outcome.mismatches.length} mismatched stripe(s), ${outcome.mismatchBlocks} block(s)${outcome.repaired && outcome.mismatches.length ? ', repaired' : ''}`];
-    for (const m of outcome.mismatches) {
-      lines.push(`  stripe ${m.stripe}: ${m.blocks} block(s), bad ${m.bad}${m.role !== null ? ` on role ${m.role} (${m.path})` : ''}${m.repaired ? ' - repaired' : ''}`);
-    }
+    for (const m of outcome.mismatches) lines.push(`  ${describeMismatch(m)}`);
     return lines.join('\n');
   });
   return outcome.mismatchCount > 0 ? EXIT_DEGRADED : exitFor(outcome.degraded);

@@ -1,5 +1,6 @@
 // `write` and `read`: bytes in and out of an array at any offset, for scripts.
 
+import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
@@ -77,9 +78,12 @@ async function withTarget<T>(spec: string, options: CommonOptions, open: Assembl
   let opened: RaidArray | undefined;
   const onEvent = (event: ArrayEvent) => {
     if (event.kind === 'member-failed') out.warn(`member ${event.path} (role ${event.role ?? '-'}) failed: ${event.reason}; the array runs degraded`);
+    open.onEvent?.(event);
   };
-  const value = await withArray(spec, configFor(options), { ...open, onEvent }, ({ array }) => {
+  const value = await withArray(spec, configFor(options), { ...open, onEvent }, ({ array, report }) => {
     opened = array;
+    // Notes from assembly (a damaged superblock copy, recovery run) go to the person at the terminal.
+    for (const note of report.notes) out.info(note);
     return fn({
       sizeBytes: array.sizeBytes,
       write: (offset, data) => array.write(offset, data),
@@ -91,27 +95,46 @@ async function withTarget<T>(spec: string, options: CommonOptions, open: Assembl
   return { value, final: { health: opened!.health(), lostMembers: lostMemberNames(opened!) } };
 }
 
-async function readInput(path: string | undefined, limitBytes: number): Promise<Buffer> {
+/**
+ * Input from a pipe (stdin, a FIFO, /dev/stdin) is held in memory, at most `limitBytes`, so an
+ * oversized write is refused before anything is written. A regular file returns undefined: its
+ * size is checked here and the caller reads it in chunks.
+ */
+async function readInput(path: string | undefined, limitBytes: number): Promise<Buffer | undefined> {
   if (path === undefined || path === '-') {
     if (process.stdin.isTTY) throw new JraidError('E_USAGE', 'no input: stdin is a terminal', { hint: 'give --input FILE or pipe the data in' });
-    const parts: Buffer[] = [];
-    let total = 0;
-    for await (const part of process.stdin) {
+    return readAll(process.stdin, 'stdin', limitBytes);
+  }
+  const stats = await stat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new JraidError('E_INPUT', `cannot use the input file ${path}: ${error.code ?? error.message}`, { path, hint: 'check the path' });
+  });
+  if (!stats) throw new JraidError('E_INPUT', `input file ${path} does not exist`, { path, hint: 'check the path' });
+  if (stats.isDirectory()) throw new JraidError('E_INPUT', `input ${path} is a directory`, { path });
+  if (!stats.isFile()) return readAll(createReadStream(path), path, limitBytes);
+  if (stats.size > limitBytes) {
+    throw new JraidError('E_OUT_OF_RANGE', `${path} is ${stats.size} bytes but only ${limitBytes} bytes are left in the array after the offset; nothing was written`, { path, hint: 'use a smaller input or offset' });
+  }
+  return undefined;
+}
+
+async function readAll(stream: AsyncIterable<unknown>, name: string, limitBytes: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const part of stream) {
       total += (part as Buffer).length;
       if (total > limitBytes) {
-        throw new JraidError('E_OUT_OF_RANGE', `stdin holds more than the ${limitBytes} bytes left in the array after the offset; nothing was written`, { hint: 'use a smaller input or offset' });
+        throw new JraidError('E_OUT_OF_RANGE', `${name} holds more than the ${limitBytes} bytes left in the array after the offset; nothing was written`, { hint: 'use a smaller input or offset' });
       }
       parts.push(part as Buffer);
     }
-    return Buffer.concat(parts);
+  } catch (error) {
+    if (error instanceof JraidError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new JraidError(code === 'EACCES' || code === 'EPERM' ? 'E_PERMISSION' : 'E_INPUT', `cannot read ${name}: ${code ?? (error as Error).message}`, { hint: 'give --input a file you may read' });
   }
-  const stats = await stat(path).catch(() => undefined);
-  if (!stats) throw new JraidError('E_INPUT', `input file ${path} does not exist`, { path, hint: 'check the path' });
-  if (stats.isDirectory()) throw new JraidError('E_INPUT', `input ${path} is a directory`, { path });
-  if (stats.isFile() && stats.size > limitBytes) {
-    throw new JraidError('E_OUT_OF_RANGE', `${path} is ${stats.size} bytes but only ${limitBytes} bytes are left in the array after the offset; nothing was written`, { path, hint: 'use a smaller input or offset' });
-  }
-  return Buffer.alloc(0); // read in chunks by the caller
+  return Buffer.concat(parts);
 }
 
 async function writeCommand(spec: string, options: WriteCliOptions): Promise<number> {
@@ -121,18 +144,20 @@ async function writeCommand(spec: string, options: WriteCliOptions): Promise<num
       throw new JraidError('E_OUT_OF_RANGE', `offset ${options.offset} is past the end of the array (${array.sizeBytes} bytes); nothing was written`);
     }
     const limit = array.sizeBytes - options.offset;
-    const fromStdin = options.input === undefined || options.input === '-';
+    const data = await readInput(options.input, limit);
     let written = 0;
-    if (fromStdin) {
-      const data = await readInput(options.input, limit);
+    if (data) {
       for (let at = 0; at < data.length; at += TRANSFER_CHUNK_BYTES) {
         const piece = data.subarray(at, at + TRANSFER_CHUNK_BYTES);
         await array.write(options.offset + at, piece);
         written += piece.length;
       }
     } else {
-      await readInput(options.input, limit);
-      const handle = await open(options.input!, 'r');
+      const handle = await open(options.input!, 'r').catch((error: NodeJS.ErrnoException) => {
+        throw new JraidError(error.code === 'EACCES' || error.code === 'EPERM' ? 'E_PERMISSION' : 'E_INPUT', `cannot read the input file ${options.input}: ${error.code ?? error.message}`, {
+          path: options.input, hint: 'give --input a file you may read',
+        });
+      });
       try {
         const buf = Buffer.alloc(TRANSFER_CHUNK_BYTES);
         for (;;) {
@@ -162,13 +187,23 @@ async function readCommand(spec: string, options: ReadCliOptions): Promise<numbe
   }
   if (toStdout && options.json) throw new JraidError('E_USAGE', '--json needs --output FILE: stdout carries the data', { hint: 'add --output FILE' });
   const out = outputFor(options);
-  // A shared lock: readers run side by side, writers wait. The only writes a reader makes are
-  // repairs of read errors, which write the bytes parity already implies: idempotent.
-  const { final } = await withTarget(spec, options, { lock: 'shared' }, out, async (array) => {
+  // Read-only, under a shared lock: readers run side by side and write nothing, not even the
+  // repair of a read error (the block is rebuilt from parity and returned; scrub --repair or
+  // any write of it rewrites it).
+  const onEvent = (event: ArrayEvent) => {
+    if (event.kind === 'read-error-rebuilt') {
+      out.warn(`read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity; not rewritten (read writes nothing: jraid scrub --repair rewrites it)`);
+    }
+  };
+  const { final } = await withTarget(spec, options, { readOnly: true, onEvent }, out, async (array) => {
     if (options.offset + options.length > array.sizeBytes) {
       throw new JraidError('E_OUT_OF_RANGE', `range ${options.offset}+${options.length} ends past the array (${array.sizeBytes} bytes)`, { hint: `the last byte is at offset ${array.sizeBytes - 1}` });
     }
-    const handle = toStdout ? undefined : await open(options.output!, 'w');
+    const handle = toStdout ? undefined : await open(options.output!, 'w').catch((error: NodeJS.ErrnoException) => {
+      throw new JraidError(error.code === 'EACCES' || error.code === 'EPERM' ? 'E_PERMISSION' : 'E_INPUT', `cannot write the output file ${options.output}: ${error.code ?? error.message}`, {
+        path: options.output, hint: 'give --output a path you may write',
+      });
+    });
     try {
       for (let done = 0; done < options.length; done += TRANSFER_CHUNK_BYTES) {
         const length = Math.min(TRANSFER_CHUNK_BYTES, options.length - done);

@@ -1,0 +1,134 @@
+// A bounded, reusable pool of 4 KiB-aligned buffers carved from one region of an ArrayBuffer
+// (the WebAssembly arena, so parity kernels run on pooled buffers without a copy). Buddy
+// allocation: every block is a power of two of 4 KiB pages, aligned to its own size within
+// the region, and a released block merges with its free buddy, so a long mix of sizes does
+// not fragment the region for good. Nothing here allocates memory: it hands out views.
+
+import { assert, KIB } from '../units.js';
+
+/** Every buffer starts on a multiple of this (relative to the region's ArrayBuffer), for O_DIRECT. */
+export const POOL_ALIGNMENT_BYTES = 4 * KIB;
+
+export const POOL_CAPACITY_BYTES_MAX = 2 ** 31;
+
+export interface PoolRegion {
+  bytes: ArrayBuffer;
+  offsetBytes: number;
+  sizeBytes: number;
+}
+
+interface Lent {
+  order: number;
+  buffer: Buffer;
+}
+
+export class BufferPool {
+  /** The named maximum: bytes of blocks that can be lent at once (the region's size). */
+  readonly capacityBytes: number;
+  /** Where the region starts in its ArrayBuffer. */
+  readonly regionOffsetBytes: number;
+  readonly #bytes: ArrayBuffer;
+  readonly #baseBytes: number;
+  /** Free blocks by order (block size POOL_ALIGNMENT_BYTES << order), as offsets from the base. */
+  readonly #free: Set<number>[];
+  readonly #lent = new Map<number, Lent>();
+  #inUseBytes = 0;
+  #inUseBytesHighWater = 0;
+
+  constructor(region: PoolRegion) {
+    const { bytes, offsetBytes, sizeBytes } = region;
+    assert(offsetBytes % POOL_ALIGNMENT_BYTES === 0, `pool region offset ${offsetBytes} is a multiple of ${POOL_ALIGNMENT_BYTES}`);
+    assert(sizeBytes > 0 && sizeBytes % POOL_ALIGNMENT_BYTES === 0, `pool region size ${sizeBytes} is a positive multiple of ${POOL_ALIGNMENT_BYTES}`);
+    assert(offsetBytes + sizeBytes <= bytes.byteLength, 'pool region inside its ArrayBuffer');
+    // Buddies are found by XOR of offsets, which JavaScript does in 32 bits.
+    assert(sizeBytes <= POOL_CAPACITY_BYTES_MAX, `pool region of ${sizeBytes} bytes at most ${POOL_CAPACITY_BYTES_MAX}`);
+    this.#bytes = bytes;
+    this.#baseBytes = offsetBytes;
+    this.regionOffsetBytes = offsetBytes;
+    this.capacityBytes = sizeBytes;
+    const pages = sizeBytes / POOL_ALIGNMENT_BYTES;
+    this.#free = Array.from({ length: Math.floor(Math.log2(pages)) + 1 }, () => new Set<number>());
+    // Cover the region with the largest aligned blocks that fit: a block whose buddy would lie
+    // past the end never finds it free, so it never merges out of the region.
+    let page = 0;
+    while (page < pages) {
+      let order = this.#free.length - 1;
+      while ((page % (1 << order)) !== 0 || page + (1 << order) > pages) order--;
+      this.#free[order]!.add(page * POOL_ALIGNMENT_BYTES);
+      page += 1 << order;
+    }
+  }
+
+  get inUseBytes(): number { return this.#inUseBytes; }
+  get inUseBytesHighWater(): number { return this.#inUseBytesHighWater; }
+  get buffersInUse(): number { return this.#lent.size; }
+
+  /** True when `view` lies inside this pool's region (lent or not). */
+  owns(view: ArrayBufferView): boolean {
+    return view.buffer === this.#bytes && view.byteOffset >= this.#baseBytes &&
+      view.byteOffset + view.byteLength <= this.#baseBytes + this.capacityBytes;
+  }
+
+  /**
+   * A buffer of exactly `sizeBytes` (its block is rounded up to a power of two of 4 KiB pages),
+   * or undefined when no free block is large enough. Contents are whatever was there before.
+   */
+  tryAcquire(sizeBytes: number): Buffer | undefined {
+    // Messages are built only on failure: acquire and release run on every request.
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) assert(false, `buffer size ${sizeBytes} is a positive integer`);
+    const want = orderFor(sizeBytes);
+    let order = want;
+    while (order < this.#free.length && this.#free[order]!.size === 0) order++;
+    if (order >= this.#free.length) return undefined;
+    const offset = first(this.#free[order]!);
+    this.#free[order]!.delete(offset);
+    while (order > want) { // split, keeping the lower half
+      order--;
+      this.#free[order]!.add(offset + blockBytes(order));
+    }
+    const buffer = Buffer.from(this.#bytes, this.#baseBytes + offset, sizeBytes);
+    this.#lent.set(offset, { order, buffer });
+    this.#inUseBytes += blockBytes(order);
+    this.#inUseBytesHighWater = Math.max(this.#inUseBytesHighWater, this.#inUseBytes);
+    return buffer;
+  }
+
+  /** As tryAcquire, for callers whose own bounds guarantee room: running out is a broken invariant. */
+  acquire(sizeBytes: number): Buffer {
+    const buffer = this.tryAcquire(sizeBytes);
+    if (!buffer) assert(false, `buffer pool has room for ${sizeBytes} bytes (${this.#inUseBytes} of ${this.capacityBytes} in use in ${this.#lent.size} buffers)`);
+    return buffer;
+  }
+
+  /** Gives back a buffer that tryAcquire/acquire returned; exactly once. */
+  release(buffer: Buffer): void {
+    assert(this.owns(buffer), 'released buffer belongs to this pool');
+    let offset = buffer.byteOffset - this.#baseBytes;
+    const lent = this.#lent.get(offset);
+    if (!lent || lent.buffer !== buffer) assert(false, `released buffer at pool offset ${offset} is lent out now (not released twice, not a view made elsewhere)`);
+    this.#lent.delete(offset);
+    let order = lent.order;
+    this.#inUseBytes -= blockBytes(order);
+    while (order < this.#free.length - 1) {
+      const buddy = offset ^ blockBytes(order);
+      if (!this.#free[order]!.delete(buddy)) break;
+      offset = Math.min(offset, buddy);
+      order++;
+    }
+    this.#free[order]!.add(offset);
+  }
+}
+
+function blockBytes(order: number): number {
+  return POOL_ALIGNMENT_BYTES * 2 ** order;
+}
+
+function orderFor(sizeBytes: number): number {
+  const pages = Math.ceil(sizeBytes / POOL_ALIGNMENT_BYTES);
+  return Math.ceil(Math.log2(pages));
+}
+
+function first(set: Set<number>): number {
+  for (const value of set) return value;
+  throw new Error('assertion failed: first of a non-empty set');
+}
