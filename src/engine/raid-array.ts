@@ -288,16 +288,16 @@ export class RaidArray {
     this.commitChain = run.catch(() => {});
     const lost = await run;
     // Outside the chain: what a lost member sets off (bitmap writes) may fail more members. Its
-    // unflushed stripes are marked too (after its faulty mark, here: re-add waits for this).
-    for (const { index, role } of lost) {
-      if (this.failing.has(index)) continue; // being failed already: that failure marks them
-      const handled = (async () => {
+    // unflushed stripes are marked too (after its faulty mark, here: re-add waits for this, on
+    // the entry commitNow put in `failing` before the chain moved on).
+    for (const { index, role, settle } of lost) {
+      try {
         const unflushed = role !== null ? this.disks.get(index)?.unflushedStripes() ?? [] : [];
         if (unflushed.length > 0) await this.writeIntent.markStripes(unflushed);
         await this.memberLost(index, role, 'superblock write failed');
-      })().finally(() => this.failing.delete(index));
-      this.failing.set(index, handled);
-      await handled;
+      } finally {
+        settle();
+      }
     }
   }
 
@@ -306,11 +306,11 @@ export class RaidArray {
     await this.commitChain;
   }
 
-  private async commitNow(mutate: (sb: Superblock) => void): Promise<{ index: number; role: number | null }[]> {
+  private async commitNow(mutate: (sb: Superblock) => void): Promise<LostInCommit[]> {
     await this.levelLaggards();
     const next: Superblock = { ...this.sb, members: this.sb.members.map((member) => ({ ...member })) };
     mutate(next);
-    const lost: { index: number; role: number | null }[] = [];
+    const lost: LostInCommit[] = [];
     for (;;) {
       next.events = this.sb.events + 1;
       next.updatedAtMs = Date.now();
@@ -332,7 +332,14 @@ export class RaidArray {
       for (const index of failed) {
         next.members[index] = { ...next.members[index]!, state: 'faulty', recoveryOffsetBytes: 0 };
         this.rebuildProgress.delete(index);
-        lost.push({ index, role: next.members[index]!.role });
+        // Listed as being failed at once, so whoever waits for failures to settle (re-add) waits
+        // for its marks too, even before the committing caller resumes.
+        let settle = () => {};
+        if (!this.failing.has(index)) {
+          const handled = new Promise<void>((resolve) => { settle = resolve; });
+          this.failing.set(index, handled.finally(() => this.failing.delete(index)));
+        }
+        lost.push({ index, role: next.members[index]!.role, settle });
       }
     }
   }
@@ -666,8 +673,13 @@ export class RaidArray {
         if (slot < k) {
           rebuilt = await this.reconstructRange(stripe, map, slot, at, B, new Set([role]));
         } else {
+          const sources = map.dataRoles.map((dataRole) => this.readableDisk(dataRole, stripe));
+          if (sources.some((source) => source === undefined)) {
+            // A data member failed meanwhile (a rewrite above, or another task): no parity to make.
+            throw new JraidError('E_ARRAY_DEGRADED', `a member failed while stripe ${stripe} was being repaired: the array is degraded`, { hint: 'rebuild the lost member first (jraid rebuild), then scrub again' });
+          }
           const data = Array.from({ length: k }, () => Buffer.alloc(B));
-          await Promise.all(map.dataRoles.map((dataRole, i) => this.readableDisk(dataRole, stripe)!.readData(at, data[i]!)));
+          await Promise.all(sources.map((source, i) => source!.readData(at, data[i]!)));
           rebuilt = slot === k ? computeP(data) : computeQ(data, undefined, map.qExponents);
         }
         await this.repairReadError(disk, at, rebuilt);
@@ -746,8 +758,10 @@ export class RaidArray {
       let plan = this.planStripeWrite(stripe, pieces, avoid);
       while (!(await this.readPlanned(plan, avoid))) plan = this.planStripeWrite(stripe, pieces, avoid);
       const checks = this.computeRows(plan, pieces, !!ticket);
-      // Degraded: the stripe's write-intent mark is durable before its data lands.
-      if (this.lostRoles().length > 0) await this.writeIntent.markStripe(stripe);
+      // Degraded: the stripe's write-intent mark is durable before its data lands. Judged by the
+      // plan (a member it leaves out), not only by the roles lost now: a member failed when the
+      // plan was made may be re-added by now, and must still get this stripe back.
+      if (plan.writable.includes(undefined) || this.lostRoles().length > 0) await this.writeIntent.markStripe(stripe);
       if (ticket) await ticket.durable(checks);
       touched = true;
       await this.writePlanned(plan);
@@ -1001,6 +1015,14 @@ export class RaidArray {
     await Promise.all([...this.disks.values()].map((disk) => disk.device.close()));
   }
 
+}
+
+/** A member whose superblock write failed during a commit: marked faulty there, handled after it. */
+interface LostInCommit {
+  index: number;
+  role: number | null;
+  /** Ends its entry in `failing`. */
+  settle: () => void;
 }
 
 interface StripePlan {
