@@ -1,0 +1,102 @@
+// Proves: a codec's byte map is checked once where it is declared (no overlap, no gap, exactly the structure's size), and field access takes its width from the map.
+import { describe, expect, it } from 'vitest';
+import {
+  checksumProblem, crcWithFieldZeroed, declareFields, entryOffsetBytes, readUint, writeUint,
+} from '../../src/format/codec.js';
+import { crc32c } from '../../src/format/crc32c.js';
+
+describe('declareFields', () => {
+  it('accepts fields that tile the structure, in any order of declaration', () => {
+    const map = declareFields('entry', 16, { tail: [8, 8], head: [0, 4], middle: [4, 4] });
+    expect(map.sizeBytes).toBe(16);
+    expect(map.field.tail).toEqual({ offsetBytes: 8, sizeBytes: 8 });
+  });
+
+  it('refuses overlapping fields', () => {
+    expect(() => declareFields('entry', 16, { a: [0, 8], b: [6, 10] })).toThrow('assertion failed: entry: field b at 6 overlaps the field before it (ends 8)');
+  });
+
+  it('refuses a gap between fields (reserved space must be declared)', () => {
+    expect(() => declareFields('entry', 16, { a: [0, 4], b: [8, 8] })).toThrow('assertion failed: entry: gap of 4 bytes before field b');
+  });
+
+  it('refuses fields that stop short of, or run past, the structure size', () => {
+    expect(() => declareFields('entry', 16, { a: [0, 8], b: [8, 4] })).toThrow('assertion failed: entry: fields end at 12, the structure is 16 bytes');
+    expect(() => declareFields('entry', 16, { a: [0, 8], b: [8, 12] })).toThrow('assertion failed: entry: fields end at 20, the structure is 16 bytes');
+  });
+
+  it('refuses an empty field', () => {
+    expect(() => declareFields('entry', 8, { a: [0, 8], b: [8, 0] })).toThrow('assertion failed: entry: field b is empty');
+  });
+});
+
+describe('entry tables', () => {
+  const entry = declareFields('thing', 24, { kind: [0, 2], reserved: [2, 6], offset: [8, 8], size: [16, 8] });
+  const table = { offsetBytes: 176, sizeBytes: 16 * 24 };
+
+  it('place entry i at the table offset plus i entries', () => {
+    expect(entryOffsetBytes(table, entry, 0)).toBe(176);
+    expect(entryOffsetBytes(table, entry, 15)).toBe(176 + 15 * 24);
+  });
+
+  it('refuse an index outside the table, and a table that is not whole entries', () => {
+    expect(() => entryOffsetBytes(table, entry, 16)).toThrow('assertion failed: thing 16 is outside its table');
+    expect(() => entryOffsetBytes(table, entry, -1)).toThrow('assertion failed: thing -1 is outside its table');
+    expect(() => entryOffsetBytes({ offsetBytes: 0, sizeBytes: 100 }, entry, 0)).toThrow('is not whole entries');
+  });
+});
+
+describe('field access by width', () => {
+  const map = declareFields('widths', 16, { a: [0, 1], b: [1, 2], c: [3, 4], reserved: [7, 1], d: [8, 8] });
+  const f = map.field;
+
+  it('writes and reads each width little-endian at base + offset', () => {
+    const bytes = Buffer.alloc(32);
+    writeUint(bytes, f.a, 0xab, 16);
+    writeUint(bytes, f.b, 0xbeef, 16);
+    writeUint(bytes, f.c, 0xdeadbeef, 16);
+    writeUint(bytes, f.d, Number.MAX_SAFE_INTEGER, 16);
+    expect(bytes.subarray(16).toString('hex')).toBe('abefbeefbeadde00ffffffffffff1f00');
+    expect([readUint(bytes, f.a, 16), readUint(bytes, f.b, 16), readUint(bytes, f.c, 16), readUint(bytes, f.d, 16)])
+      .toEqual([0xab, 0xbeef, 0xdeadbeef, Number.MAX_SAFE_INTEGER]);
+  });
+
+  it('reads a u64 of 2^53 or more as NaN, which every range check rejects', () => {
+    const bytes = Buffer.alloc(16);
+    for (const value of [2n ** 53n, 2n ** 53n + 1n, 2n ** 64n - 1n]) {
+      bytes.writeBigUInt64LE(value, 8);
+      expect(readUint(bytes, f.d)).toBeNaN();
+    }
+  });
+
+  it('refuses a value that does not fit the field, or is not a safe unsigned integer', () => {
+    const bytes = Buffer.alloc(16);
+    expect(() => writeUint(bytes, f.a, 256)).toThrow('assertion failed: field value 256 does not fit 1 bytes');
+    expect(() => writeUint(bytes, f.b, 0x10000)).toThrow('assertion failed: field value 65536 does not fit 2 bytes');
+    expect(() => writeUint(bytes, f.c, 2 ** 32)).toThrow('assertion failed: field value 4294967296 does not fit 4 bytes');
+    expect(() => writeUint(bytes, f.d, 2 ** 53)).toThrow('assertion failed');
+    expect(() => writeUint(bytes, f.c, -1)).toThrow('assertion failed');
+    expect(() => writeUint(bytes, f.c, 1.5)).toThrow('assertion failed');
+    expect(() => writeUint(bytes, f.reserved, Number.NaN)).toThrow('assertion failed');
+  });
+});
+
+describe('checksums', () => {
+  const map = declareFields('record', 16, { body: [0, 8], crc: [8, 4], tail: [12, 4] });
+
+  it('a checksum field counted as zero equals the CRC of a copy with the field zeroed, wherever the covered bytes end', () => {
+    const bytes = Buffer.from('0123456789abcdefXYZW', 'ascii');
+    for (const end of [12, 16, 20]) {
+      const copy = Buffer.from(bytes.subarray(0, end));
+      copy.fill(0, 8, 12);
+      expect(crcWithFieldZeroed(bytes, map.field.crc, end)).toBe(crc32c(copy));
+    }
+  });
+
+  it('names both values when they differ', () => {
+    const bytes = Buffer.alloc(16);
+    bytes.writeUInt32LE(0x12345678, 8);
+    expect(checksumProblem(bytes, map.field.crc, 0x12345678)).toBeUndefined();
+    expect(checksumProblem(bytes, map.field.crc, 0xabc)).toBe('bad checksum: stored 0x12345678, computed 0x00000abc');
+  });
+});
