@@ -34,14 +34,15 @@ export interface BadBlockList {
   ranges: BadBlockRange[];
 }
 
-const HEADER = declareFields('bad-block list header', BAD_BLOCKS_HEADER_BYTES, {
-  magic: [0, 8], arrayUuid: [8, UUID_SIZE_BYTES], sequence: [24, 8], count: [32, 4], reserved36: [36, 24], crc: [60, 4],
+export const BAD_BLOCKS_HEADER_FIELDS = declareFields('bad-block list header', BAD_BLOCKS_HEADER_BYTES, {
+  magic: [0, 8, 'bytes'], arrayUuid: [8, UUID_SIZE_BYTES, 'bytes'], sequence: [24, 8, 'u64'], rangeCount: [32, 4, 'u32'],
+  reserved36: [36, 24, 'reserved'], crc: [60, 4, 'u32'],
 });
-const RANGE = declareFields('bad-block range', BAD_BLOCK_ENTRY_BYTES, {
-  firstBlock: [0, 8], blockCount: [8, 4], reason: [12, 1], reserved13: [13, 3],
+export const BAD_BLOCK_RANGE_FIELDS = declareFields('bad-block range', BAD_BLOCK_ENTRY_BYTES, {
+  firstBlock: [0, 8, 'u64'], blockCount: [8, 4, 'u32'], reason: [12, 1, 'u8'], reserved13: [13, 3, 'reserved'],
 });
-const H = HEADER.field;
-const R = RANGE.field;
+const H = BAD_BLOCKS_HEADER_FIELDS.field;
+const R = BAD_BLOCK_RANGE_FIELDS.field;
 /** Array byte offsets are below 2^53, so no range reaches past this block. */
 const ARRAY_BLOCKS_MAX = SAFE_LIMIT / BLOCK_SIZE_BYTES;
 
@@ -58,7 +59,7 @@ export function encodeBadBlocks(list: BadBlockList): Buffer {
   writeBytes(bytes, H.magic, BAD_BLOCKS_MAGIC);
   writeBytes(bytes, H.arrayUuid, list.arrayUuid);
   writeUint(bytes, H.sequence, list.sequence);
-  writeUint(bytes, H.count, list.ranges.length);
+  writeUint(bytes, H.rangeCount, list.ranges.length);
   let endBlock = 0;
   list.ranges.forEach((range, index) => {
     assert(range.blockCount > 0 && range.firstBlock >= endBlock, 'bad-block ranges are ascending, disjoint and not empty');
@@ -78,7 +79,7 @@ export function decodeBadBlocks(bytes: Uint8Array): DecodeResult<BadBlockList> {
   const buf = asBuffer(bytes);
   if (!hasMagic(buf, H.magic, BAD_BLOCKS_MAGIC)) return corrupt('bad magic: no bad-block list here');
   if (buf.length < BAD_BLOCKS_HEADER_BYTES) return corrupt(truncatedProblem(buf.length, 'a bad-block list header', BAD_BLOCKS_HEADER_BYTES));
-  const count = readUint(buf, H.count);
+  const count = readUint(buf, H.rangeCount);
   const size = rangeAt(count);
   if (buf.length < size) return corrupt(truncatedProblem(buf.length, `a list of ${count} ranges`, size));
   const crcProblem = checksumProblem(buf, H.crc, crcWithFieldZeroed(buf, H.crc, size));

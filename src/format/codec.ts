@@ -15,9 +15,18 @@ export function corrupt(reason: string): Corrupt {
 /** Integers jraid keeps in a JavaScript number are below this; a u64 at or past it is corrupt. */
 export const SAFE_LIMIT = 2 ** 53;
 
+/**
+ * What a field holds: a little-endian unsigned integer, raw bytes (magic, uuid, name), a table
+ * of fixed-size entries with a map of their own, or reserved space (written zero, never read).
+ */
+export type FieldType = 'u8' | 'u16' | 'u32' | 'u64' | 'bytes' | 'table' | 'reserved';
+export const FIELD_TYPES: readonly FieldType[] = ['u8', 'u16', 'u32', 'u64', 'bytes', 'table', 'reserved'];
+const UINT_SIZE_BYTES: Partial<Record<FieldType, number>> = { u8: 1, u16: 2, u32: 4, u64: 8 };
+
 export interface Field {
   readonly offsetBytes: number;
   readonly sizeBytes: number;
+  readonly type: FieldType;
 }
 
 export interface ByteMap<K extends string> {
@@ -27,32 +36,36 @@ export interface ByteMap<K extends string> {
 }
 
 /**
- * Declares a structure's bytes once, as `name: [offsetBytes, sizeBytes]`, reserved space
+ * Declares a structure's bytes once, as `name: [offsetBytes, sizeBytes, type]`, reserved space
  * included. Checked here, at load: the fields tile the structure exactly (none overlaps
- * another, none leaves a gap, the last ends at `sizeBytes`).
+ * another, none leaves a gap, the last ends at `sizeBytes`) and an integer is as wide as its type.
  */
 export function declareFields<K extends string>(
   what: string,
   sizeBytes: number,
-  spec: { readonly [P in K]: readonly [offsetBytes: number, sizeBytes: number] },
+  spec: { readonly [P in K]: readonly [offsetBytes: number, sizeBytes: number, type: FieldType] },
 ): ByteMap<K> {
-  const entries = Object.entries(spec) as [K, readonly [number, number]][];
+  const entries = Object.entries(spec) as [K, readonly [number, number, FieldType]][];
   const sorted = [...entries].sort((a, b) => a[1][0] - b[1][0]);
   let endBytes = 0;
-  for (const [name, [offsetBytes, fieldBytes]] of sorted) {
+  for (const [name, [offsetBytes, fieldBytes, type]] of sorted) {
     assert(Number.isSafeInteger(fieldBytes) && fieldBytes > 0, `${what}: field ${name} is empty`);
+    assert(FIELD_TYPES.includes(type), `${what}: field ${name} has unknown type ${type}`);
+    const uintBytes = UINT_SIZE_BYTES[type];
+    assert(uintBytes === undefined || uintBytes === fieldBytes, `${what}: field ${name} is ${fieldBytes} bytes, a ${type} is ${uintBytes}`);
     assert(offsetBytes >= endBytes, `${what}: field ${name} at ${offsetBytes} overlaps the field before it (ends ${endBytes})`);
     assert(offsetBytes === endBytes, `${what}: gap of ${offsetBytes - endBytes} bytes before field ${name}`);
     endBytes = offsetBytes + fieldBytes;
   }
   assert(endBytes === sizeBytes, `${what}: fields end at ${endBytes}, the structure is ${sizeBytes} bytes`);
   const field = {} as { [P in K]: Field };
-  for (const [name, [offsetBytes, fieldBytes]] of entries) field[name] = { offsetBytes, sizeBytes: fieldBytes };
+  for (const [name, [offsetBytes, fieldBytes, type]] of entries) field[name] = { offsetBytes, sizeBytes: fieldBytes, type };
   return { what, sizeBytes, field };
 }
 
 /** Where entry `index` of a table of `entry`-shaped records held in `table` starts. */
 export function entryOffsetBytes(table: Field, entry: ByteMap<string>, index: number): number {
+  assert(table.type === 'table', `${entry.what}: the field holding the entries is a table`);
   assert(table.sizeBytes % entry.sizeBytes === 0, `${entry.what}: table of ${table.sizeBytes} bytes is not whole entries`);
   assert(Number.isInteger(index) && index >= 0 && index < table.sizeBytes / entry.sizeBytes, `${entry.what} ${index} is outside its table`);
   return table.offsetBytes + index * entry.sizeBytes;
@@ -63,6 +76,7 @@ export function entryOffsetBytes(table: Field, entry: ByteMap<string>, index: nu
  * NaN, which fails `Number.isSafeInteger` and every comparison, so a range check rejects it.
  */
 export function readUint(bytes: Buffer, field: Field, baseBytes = 0): number {
+  assertUint(field);
   const at = baseBytes + field.offsetBytes;
   switch (field.sizeBytes) {
     case 1: return bytes.readUInt8(at);
@@ -78,6 +92,7 @@ export function readUint(bytes: Buffer, field: Field, baseBytes = 0): number {
 
 /** Writes an unsigned little-endian integer of the field's width; the value must fit it. */
 export function writeUint(bytes: Buffer, field: Field, value: number, baseBytes = 0): void {
+  assertUint(field);
   const at = baseBytes + field.offsetBytes;
   assert(Number.isSafeInteger(value) && value >= 0, `field value ${value} is not a safe unsigned integer`);
   assert(field.sizeBytes >= 8 || value < 2 ** (8 * field.sizeBytes), `field value ${value} does not fit ${field.sizeBytes} bytes`);
@@ -90,14 +105,20 @@ export function writeUint(bytes: Buffer, field: Field, value: number, baseBytes 
   }
 }
 
+function assertUint(field: Field): void {
+  assert(UINT_SIZE_BYTES[field.type] === field.sizeBytes, `a ${field.type} field of ${field.sizeBytes} bytes is not an integer`);
+}
+
 /** A copy of the field's bytes (never a view into the input, which the caller may reuse). */
 export function readBytes(bytes: Buffer, field: Field, baseBytes = 0): Buffer {
+  assert(field.type === 'bytes', `a ${field.type} field is not read as bytes`);
   const at = baseBytes + field.offsetBytes;
   return Buffer.from(bytes.subarray(at, at + field.sizeBytes));
 }
 
 /** Copies `value` to the start of the field; a shorter value leaves the rest zero. */
 export function writeBytes(bytes: Buffer, field: Field, value: Uint8Array, baseBytes = 0): void {
+  assert(field.type === 'bytes', `a ${field.type} field is not written as bytes`);
   assert(value.length <= field.sizeBytes, `${value.length} bytes do not fit a field of ${field.sizeBytes}`);
   bytes.set(value, baseBytes + field.offsetBytes);
 }
@@ -108,13 +129,14 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 }
 
 export function hasMagic(bytes: Buffer, field: Field, magic: Buffer): boolean {
-  assert(magic.length === field.sizeBytes, 'magic fills its field');
+  assert(field.type === 'bytes' && magic.length === field.sizeBytes, 'magic fills its field');
   const end = field.offsetBytes + field.sizeBytes;
   return bytes.length >= end && bytes.subarray(field.offsetBytes, end).equals(magic);
 }
 
 /** CRC32C of the bytes before the checksum field: for a structure whose checksum ends it. */
 export function crcBefore(bytes: Buffer, crcField: Field): number {
+  assert(crcField.type === 'u32', 'a checksum is a u32');
   return crc32c(bytes.subarray(0, crcField.offsetBytes));
 }
 
@@ -122,7 +144,7 @@ const ZERO_CRC = Buffer.alloc(4);
 
 /** CRC32C of bytes 0 .. endBytes - 1 with the checksum field counted as zero: for a structure followed by its payload. */
 export function crcWithFieldZeroed(bytes: Buffer, crcField: Field, endBytes: number): number {
-  assert(crcField.sizeBytes === 4 && crcField.offsetBytes + 4 <= endBytes && endBytes <= bytes.length, 'checksum field inside the covered bytes');
+  assert(crcField.type === 'u32' && crcField.offsetBytes + 4 <= endBytes && endBytes <= bytes.length, 'checksum field inside the covered bytes');
   const before = crc32c(bytes.subarray(0, crcField.offsetBytes));
   return crc32c(bytes.subarray(crcField.offsetBytes + 4, endBytes), crc32c(ZERO_CRC, before));
 }

@@ -46,19 +46,19 @@ export interface JournalRecord {
 }
 
 // The byte maps (docs/FORMAT.md, "Record"): a header, then each stripe entry followed by its checks.
-const HEADER = declareFields('journal record header', RECORD_HEADER_BYTES, {
-  magic: [0, 8], arrayUuid: [8, UUID_SIZE_BYTES], generation: [24, 8], flags: [32, 4], entryCount: [36, 4],
-  payloadBytes: [40, 4], reserved44: [44, 16], crc: [60, 4],
+export const JOURNAL_RECORD_HEADER_FIELDS = declareFields('journal record header', RECORD_HEADER_BYTES, {
+  magic: [0, 8, 'bytes'], arrayUuid: [8, UUID_SIZE_BYTES, 'bytes'], generation: [24, 8, 'u64'], flags: [32, 4, 'u32'],
+  entryCount: [36, 4, 'u32'], payloadBytes: [40, 4, 'u32'], reserved44: [44, 16, 'reserved'], crc: [60, 4, 'u32'],
 });
-const STRIPE_ENTRY = declareFields('journal stripe entry', STRIPE_ENTRY_BYTES, {
-  volumeId: [0, 4], stripe: [4, 8], checkCount: [12, 2], reserved14: [14, 2],
+export const STRIPE_ENTRY_FIELDS = declareFields('journal stripe entry', STRIPE_ENTRY_BYTES, {
+  volumeId: [0, 4, 'u32'], stripeNumber: [4, 8, 'u64'], blockCheckCount: [12, 2, 'u16'], reserved14: [14, 2, 'reserved'],
 });
-const BLOCK_CHECK = declareFields('journal block check', BLOCK_CHECK_BYTES, {
-  blockIndex: [0, 4], kind: [4, 1], reserved5: [5, 3], newCrc: [8, 4], checkCrc: [12, 4],
+export const BLOCK_CHECK_FIELDS = declareFields('journal block check', BLOCK_CHECK_BYTES, {
+  blockIndex: [0, 4, 'u32'], kind: [4, 1, 'u8'], reserved5: [5, 3, 'reserved'], newCrc: [8, 4, 'u32'], checkCrc: [12, 4, 'u32'],
 });
-const H = HEADER.field;
-const E = STRIPE_ENTRY.field;
-const C = BLOCK_CHECK.field;
+const H = JOURNAL_RECORD_HEADER_FIELDS.field;
+const E = STRIPE_ENTRY_FIELDS.field;
+const C = BLOCK_CHECK_FIELDS.field;
 /** A stripe entry's check count is a u16. */
 const BLOCK_CHECKS_PER_ENTRY_MAX = 0xffff;
 
@@ -82,8 +82,8 @@ export function encodeJournalRecord(record: JournalRecord): Buffer {
   for (const entry of record.entries) {
     assert(entry.checks.length <= BLOCK_CHECKS_PER_ENTRY_MAX, `stripe ${entry.stripe} has ${entry.checks.length} block checks`);
     writeUint(bytes, E.volumeId, entry.volumeId, at);
-    writeUint(bytes, E.stripe, entry.stripe, at);
-    writeUint(bytes, E.checkCount, entry.checks.length, at);
+    writeUint(bytes, E.stripeNumber, entry.stripe, at);
+    writeUint(bytes, E.blockCheckCount, entry.checks.length, at);
     at += STRIPE_ENTRY_BYTES;
     for (const check of entry.checks) {
       writeUint(bytes, C.blockIndex, check.blockIndex, at);
@@ -123,9 +123,9 @@ export function decodeJournalRecord(bytes: Uint8Array): DecodeResult<JournalReco
   // Each entry takes at least STRIPE_ENTRY_BYTES, so the payload bounds the loop, not the count.
   for (let index = 0; index < entryCount; index++) {
     if (at + STRIPE_ENTRY_BYTES > size) return corrupt(`entry ${index} of ${entryCount} overruns the ${size}-byte record`);
-    const stripe = readUint(buf, E.stripe, at);
+    const stripe = readUint(buf, E.stripeNumber, at);
     if (!Number.isSafeInteger(stripe)) return corrupt(`entry ${index} stripe number exceeds 2^53`);
-    const checkCount = readUint(buf, E.checkCount, at);
+    const checkCount = readUint(buf, E.blockCheckCount, at);
     const entry: StripeEntry = { volumeId: readUint(buf, E.volumeId, at), stripe, checks: [] };
     at += STRIPE_ENTRY_BYTES;
     if (at + checkCount * BLOCK_CHECK_BYTES > size) return corrupt(`entry ${index}'s ${checkCount} block checks overrun the ${size}-byte record`);

@@ -85,33 +85,34 @@ export interface Superblock {
 }
 
 // The byte map (docs/FORMAT.md, "Superblock"): every byte of the 4096 is in one field.
-const HEADER = declareFields('superblock', SUPERBLOCK_SIZE_BYTES, {
-  magic: [0, 8], versionMajor: [8, 2], versionMinor: [10, 2], superblockSize: [12, 4],
-  arrayUuid: [16, UUID_SIZE_BYTES], memberUuid: [32, UUID_SIZE_BYTES], name: [48, 32],
-  createdAt: [80, 8], updatedAt: [88, 8], events: [96, 8],
-  level: [104, 1], layout: [105, 1], policy: [106, 1], reserved107: [107, 1],
-  raidDevices: [108, 2], memberCount: [110, 2], chunkSize: [112, 4], flags: [116, 4],
-  memberSize: [120, 8], dataSize: [128, 8], arraySize: [136, 8], writeIntentChunk: [144, 8],
-  resyncOffset: [152, 8], scrubOffset: [160, 8], thisIndex: [168, 2], regionCount: [170, 2], reserved172: [172, 4],
-  regionTable: [176, 384], memberTable: [560, 2560], reserved3120: [3120, 972], crc: [4092, 4],
+export const SUPERBLOCK_FIELDS = declareFields('superblock', SUPERBLOCK_SIZE_BYTES, {
+  magic: [0, 8, 'bytes'], versionMajor: [8, 2, 'u16'], versionMinor: [10, 2, 'u16'], superblockSize: [12, 4, 'u32'],
+  arrayUuid: [16, UUID_SIZE_BYTES, 'bytes'], memberUuid: [32, UUID_SIZE_BYTES, 'bytes'], name: [48, 32, 'bytes'],
+  createdAt: [80, 8, 'u64'], updatedAt: [88, 8, 'u64'], events: [96, 8, 'u64'],
+  level: [104, 1, 'u8'], layout: [105, 1, 'u8'], policy: [106, 1, 'u8'], reserved107: [107, 1, 'reserved'],
+  raidDevices: [108, 2, 'u16'], memberCount: [110, 2, 'u16'], chunkSize: [112, 4, 'u32'], flags: [116, 4, 'u32'],
+  memberSize: [120, 8, 'u64'], dataSize: [128, 8, 'u64'], arraySize: [136, 8, 'u64'], writeIntentChunk: [144, 8, 'u64'],
+  resyncOffset: [152, 8, 'u64'], scrubOffset: [160, 8, 'u64'], thisIndex: [168, 2, 'u16'], regionCount: [170, 2, 'u16'],
+  reserved172: [172, 4, 'reserved'], regionTable: [176, 384, 'table'], memberTable: [560, 2560, 'table'],
+  reserved3120: [3120, 972, 'reserved'], checksum: [4092, 4, 'u32'],
 });
-const REGION_ENTRY = declareFields('region-table entry', 24, {
-  kind: [0, 2], reserved2: [2, 6], offset: [8, 8], size: [16, 8],
+export const REGION_ENTRY_FIELDS = declareFields('region-table entry', 24, {
+  kind: [0, 2, 'u16'], reserved2: [2, 6, 'reserved'], offset: [8, 8, 'u64'], size: [16, 8, 'u64'],
 });
-const MEMBER_ENTRY = declareFields('member-table entry', 40, {
-  uuid: [0, UUID_SIZE_BYTES], role: [16, 2], state: [18, 1], flags: [19, 1], reserved20: [20, 4],
-  recoveryOffset: [24, 8], readErrorsCorrected: [32, 4], reserved36: [36, 4],
+export const MEMBER_ENTRY_FIELDS = declareFields('member-table entry', 40, {
+  uuid: [0, UUID_SIZE_BYTES, 'bytes'], role: [16, 2, 'u16'], state: [18, 1, 'u8'], flags: [19, 1, 'u8'],
+  reserved20: [20, 4, 'reserved'], recoveryOffset: [24, 8, 'u64'], readErrorsCorrected: [32, 4, 'u32'], reserved36: [36, 4, 'reserved'],
 });
-const H = HEADER.field;
-const R = REGION_ENTRY.field;
-const M = MEMBER_ENTRY.field;
+const H = SUPERBLOCK_FIELDS.field;
+const R = REGION_ENTRY_FIELDS.field;
+const M = MEMBER_ENTRY_FIELDS.field;
 assert(H.magic.sizeBytes === SUPERBLOCK_MAGIC.length, 'magic fills its field');
 assert(H.name.sizeBytes === NAME_SIZE_BYTES, 'name field');
-assert(H.regionTable.sizeBytes === MAX_REGIONS * REGION_ENTRY.sizeBytes, 'region table holds MAX_REGIONS entries');
-assert(H.memberTable.sizeBytes === MAX_MEMBERS * MEMBER_ENTRY.sizeBytes, 'member table holds MAX_MEMBERS entries');
+assert(H.regionTable.sizeBytes === MAX_REGIONS * REGION_ENTRY_FIELDS.sizeBytes, 'region table holds MAX_REGIONS entries');
+assert(H.memberTable.sizeBytes === MAX_MEMBERS * MEMBER_ENTRY_FIELDS.sizeBytes, 'member table holds MAX_MEMBERS entries');
 
-const regionAt = (index: number) => entryOffsetBytes(H.regionTable, REGION_ENTRY, index);
-const memberAt = (index: number) => entryOffsetBytes(H.memberTable, MEMBER_ENTRY, index);
+const regionAt = (index: number) => entryOffsetBytes(H.regionTable, REGION_ENTRY_FIELDS, index);
+const memberAt = (index: number) => entryOffsetBytes(H.memberTable, MEMBER_ENTRY_FIELDS, index);
 
 export function encodeSuperblock(sb: Superblock): Buffer {
   assert(sb.regions.length <= MAX_REGIONS, 'too many regions');
@@ -163,7 +164,7 @@ export function encodeSuperblock(sb: Superblock): Buffer {
     writeUint(bytes, M.recoveryOffset, member.recoveryOffsetBytes, at);
     writeUint(bytes, M.readErrorsCorrected, Math.min(member.readErrorsCorrected, 0xffffffff), at);
   });
-  writeUint(bytes, H.crc, crcBefore(bytes, H.crc));
+  writeUint(bytes, H.checksum, crcBefore(bytes, H.checksum));
   return bytes;
 }
 
@@ -171,7 +172,7 @@ export function decodeSuperblock(bytes: Uint8Array): DecodeResult<Superblock> {
   const buf = asBuffer(bytes);
   if (!hasMagic(buf, H.magic, SUPERBLOCK_MAGIC)) return corrupt('bad magic: no jraid superblock here');
   if (buf.length < SUPERBLOCK_SIZE_BYTES) return corrupt(truncatedProblem(buf.length, 'a superblock', SUPERBLOCK_SIZE_BYTES));
-  const crcProblem = checksumProblem(buf, H.crc, crcBefore(buf, H.crc));
+  const crcProblem = checksumProblem(buf, H.checksum, crcBefore(buf, H.checksum));
   if (crcProblem) return corrupt(crcProblem);
   const versionMajor = readUint(buf, H.versionMajor);
   const versionMinor = readUint(buf, H.versionMinor);

@@ -23,11 +23,11 @@ export interface WriteIntentHeader {
   chunkBytes: number;
 }
 
-const HEADER = declareFields('write-intent header', WRITE_INTENT_HEADER_BYTES, {
-  magic: [0, 8], arrayUuid: [8, UUID_SIZE_BYTES], startEvents: [24, 8], chunkBytes: [32, 8],
-  reserved40: [40, 4052], crc: [4092, 4],
+export const WRITE_INTENT_HEADER_FIELDS = declareFields('write-intent header', WRITE_INTENT_HEADER_BYTES, {
+  magic: [0, 8, 'bytes'], arrayUuid: [8, UUID_SIZE_BYTES, 'bytes'], startEvents: [24, 8, 'u64'], chunk: [32, 8, 'u64'],
+  reserved40: [40, 4052, 'reserved'], crc: [4092, 4, 'u32'],
 });
-const H = HEADER.field;
+const H = WRITE_INTENT_HEADER_FIELDS.field;
 
 /**
  * Why `chunkBytes` cannot be a write-intent chunk (member data bytes per bit), or undefined.
@@ -45,7 +45,7 @@ export function encodeWriteIntentHeader(header: WriteIntentHeader): Buffer {
   writeBytes(bytes, H.magic, WRITE_INTENT_MAGIC);
   writeBytes(bytes, H.arrayUuid, header.arrayUuid);
   writeUint(bytes, H.startEvents, header.startEvents);
-  writeUint(bytes, H.chunkBytes, header.chunkBytes);
+  writeUint(bytes, H.chunk, header.chunkBytes);
   writeUint(bytes, H.crc, crcBefore(bytes, H.crc));
   return bytes;
 }
@@ -58,7 +58,7 @@ export function decodeWriteIntentHeader(bytes: Uint8Array): DecodeResult<WriteIn
   if (crcProblem) return corrupt(crcProblem);
   const startEvents = readUint(buf, H.startEvents);
   if (!Number.isSafeInteger(startEvents)) return corrupt('start events exceed 2^53');
-  const chunkBytes = readUint(buf, H.chunkBytes);
+  const chunkBytes = readUint(buf, H.chunk);
   if (!Number.isSafeInteger(chunkBytes)) return corrupt('write-intent chunk exceeds 2^53');
   const chunkProblem = writeIntentChunkProblem(chunkBytes);
   if (chunkProblem) return corrupt(chunkProblem);

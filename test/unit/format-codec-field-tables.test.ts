@@ -1,38 +1,42 @@
-// Proves: a codec's byte map is checked once where it is declared (no overlap, no gap, exactly the structure's size), and field access takes its width from the map.
+// Proves: a codec's byte map is checked once where it is declared (no overlap, no gap, exactly the structure's size, integers as wide as their type), and field access takes its width and kind from the map.
 import { describe, expect, it } from 'vitest';
 import {
-  checksumProblem, crcWithFieldZeroed, declareFields, entryOffsetBytes, readUint, writeUint,
+  checksumProblem, crcWithFieldZeroed, declareFields, entryOffsetBytes, readBytes, readUint, writeBytes, writeUint,
 } from '../../src/format/codec.js';
 import { crc32c } from '../../src/format/crc32c.js';
 
 describe('declareFields', () => {
   it('accepts fields that tile the structure, in any order of declaration', () => {
-    const map = declareFields('entry', 16, { tail: [8, 8], head: [0, 4], middle: [4, 4] });
+    const map = declareFields('entry', 16, { tail: [8, 8, 'u64'], head: [0, 4, 'u32'], middle: [4, 4, 'u32'] });
     expect(map.sizeBytes).toBe(16);
-    expect(map.field.tail).toEqual({ offsetBytes: 8, sizeBytes: 8 });
+    expect(map.field.tail).toEqual({ offsetBytes: 8, sizeBytes: 8, type: 'u64' });
   });
 
   it('refuses overlapping fields', () => {
-    expect(() => declareFields('entry', 16, { a: [0, 8], b: [6, 10] })).toThrow('assertion failed: entry: field b at 6 overlaps the field before it (ends 8)');
+    expect(() => declareFields('entry', 16, { a: [0, 8, 'u64'], b: [6, 10, 'bytes'] })).toThrow('assertion failed: entry: field b at 6 overlaps the field before it (ends 8)');
   });
 
   it('refuses a gap between fields (reserved space must be declared)', () => {
-    expect(() => declareFields('entry', 16, { a: [0, 4], b: [8, 8] })).toThrow('assertion failed: entry: gap of 4 bytes before field b');
+    expect(() => declareFields('entry', 16, { a: [0, 4, 'u32'], b: [8, 8, 'u64'] })).toThrow('assertion failed: entry: gap of 4 bytes before field b');
   });
 
   it('refuses fields that stop short of, or run past, the structure size', () => {
-    expect(() => declareFields('entry', 16, { a: [0, 8], b: [8, 4] })).toThrow('assertion failed: entry: fields end at 12, the structure is 16 bytes');
-    expect(() => declareFields('entry', 16, { a: [0, 8], b: [8, 12] })).toThrow('assertion failed: entry: fields end at 20, the structure is 16 bytes');
+    expect(() => declareFields('entry', 16, { a: [0, 8, 'u64'], b: [8, 4, 'u32'] })).toThrow('assertion failed: entry: fields end at 12, the structure is 16 bytes');
+    expect(() => declareFields('entry', 16, { a: [0, 8, 'u64'], b: [8, 12, 'bytes'] })).toThrow('assertion failed: entry: fields end at 20, the structure is 16 bytes');
+  });
+
+  it('refuses an integer field whose width is not its type', () => {
+    expect(() => declareFields('entry', 8, { a: [0, 4, 'u64'], b: [4, 4, 'u32'] })).toThrow('assertion failed: entry: field a is 4 bytes, a u64 is 8');
   });
 
   it('refuses an empty field', () => {
-    expect(() => declareFields('entry', 8, { a: [0, 8], b: [8, 0] })).toThrow('assertion failed: entry: field b is empty');
+    expect(() => declareFields('entry', 8, { a: [0, 8, 'u64'], b: [8, 0, 'bytes'] })).toThrow('assertion failed: entry: field b is empty');
   });
 });
 
 describe('entry tables', () => {
-  const entry = declareFields('thing', 24, { kind: [0, 2], reserved: [2, 6], offset: [8, 8], size: [16, 8] });
-  const table = { offsetBytes: 176, sizeBytes: 16 * 24 };
+  const entry = declareFields('thing', 24, { kind: [0, 2, 'u16'], reserved: [2, 6, 'reserved'], offset: [8, 8, 'u64'], size: [16, 8, 'u64'] });
+  const table = { offsetBytes: 176, sizeBytes: 16 * 24, type: 'table' } as const;
 
   it('place entry i at the table offset plus i entries', () => {
     expect(entryOffsetBytes(table, entry, 0)).toBe(176);
@@ -42,12 +46,12 @@ describe('entry tables', () => {
   it('refuse an index outside the table, and a table that is not whole entries', () => {
     expect(() => entryOffsetBytes(table, entry, 16)).toThrow('assertion failed: thing 16 is outside its table');
     expect(() => entryOffsetBytes(table, entry, -1)).toThrow('assertion failed: thing -1 is outside its table');
-    expect(() => entryOffsetBytes({ offsetBytes: 0, sizeBytes: 100 }, entry, 0)).toThrow('is not whole entries');
+    expect(() => entryOffsetBytes({ offsetBytes: 0, sizeBytes: 100, type: 'table' }, entry, 0)).toThrow('is not whole entries');
   });
 });
 
 describe('field access by width', () => {
-  const map = declareFields('widths', 16, { a: [0, 1], b: [1, 2], c: [3, 4], reserved: [7, 1], d: [8, 8] });
+  const map = declareFields('widths', 16, { a: [0, 1, 'u8'], b: [1, 2, 'u16'], c: [3, 4, 'u32'], reserved: [7, 1, 'reserved'], d: [8, 8, 'u64'] });
   const f = map.field;
 
   it('writes and reads each width little-endian at base + offset', () => {
@@ -81,8 +85,27 @@ describe('field access by width', () => {
   });
 });
 
+describe('field access by kind', () => {
+  const map = declareFields('kinds', 16, { magic: [0, 4, 'bytes'], count: [4, 4, 'u32'], reserved: [8, 8, 'reserved'] });
+  const f = map.field;
+
+  it('reads and writes bytes only through a bytes field, and integers only through an integer field', () => {
+    const bytes = Buffer.alloc(16);
+    expect(() => writeUint(bytes, f.magic, 1)).toThrow('assertion failed: a bytes field of 4 bytes is not an integer');
+    expect(() => readUint(bytes, f.reserved)).toThrow('assertion failed: a reserved field of 8 bytes is not an integer');
+    expect(() => writeBytes(bytes, f.count, Buffer.from('abcd'))).toThrow('assertion failed: a u32 field is not written as bytes');
+    expect(() => readBytes(bytes, f.reserved)).toThrow('assertion failed: a reserved field is not read as bytes');
+    writeBytes(bytes, f.magic, Buffer.from('abcd'));
+    expect(readBytes(bytes, f.magic).toString('ascii')).toBe('abcd');
+  });
+
+  it('finds entries only in a table field', () => {
+    expect(() => entryOffsetBytes(f.reserved, map, 0)).toThrow('assertion failed: kinds: the field holding the entries is a table');
+  });
+});
+
 describe('checksums', () => {
-  const map = declareFields('record', 16, { body: [0, 8], crc: [8, 4], tail: [12, 4] });
+  const map = declareFields('record', 16, { body: [0, 8, 'u64'], crc: [8, 4, 'u32'], tail: [12, 4, 'u32'] });
 
   it('a checksum field counted as zero equals the CRC of a copy with the field zeroed, wherever the covered bytes end', () => {
     const bytes = Buffer.from('0123456789abcdefXYZW', 'ascii');
