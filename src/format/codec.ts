@@ -14,6 +14,7 @@ export function corrupt(reason: string): Corrupt {
 
 /** Integers jraid keeps in a JavaScript number are below this; a u64 at or past it is corrupt. */
 export const SAFE_LIMIT = 2 ** 53;
+const SAFE_LIMIT_BIG = BigInt(SAFE_LIMIT);
 
 /**
  * What a field holds: a little-endian unsigned integer, raw bytes (magic, uuid, name), a table
@@ -65,61 +66,78 @@ export function declareFields<K extends string>(
 
 /** Where entry `index` of a table of `entry`-shaped records held in `table` starts. */
 export function entryOffsetBytes(table: Field, entry: ByteMap<string>, index: number): number {
-  assert(table.type === 'table', `${entry.what}: the field holding the entries is a table`);
-  assert(table.sizeBytes % entry.sizeBytes === 0, `${entry.what}: table of ${table.sizeBytes} bytes is not whole entries`);
-  assert(Number.isInteger(index) && index >= 0 && index < table.sizeBytes / entry.sizeBytes, `${entry.what} ${index} is outside its table`);
+  if (table.type !== 'table') assert(false, `${entry.what}: the field holding the entries is a table`);
+  if (table.sizeBytes % entry.sizeBytes !== 0) assert(false, `${entry.what}: table of ${table.sizeBytes} bytes is not whole entries`);
+  if (!(Number.isInteger(index) && index >= 0 && index < table.sizeBytes / entry.sizeBytes)) assert(false, `${entry.what} ${index} is outside its table`);
   return table.offsetBytes + index * entry.sizeBytes;
 }
+
+// The checks on the access paths below run for every field of every record the journal
+// writes, so they are cheap: the switch on the type is the integer check (declareFields made
+// every integer field exactly as wide as its type), and a message is built only on failure.
 
 /**
  * Reads an unsigned little-endian integer of the field's width. A u64 of 2^53 or more reads as
  * NaN, which fails `Number.isSafeInteger` and every comparison, so a range check rejects it.
  */
 export function readUint(bytes: Buffer, field: Field, baseBytes = 0): number {
-  assertUint(field);
   const at = baseBytes + field.offsetBytes;
-  switch (field.sizeBytes) {
-    case 1: return bytes.readUInt8(at);
-    case 2: return bytes.readUInt16LE(at);
-    case 4: return bytes.readUInt32LE(at);
-    case 8: {
+  switch (field.type) {
+    case 'u8': return bytes.readUInt8(at);
+    case 'u16': return bytes.readUInt16LE(at);
+    case 'u32': return bytes.readUInt32LE(at);
+    case 'u64': {
       const value = bytes.readBigUInt64LE(at);
-      return value >= BigInt(SAFE_LIMIT) ? Number.NaN : Number(value);
+      return value >= SAFE_LIMIT_BIG ? Number.NaN : Number(value);
     }
-    default: assert(false, `no integer is ${field.sizeBytes} bytes wide`);
+    default: return notAnInteger(field);
   }
 }
 
 /** Writes an unsigned little-endian integer of the field's width; the value must fit it. */
 export function writeUint(bytes: Buffer, field: Field, value: number, baseBytes = 0): void {
-  assertUint(field);
   const at = baseBytes + field.offsetBytes;
-  assert(Number.isSafeInteger(value) && value >= 0, `field value ${value} is not a safe unsigned integer`);
-  assert(field.sizeBytes >= 8 || value < 2 ** (8 * field.sizeBytes), `field value ${value} does not fit ${field.sizeBytes} bytes`);
-  switch (field.sizeBytes) {
-    case 1: bytes.writeUInt8(value, at); return;
-    case 2: bytes.writeUInt16LE(value, at); return;
-    case 4: bytes.writeUInt32LE(value, at); return;
-    case 8: bytes.writeBigUInt64LE(BigInt(value), at); return;
-    default: assert(false, `no integer is ${field.sizeBytes} bytes wide`);
+  if (!(Number.isSafeInteger(value) && value >= 0)) assert(false, `field value ${value} is not a safe unsigned integer`);
+  switch (field.type) {
+    case 'u8':
+      if (value > 0xff) doesNotFit(field, value);
+      bytes.writeUInt8(value, at);
+      return;
+    case 'u16':
+      if (value > 0xffff) doesNotFit(field, value);
+      bytes.writeUInt16LE(value, at);
+      return;
+    case 'u32':
+      if (value > 0xffff_ffff) doesNotFit(field, value);
+      bytes.writeUInt32LE(value, at);
+      return;
+    case 'u64':
+      bytes.writeBigUInt64LE(BigInt(value), at); // a safe integer always fits
+      return;
+    default:
+      notAnInteger(field);
   }
 }
 
-function assertUint(field: Field): void {
-  assert(UINT_SIZE_BYTES[field.type] === field.sizeBytes, `a ${field.type} field of ${field.sizeBytes} bytes is not an integer`);
+function doesNotFit(field: Field, value: number): never {
+  assert(false, `field value ${value} does not fit ${field.sizeBytes} bytes`);
+}
+
+function notAnInteger(field: Field): never {
+  assert(false, `a ${field.type} field of ${field.sizeBytes} bytes is not an integer`);
 }
 
 /** A copy of the field's bytes (never a view into the input, which the caller may reuse). */
 export function readBytes(bytes: Buffer, field: Field, baseBytes = 0): Buffer {
-  assert(field.type === 'bytes', `a ${field.type} field is not read as bytes`);
+  if (field.type !== 'bytes') assert(false, `a ${field.type} field is not read as bytes`);
   const at = baseBytes + field.offsetBytes;
   return Buffer.from(bytes.subarray(at, at + field.sizeBytes));
 }
 
 /** Copies `value` to the start of the field; a shorter value leaves the rest zero. */
 export function writeBytes(bytes: Buffer, field: Field, value: Uint8Array, baseBytes = 0): void {
-  assert(field.type === 'bytes', `a ${field.type} field is not written as bytes`);
-  assert(value.length <= field.sizeBytes, `${value.length} bytes do not fit a field of ${field.sizeBytes}`);
+  if (field.type !== 'bytes') assert(false, `a ${field.type} field is not written as bytes`);
+  if (value.length > field.sizeBytes) assert(false, `${value.length} bytes do not fit a field of ${field.sizeBytes}`);
   bytes.set(value, baseBytes + field.offsetBytes);
 }
 
@@ -145,6 +163,8 @@ const ZERO_CRC = Buffer.alloc(4);
 /** CRC32C of bytes 0 .. endBytes - 1 with the checksum field counted as zero: for a structure followed by its payload. */
 export function crcWithFieldZeroed(bytes: Buffer, crcField: Field, endBytes: number): number {
   assert(crcField.type === 'u32' && crcField.offsetBytes + 4 <= endBytes && endBytes <= bytes.length, 'checksum field inside the covered bytes');
+  // An encoder's field is still zero: one pass over the bytes, as the format defines it.
+  if (bytes.readUInt32LE(crcField.offsetBytes) === 0) return crc32c(bytes.subarray(0, endBytes));
   const before = crc32c(bytes.subarray(0, crcField.offsetBytes));
   return crc32c(bytes.subarray(crcField.offsetBytes + 4, endBytes), crc32c(ZERO_CRC, before));
 }
@@ -159,15 +179,15 @@ export function truncatedProblem(lengthBytes: number, what: string, neededBytes:
   return `truncated: ${lengthBytes} bytes, ${what} is ${neededBytes}`;
 }
 
-/** Looks a numeric id up in one of the format's id tables (types.ts). */
+/** Looks a numeric id up in one of the format's id tables (types.ts). A loop, not `find`: it runs per block check. */
 export function nameOfId<T extends string>(table: readonly { id: number; name: T }[], id: number): T | undefined {
-  return table.find((item) => item.id === id)?.name;
+  for (const item of table) if (item.id === id) return item.name;
+  return undefined;
 }
 
 export function idOfName<T extends string>(table: readonly { id: number; name: T }[], name: T): number {
-  const entry = table.find((item) => item.name === name);
-  assert(entry, `unknown name ${name}`);
-  return entry.id;
+  for (const item of table) if (item.name === name) return item.id;
+  assert(false, `unknown name ${name}`);
 }
 
 export function hex32(value: number): string {

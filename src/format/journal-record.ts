@@ -80,7 +80,7 @@ export function encodeJournalRecord(record: JournalRecord): Buffer {
   writeUint(bytes, H.payloadBytes, size - RECORD_HEADER_BYTES);
   let at = RECORD_HEADER_BYTES;
   for (const entry of record.entries) {
-    assert(entry.checks.length <= BLOCK_CHECKS_PER_ENTRY_MAX, `stripe ${entry.stripe} has ${entry.checks.length} block checks`);
+    if (entry.checks.length > BLOCK_CHECKS_PER_ENTRY_MAX) assert(false, `stripe ${entry.stripe} has ${entry.checks.length} block checks`);
     writeUint(bytes, E.volumeId, entry.volumeId, at);
     writeUint(bytes, E.stripeNumber, entry.stripe, at);
     writeUint(bytes, E.blockCheckCount, entry.checks.length, at);
