@@ -70,13 +70,10 @@ async function journalStats(env: Record<string, string>, name: string): Promise<
 
 /** nbdkit's null plugin, in this process: writes vanish, reads are zeroes, nothing is kept. */
 class NullNbdBackend implements NbdBackend {
-  private zeroes = Buffer.alloc(0);
-
   constructor(readonly sizeBytes: number) {}
 
-  async read(_offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    if (this.zeroes.length < lengthBytes) this.zeroes = Buffer.alloc(lengthBytes);
-    return this.zeroes.subarray(0, lengthBytes);
+  async read(_offsetBytes: number, _lengthBytes: number, target: Buffer): Promise<Buffer> {
+    return target.fill(0);
   }
 
   async write(): Promise<void> {}
