@@ -1,6 +1,7 @@
 // Proves: while a throttled scrub runs, detail says it is running and who runs it (a CLI
-// process, or the daemon serving the array), not "interrupted"; once the scrub is killed,
-// detail says it was interrupted and how to resume it; once it finishes, no scrub is shown.
+// process, or the daemon serving the array), not "interrupted"; once a repairing scrub (the
+// kind that keeps a checkpoint) is killed, detail says it was interrupted and how to resume
+// it; a killed check-only scrub leaves nothing behind; once a scrub finishes, none is shown.
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
@@ -38,22 +39,36 @@ for (const backend of backends()) {
       expect((await ws.run(['write', 'r5', '-o', '0'], { input: randomBytes(8 * MIB) })).exitCode).toBe(EXIT.OK);
 
       // 24 MiB of member data at 2 MiB/s: about 12 s.
-      const scrub = execa(JRAID_BIN, ['scrub', 'r5', '--max-speed', '2M'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
+      const scrub = execa(JRAID_BIN, ['scrub', 'r5', '--repair', '--max-speed', '2M'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
       pids.push(scrub.pid!);
       await until(async () => readJson((await ws.run(['detail', 'r5', '--json'])).stdout).scrubOffsetBytes > 0, 'the first scrub checkpoint');
       const running = await ws.run(['detail', 'r5']);
       expect(running.exitCode).toBe(EXIT.OK);
-      expect(running.stdout).toMatch(new RegExp(`Scrub Status : running, \\d+\\.\\d% checked \\(pid ${scrub.pid}: jraid scrub r5 --max-speed 2M\\)`));
+      expect(running.stdout).toMatch(new RegExp(`Scrub Status : running, \\d+\\.\\d% checked \\(pid ${scrub.pid}: jraid scrub r5 --repair --max-speed 2M\\)`));
       expect(running.stdout).not.toMatch(/interrupted/);
       expect(readJson((await ws.run(['detail', 'r5', '--json'])).stdout).scrubStatus).toMatchObject({ state: 'running', pid: scrub.pid, operation: 'scrub' });
 
       scrub.kill('SIGKILL');
       await scrub;
       const interrupted = await ws.run(['detail', 'r5']);
-      expect(interrupted.stdout).toMatch(/Scrub Status : interrupted at \d+\.\d%; jraid scrub resumes it/);
+      expect(interrupted.stdout).toMatch(/Scrub Status : interrupted at \d+\.\d%; jraid scrub --repair resumes it/);
       const stopped = readJson((await ws.run(['detail', 'r5', '--json'])).stdout);
       expect(stopped.scrubStatus).toMatchObject({ state: 'interrupted', pid: null });
       expect(stopped.scrubStatus.percent).toBeGreaterThan(0);
+
+      // A check-only scrub writes nothing, not even a checkpoint: killed, it leaves no trace.
+      const resumed = await ws.run(['scrub', 'r5', '--repair']);
+      expect(resumed.exitCode).toBe(EXIT.OK);
+      const check = execa(JRAID_BIN, ['scrub', 'r5', '--max-speed', '2M'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
+      pids.push(check.pid!);
+      // Past the one-second checkpoint interval a repairing scrub would have used.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect(check.exitCode).toBeNull();
+      check.kill('SIGKILL');
+      await check;
+      const afterCheck = readJson((await ws.run(['detail', 'r5', '--json'])).stdout);
+      expect(afterCheck.scrubStatus).toBeNull();
+      expect(afterCheck.scrubOffsetBytes).toBe(0);
 
       // Through the daemon: the scrub runs inside it, and detail asks it.
       const daemon = await startDaemon(ws, 'r5');

@@ -55,7 +55,7 @@ export function formatDetail(spec: string, info: ArrayDetail): string {
     const status = info.scrubStatus;
     rows.push(['Scrub Status', status.state === 'running'
       ? `running, ${status.percent.toFixed(1)}% checked (pid ${status.pid}: ${status.command})`
-      : `interrupted at ${status.percent.toFixed(1)}%; jraid scrub resumes it`]);
+      : `interrupted at ${status.percent.toFixed(1)}%; jraid scrub --repair resumes it`]);
   }
   if (info.resyncOffsetBytes < info.memberDataSizeBytes) {
     rows.push(['Resync Status', `${((100 * info.resyncOffsetBytes) / info.memberDataSizeBytes).toFixed(1)}% complete`]);
