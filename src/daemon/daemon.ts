@@ -3,7 +3,7 @@
 // and stops cleanly on SIGTERM, SIGINT or `jraid stop`: no new requests, in-flight ones
 // drained, everything flushed, a clean journal record, members closed.
 
-import { chmod, rm, stat } from 'node:fs/promises';
+import { chmod, realpath, rm, stat } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Assembled } from '../engine/assemble.js';
@@ -14,7 +14,10 @@ import { formatUuid } from '../format/uuid.js';
 import { ArrayBackend, type Toughness } from './array-backend.js';
 import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
 import { NbdServer, type NbdAddress, type NbdLimits } from './nbd-server.js';
-import { ensureRunDir, removeRegistry, writeRegistry } from './registry.js';
+import { ensureRunDir, readRegistry, removeRegistry, writeRegistry, type DaemonRecord } from './registry.js';
+import { Fence, leasePath, readLease } from './fence.js';
+import { readStandby, removeStandby, type Takeover } from './standby.js';
+import { performance } from 'node:perf_hooks';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, message: string) => void;
@@ -30,6 +33,8 @@ export interface DaemonOptions {
   idleCleanMs?: number;
   /** NBD connection cap and handshake timeout (defaults: NBD_LIMITS_DEFAULT). */
   nbdLimits?: Partial<Pick<NbdLimits, 'connectionsMax' | 'handshakeTimeoutMs'>>;
+  /** Set when a standby takes the array over (standby.ts): recovery, an events bump that fences the old primary, its addresses. */
+  takeover?: Takeover;
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
@@ -66,6 +71,10 @@ export class Daemon {
   private readonly uuid: string;
   readonly done: Promise<void>;
   private resolveDone!: () => void;
+  /** The write fence and lease (fence.ts); `fencedReason` is set once another daemon took over. */
+  fence!: Fence;
+  fencedReason: string | undefined;
+  takeover: DaemonRecord['takeover'];
 
   private constructor(assembled: Assembled & { spec: ArraySpec }, options: DaemonOptions, controlSocket: string) {
     this.assembled = assembled;
@@ -84,7 +93,13 @@ export class Daemon {
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
+    let started: Daemon | undefined;
+    const fence = new Fence((reason) => started?.fenced(reason));
+    const takeover = options.takeover;
     const assembled = await openArray(options.spec, options.configFile, {
+      wrapDevice: fence.wrap,
+      // A paused primary still holds the lock: the lease claim (standby.ts) stands in for it.
+      ...(takeover?.paused ? { lock: 'none' as const } : {}),
       journal: { idleCleanMs: options.idleCleanMs },
       onEvent: (event) => {
         if (event.kind === 'member-failed') options.logger('error', `member ${event.path} (role ${event.role ?? '-'}) failed: ${event.reason}; the array runs degraded`);
@@ -105,21 +120,49 @@ export class Daemon {
     }
     const controlSocket = options.controlSocket ?? join(dir, `${formatUuid(array.sb.arrayUuid)}.sock`);
     const daemon = new Daemon(assembled, options, controlSocket);
+    daemon.fence = fence;
+    started = daemon;
     try {
+      if (takeover) {
+        // Two commits put the events past any commit the old primary may have had in flight,
+        // so its next commit-path check sees a newer superblock and it stops (fence.ts).
+        const before = array.sb.events;
+        await array.commitSuperblocks(() => {});
+        await array.commitSuperblocks(() => {});
+        options.logger('info', `takeover: superblock events ${before} -> ${array.sb.events} fence the previous primary${takeover.previousPid !== null ? ` (pid ${takeover.previousPid})` : ''}`);
+      }
+      const dataRegion = array.sb.regions.find((region) => region.kind === 'data');
+      fence.watchEvents(() => array.sb.events, dataRegion?.offsetBytes ?? 0);
+      await fence.startLease(daemon.uuid);
+      const pendingNbd: string[] = [];
       const addresses = options.nbd.length > 0 ? options.nbd : [{ kind: 'unix' as const, path: join(dir, `${name}.nbd`) }];
       for (const address of addresses) {
         if (address.kind === 'unix') {
           await checkSocketDirectory(address.path, `NBD on unix:${address.path}`);
-          await removeStaleSocket(address.path);
+          // A paused primary's socket still accepts (into its backlog): it is fenced, the path is ours.
+          if (takeover?.paused) await rm(address.path, { force: true });
+          else await removeStaleSocket(address.path);
+        }
+        if (takeover?.paused && address.kind === 'tcp') {
+          pendingNbd.push(describeNbdAddress(address));
+          void daemon.listenWhenFree(address);
+          continue;
         }
         const bound = await daemon.nbd.listen(address);
         options.logger('info', `serving NBD on ${describeNbdAddress(bound)}`);
       }
+      if (takeover?.paused) await rm(controlSocket, { force: true });
       await daemon.listenControl();
+      if (takeover) daemon.takeover = { previousPid: takeover.previousPid, paused: takeover.paused, takeoverMs: Math.round(performance.now() - takeover.detectedAtMs) };
       await writeRegistry({
-        uuid: daemon.uuid, name, pid: process.pid, controlSocket, nbd: daemon.nbd.addresses.map(describeNbdAddress),
+        uuid: daemon.uuid, name, pid: process.pid, controlSocket, nbd: [...daemon.nbd.addresses.map(describeNbdAddress), ...pendingNbd],
         log: options.logFile, toughness: options.toughness, startedAt: new Date().toISOString(),
+        members: await Promise.all(assembled.spec.paths.map((path) => realpath(path).catch(() => path))), takeover: daemon.takeover,
       });
+      if (takeover) {
+        await removeStandby(daemon.uuid, process.pid);
+        options.logger('info', `takeover: serving ${daemon.takeover!.takeoverMs} ms after the primary${takeover.previousPid !== null ? ` (pid ${takeover.previousPid})` : ''} was found ${takeover.paused ? 'paused' : 'gone'}`);
+      }
       options.logger('info', `array ${name}: ${array.state()}, ${array.sizeBytes} bytes, toughness ${options.toughness}, control socket ${controlSocket}`);
     } catch (error) {
       await daemon.stop('start failed').catch(() => {});
@@ -130,6 +173,38 @@ export class Daemon {
 
   get addresses(): string[] {
     return this.nbd.addresses.map(describeNbdAddress);
+  }
+
+  /** Another daemon took the array over: write nothing more (the fence fails every member write), and end. */
+  private fenced(reason: string): void {
+    this.fencedReason = reason;
+    this.log('error', `fenced: ${reason}; this daemon stops writing, fails its pending requests with EIO, and exits`);
+    // Its sockets and run-directory files are the new primary's now: they are left alone.
+    setTimeout(() => this.resolveDone(), 200).unref();
+  }
+
+  /** A paused primary keeps its TCP ports until it resumes and sees the fence: listen once it lets go. */
+  private async listenWhenFree(address: NbdAddress): Promise<void> {
+    for (let logged = false; !this.stopping && !this.fencedReason;) {
+      try {
+        const bound = await this.nbd.listen(address);
+        this.log('info', `serving NBD on ${describeNbdAddress(bound)}`);
+        return;
+      } catch (error) {
+        if (!logged) this.log('warn', `takeover: NBD ${describeNbdAddress(address)} is still held by the paused primary (${(error as Error).message}); retrying until it exits`);
+        logged = true;
+        await new Promise((done) => setTimeout(done, 100));
+      }
+    }
+  }
+
+  /** What `detail` shows of the daemons: this one, its standby, and how it took over. */
+  private async daemonsDetail(): Promise<Record<string, unknown>> {
+    const standby = await readStandby(this.uuid);
+    return {
+      standby: standby ? { pid: standby.pid, since: standby.since } : null,
+      takeover: this.takeover ?? null,
+    };
   }
 
   private async listenControl(): Promise<void> {
@@ -202,7 +277,7 @@ export class Daemon {
           },
         };
       case 'detail':
-        return { result: { ...opDetail(this.assembled), daemon: { pid: process.pid, nbd: this.addresses, toughness: this.backend.toughness, controlSocket: this.controlSocket } } };
+        return { result: { ...opDetail(this.assembled), daemon: { pid: process.pid, nbd: this.addresses, toughness: this.backend.toughness, controlSocket: this.controlSocket, ...await this.daemonsDetail() } } };
       case 'write':
         await array.write(Number(args.offset), payload);
         return { result: { bytesWritten: payload.length } };
@@ -235,6 +310,7 @@ export class Daemon {
   /** Clean shutdown; idempotent. */
   stop(reason: string): Promise<void> {
     this.stopping ??= (async () => {
+      if (this.fencedReason) return this.resolveDone(); // nothing here is this daemon's any more
       this.log('info', `stopping (${reason}): draining in-flight requests`);
       this.control?.close();
       await this.nbd.close();
@@ -247,8 +323,14 @@ export class Daemon {
       } finally {
         await this.assembled.release();
         for (const socket of this.connections) socket.end();
-        await rm(this.controlSocket, { force: true });
-        await removeRegistry(this.uuid);
+        this.fence.stopLease();
+        // A standby may already serve (it claimed the lease): its files stay.
+        const leaseHolder = (await readLease(this.uuid))?.record.pid;
+        if (leaseHolder === undefined || leaseHolder === process.pid) {
+          await rm(this.controlSocket, { force: true });
+          if ((await readRegistry(this.uuid))?.pid === process.pid) await removeRegistry(this.uuid);
+          await rm(leasePath(this.uuid), { force: true });
+        }
         this.resolveDone();
       }
     })();

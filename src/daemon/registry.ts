@@ -15,6 +15,10 @@ export interface DaemonRecord {
   log: string | null;
   toughness: string;
   startedAt: string;
+  /** Real paths of the members it serves: a standby must name the same ones. */
+  members?: string[];
+  /** Set when this daemon took the array over from a primary (standby.ts). */
+  takeover?: { previousPid: number | null; paused: boolean; takeoverMs: number };
 }
 
 export function runDir(): string {

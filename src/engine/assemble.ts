@@ -37,6 +37,8 @@ export interface AssembleOptions {
   onEvent?: (event: ArrayEvent) => void;
   /** The uuid a config file's ARRAY line gives: members of another array are refused before anything is written. */
   expectedUuid?: ExpectedUuid;
+  /** Wraps each member's device as it is opened (the daemon's write fence); underlyingFile still finds the file. */
+  wrapDevice?: (device: BlockDevice) => BlockDevice;
 }
 
 /** An ARRAY line's UUID=, and where it was read (`file:line`). */
@@ -122,7 +124,10 @@ export async function assembleArray(paths: string[], options: AssembleOptions = 
   let locked: LockedMembers | undefined;
   try {
     const lockMode = options.lock ?? (readOnly ? 'shared' : 'exclusive');
-    for (const path of present) devices.push(await openMemberDevice(path, { readOnly, exclusive: lockMode === 'exclusive' }));
+    for (const path of present) {
+      const opened = await openMemberDevice(path, { readOnly, exclusive: lockMode === 'exclusive' });
+      devices.push(options.wrapDevice ? options.wrapDevice(opened) : opened);
+    }
     if (lockMode !== 'none') locked = await lockAll(devices, lockMode);
     const assembled = await assembleDevices(devices, options);
     assembled.report.missingPaths.push(...missingPaths);

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
-import { Daemon, parseNbdAddress, type LogLevel, type Logger } from '../../daemon/daemon.js';
+import { Daemon, describeNbdAddress, parseNbdAddress, type LogLevel, type Logger } from '../../daemon/daemon.js';
+import { readStandby, waitAsStandby, type Takeover } from '../../daemon/standby.js';
+import { EXIT_FAILED } from '../../errors.js';
 import { parseToughness } from '../../daemon/array-backend.js';
 import { findDaemon } from '../../daemon/control-client.js';
 import { runDir } from '../../daemon/registry.js';
@@ -25,6 +27,7 @@ interface DaemonCliOptions extends CommonOptions {
   idleClean?: string;
   nbdConnectionsMax?: number;
   nbdHandshakeTimeout?: number;
+  standby?: boolean;
 }
 
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -44,12 +47,14 @@ export function registerDaemon(program: Command, run: Run): void {
     .option('--listen-any', 'allow --nbd tcp: on a non-loopback address')
     .option('--idle-clean <ms>', 'write a clean journal record after this long without writes', '3000')
     .option('--nbd-connections-max <count>', `NBD connections open at once (default ${NBD_LIMITS_DEFAULT.connectionsMax}): past it the oldest still negotiating is closed, or the newcomer refused`, intArg)
-    .option('--nbd-handshake-timeout <ms>', `close an NBD client that has not finished its handshake after this long (default ${NBD_LIMITS_DEFAULT.handshakeTimeoutMs})`, intArg))
+    .option('--nbd-handshake-timeout <ms>', `close an NBD client that has not finished its handshake after this long (default ${NBD_LIMITS_DEFAULT.handshakeTimeoutMs})`, intArg)
+    .option('--standby', 'wait while another daemon serves the array, and take it over (same addresses) when that one dies, stops or is paused'))
     .action((spec: string, options: DaemonCliOptions) => run(daemonCommand(spec, options)));
   withCommonOptions(program.command('stop')
     .description('stop the daemon serving an array: drain, flush, clean journal record, exit')
-    .argument('<array>', 'NAME from the config file, or MEMBER,MEMBER,...'))
-    .action((spec: string, options: CommonOptions) => run(stopCommand(spec, options)));
+    .argument('<array>', 'NAME from the config file, or MEMBER,MEMBER,...')
+    .option('--all', 'stop the standby daemon too (without it, the standby takes the array over)'))
+    .action((spec: string, options: CommonOptions & { all?: boolean }) => run(stopCommand(spec, options)));
 }
 
 function makeLogger(level: string, stream: () => NodeJS.WritableStream | undefined): Logger {
@@ -83,8 +88,40 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
   const sink = { write: (line: string) => { if (toStderr) process.stderr.write(line); if (file) file.write(line); else if (child) early.push(line); return true; } };
   const both: Logger = makeLogger(options.logLevel, () => sink as unknown as NodeJS.WritableStream);
   let daemon: Daemon;
+  let announced = false;
+  const announce = (uuid: string, ready: Record<string, unknown>) => {
+    announced = true;
+    if (!child) return;
+    // The parent waits for this line, then exits: from here on only the log file is written.
+    file ??= createWriteStream(join(runDir(), `${uuid}.log`), { flags: 'a', mode: 0o600 });
+    for (const line of early.splice(0)) file.write(line);
+    process.stdout.on('error', () => {});
+    process.stderr.on('error', () => {});
+    process.stdout.write(`${READY}${JSON.stringify({ ...ready, log: file.path })}\n`);
+    toStderr = false;
+  };
   try {
-    daemon = await Daemon.start({ spec, configFile: configFor(options), controlSocket: options.socket, nbd, toughness, logger: both, logFile: options.log ?? null, idleCleanMs, nbdLimits });
+    let takeover: Takeover | undefined;
+    if (options.standby) {
+      const abort = new AbortController();
+      const onSignal = () => abort.abort();
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, onSignal);
+      try {
+        takeover = await waitAsStandby({
+          spec, configFile: configFor(options), controlSocket: options.socket, nbd: nbd.map(describeNbdAddress), signal: abort.signal,
+          log: (message) => both('info', message),
+          onRegistered: (record) => announce(record.uuid, { pid: process.pid, standby: true, controlSocket: record.controlSocket, nbd: record.nbd, members: record.members }),
+        });
+      } catch (error) {
+        if (!abort.signal.aborted) throw error;
+        both('info', 'standby: stopped before it took over');
+        await new Promise<void>((resolve) => (file ? file.end(resolve) : resolve()));
+        return EXIT_OK;
+      } finally {
+        for (const signal of ['SIGTERM', 'SIGINT'] as const) process.off(signal, onSignal);
+      }
+    }
+    daemon = await Daemon.start({ spec, configFile: configFor(options), controlSocket: options.socket, nbd, toughness, logger: both, logFile: options.log ?? null, idleCleanMs, nbdLimits, takeover });
   } catch (error) {
     // The parent relays this line as the error, whatever else reached stderr.
     if (child) {
@@ -93,18 +130,12 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
     }
     throw error;
   }
-  if (child) {
-    // The parent waits for this line, then exits: from here on only the log file is written.
-    file ??= createWriteStream(join(runDir(), `${daemon.assembled.report.arrayUuid}.log`), { flags: 'a', mode: 0o600 });
-    for (const line of early.splice(0)) file.write(line);
-    process.stdout.on('error', () => {});
-    process.stderr.on('error', () => {});
-    process.stdout.write(`${READY}${JSON.stringify({ pid: process.pid, controlSocket: daemon.controlSocket, nbd: daemon.addresses, log: file.path })}\n`);
-    toStderr = false;
-  }
+  if (!announced) announce(daemon.assembled.report.arrayUuid, { pid: process.pid, controlSocket: daemon.controlSocket, nbd: daemon.addresses });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void daemon.stop(signal));
   await daemon.done;
   await new Promise<void>((resolve) => (file ? file.end(resolve) : resolve()));
+  // Fenced: exit at once, without closing anything (closing a Unix listener would unlink the new primary's socket path).
+  if (daemon.fencedReason) process.exit(EXIT_FAILED);
   return EXIT_OK;
 }
 
@@ -141,15 +172,22 @@ async function startInBackground(spec: string, options: DaemonCliOptions): Promi
   child.stdout!.destroy();
   child.stderr!.destroy();
   child.unref();
+  if ((ready as { standby?: boolean }).standby) {
+    out.result({ spec, ...ready }, () => `jraid: standby daemon ${ready.pid} waits to take ${spec} over\n  NBD: ${ready.nbd.join(' ') || '(the default)'}\n  control: ${ready.controlSocket ?? '(the default)'}\n  log: ${ready.log}`);
+    return EXIT_OK;
+  }
   out.result({ spec, ...ready }, () => `jraid: daemon ${ready.pid} serves ${spec}\n  NBD: ${ready.nbd.join(' ')}\n  control: ${ready.controlSocket}\n  log: ${ready.log}`);
   return EXIT_OK;
 }
 
-async function stopCommand(spec: string, options: CommonOptions): Promise<number> {
+async function stopCommand(spec: string, options: CommonOptions & { all?: boolean }): Promise<number> {
   const out = outputFor(options);
   const daemon = await findDaemon(spec, configFor(options));
   if (!daemon) throw new JraidError('E_DAEMON', `no daemon serves ${spec}`, { hint: 'start one with jraid daemon' });
   const pid = daemon.record.pid;
+  const standby = await readStandby(daemon.record.uuid);
+  // The standby goes first: stopped second, it would take the array over from the primary.
+  if (standby && options.all) await stopStandby(standby.pid);
   try {
     await daemon.call('stop');
   } finally {
@@ -159,10 +197,29 @@ async function stopCommand(spec: string, options: CommonOptions): Promise<number
     try {
       process.kill(pid, 0);
     } catch {
-      out.result({ stopped: true, pid }, () => `jraid: daemon ${pid} stopped; the array was closed cleanly`);
+      const takesOver = standby && !options.all ? standby.pid : null;
+      out.result({ stopped: true, pid, standbyStopped: standby && options.all ? standby.pid : null, standbyTakesOver: takesOver }, () => `jraid: daemon ${pid} stopped; the array was closed cleanly${takesOver !== null ? `; standby daemon ${takesOver} takes it over` : standby ? `; standby daemon ${standby.pid} stopped too` : ''}`);
       return EXIT_OK;
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new JraidError('E_DAEMON', `daemon ${pid} did not exit within 60 s`, { hint: `see its log${daemon.record.log ? ` (${daemon.record.log})` : ''}` });
+}
+
+/** Ends a waiting standby (SIGTERM: it removes its record and exits without touching the array). */
+async function stopStandby(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return; // already gone
+  }
+  for (let waited = 0; waited < 10_000; waited += 20) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new JraidError('E_DAEMON', `standby daemon ${pid} did not exit within 10 s`, { hint: `kill ${pid}, then jraid stop again` });
 }

@@ -60,6 +60,7 @@ export function formatDetail(spec: string, info: ArrayDetail): string {
   if (info.resyncOffsetBytes < info.memberDataSizeBytes) {
     rows.push(['Resync Status', `${((100 * info.resyncOffsetBytes) / info.memberDataSizeBytes).toFixed(1)}% complete`]);
   }
+  rows.push(...daemonRows(info));
   const members = table(['Number', 'RaidDevice', 'State', 'Events', 'ReadErrors', 'Path'], info.members.map((member) => [
     member.number,
     member.role === null ? '-' : member.role,
@@ -69,4 +70,23 @@ export function formatDetail(spec: string, info: ArrayDetail): string {
     member.path ?? (member.state === 'faulty' ? '-' : '(missing)'),
   ]));
   return `${spec}:\n${keyValues(rows)}\n\n${members}${info.notes.length ? `\n\n${info.notes.map((note) => `note: ${note}`).join('\n')}` : ''}`;
+}
+
+/** What the daemon adds to `detail` when it answers (daemon.ts): it, its standby, a takeover. */
+interface DaemonsDetail {
+  pid: number;
+  standby?: { pid: number; since: string } | null;
+  takeover?: { previousPid: number | null; paused: boolean; takeoverMs: number } | null;
+}
+
+function daemonRows(info: ArrayDetail): [string, string][] {
+  const daemon = (info as ArrayDetail & { daemon?: DaemonsDetail }).daemon;
+  if (!daemon) return [];
+  const rows: [string, string][] = [['Daemon', `pid ${daemon.pid} (primary)`]];
+  rows.push(['Standby', daemon.standby ? `pid ${daemon.standby.pid} (waiting since ${daemon.standby.since})` : 'none']);
+  if (daemon.takeover) {
+    const from = daemon.takeover.previousPid !== null ? ` from pid ${daemon.takeover.previousPid}` : '';
+    rows.push(['Takeover', `${daemon.takeover.takeoverMs} ms${from} (${daemon.takeover.paused ? 'paused and fenced' : 'gone'})`]);
+  }
+  return rows;
 }
