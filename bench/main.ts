@@ -10,6 +10,7 @@ import { benchParity } from './parity.js';
 import { benchMaintenance } from './maintenance.js';
 import { benchGroupCommit, benchRecovery } from './journal.js';
 import { benchNbd } from './nbd.js';
+import { benchTakeover } from './takeover.js';
 
 const BENCHES: Record<string, Bench> = {
   parity: benchParity,
@@ -17,6 +18,7 @@ const BENCHES: Record<string, Bench> = {
   recovery: benchRecovery,
   'group-commit': benchGroupCommit,
   nbd: benchNbd,
+  takeover: benchTakeover,
 };
 
 async function main(argv: readonly string[]): Promise<number> {
