@@ -102,7 +102,12 @@ export class Fence {
     this.timer = undefined;
   }
 
-  /** Called before every member write or flush. */
+  /** False when a write at `offsetBytes` (undefined: a flush) may go at once: the common case, kept synchronous. */
+  needsCheck(offsetBytes: number | undefined): boolean {
+    return this.fencedReason !== undefined || performance.now() >= this.leaseUntilMs || (offsetBytes !== undefined && offsetBytes < this.metadataEndBytes);
+  }
+
+  /** Called before a member write or flush that needsCheck. */
   async beforeWrite(device: BlockDevice, offsetBytes: number | undefined): Promise<void> {
     this.throwIfFenced(device, offsetBytes ?? 0);
     if (performance.now() >= this.leaseUntilMs) await this.renew();
@@ -178,14 +183,14 @@ class FencedDevice implements BlockDevice {
     return this.inner.read(buf, offsetBytes);
   }
 
-  async write(buf: Uint8Array, offsetBytes: number): Promise<void> {
-    await this.fence.beforeWrite(this, offsetBytes);
-    await this.inner.write(buf, offsetBytes);
+  write(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    if (!this.fence.needsCheck(offsetBytes)) return this.inner.write(buf, offsetBytes);
+    return this.fence.beforeWrite(this, offsetBytes).then(() => this.inner.write(buf, offsetBytes));
   }
 
-  async flush(): Promise<void> {
-    await this.fence.beforeWrite(this, undefined);
-    await this.inner.flush();
+  flush(): Promise<void> {
+    if (!this.fence.needsCheck(undefined)) return this.inner.flush();
+    return this.fence.beforeWrite(this, undefined).then(() => this.inner.flush());
   }
 
   close(): Promise<void> {
