@@ -18,6 +18,8 @@ import { ensureRunDir, readRegistry, removeRegistry, writeRegistry, type DaemonR
 import { Fence, leasePath, readLease } from './fence.js';
 import { readStandby, removeStandby, type Takeover } from './standby.js';
 import { performance } from 'node:perf_hooks';
+import { underlyingFile } from '../device/open-member.js';
+import { tryLockMember, unlockMember } from '../device/lock.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type Logger = (level: LogLevel, message: string) => void;
@@ -159,6 +161,7 @@ export class Daemon {
         log: options.logFile, toughness: options.toughness, startedAt: new Date().toISOString(),
         members: await Promise.all(assembled.spec.paths.map((path) => realpath(path).catch(() => path))), takeover: daemon.takeover,
       });
+      if (takeover?.paused) daemon.adoptLockWhenFree();
       if (takeover) {
         await removeStandby(daemon.uuid, process.pid);
         options.logger('info', `takeover: serving ${daemon.takeover!.takeoverMs} ms after the primary${takeover.previousPid !== null ? ` (pid ${takeover.previousPid})` : ''} was found ${takeover.paused ? 'paused' : 'gone'}`);
@@ -196,6 +199,30 @@ export class Daemon {
         await new Promise((done) => setTimeout(done, 100));
       }
     }
+  }
+
+  /**
+   * Served without the lock (the paused primary held it): take it as soon as that process lets
+   * go, so that no other daemon or writer can open the array. The member devices' own locks;
+   * the fds close with the array, which drops them.
+   */
+  private adoptLockWhenFree(): void {
+    const fds = [...this.assembled.array.disks.values()].map((disk) => underlyingFile(disk.device)?.fd).filter((fd): fd is number => fd !== undefined);
+    const timer = setInterval(() => {
+      if (this.stopping || this.fencedReason) return clearInterval(timer);
+      const held: number[] = [];
+      for (const fd of fds) {
+        if (!tryLockMember(fd, 'exclusive')) break;
+        held.push(fd);
+      }
+      if (held.length < fds.length) {
+        for (const fd of held) unlockMember(fd);
+        return;
+      }
+      clearInterval(timer);
+      this.log('info', 'takeover: the array lock is this daemon\'s now (the paused primary has exited)');
+    }, 200);
+    timer.unref();
   }
 
   /** What `detail` shows of the daemons: this one, its standby, and how it took over. */

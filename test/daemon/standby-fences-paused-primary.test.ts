@@ -5,7 +5,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { EXIT, readJson, workspace, type Workspace } from '../helpers/cli.js';
+import { EXIT, errorLine, readJson, workspace, type Workspace } from '../helpers/cli.js';
 import { alive, daemonEnv, daemonLog, startDaemon, waitForExit } from '../helpers/daemon.js';
 import { RawNbdClient } from '../helpers/nbd-raw-client.js';
 import { NBD_CMD_WRITE } from '../../src/daemon/nbd-protocol.js';
@@ -63,6 +63,13 @@ it('SIGSTOP primary: the standby takes over and fences it; its late write fails 
   expect(reply === undefined || reply.error !== 0, 'the fenced primary acknowledged a write').toBe(true);
   await waitForExit(primary.pid, 10_000);
   expect(daemonLog(ws)).toMatch(new RegExp(`fenced: (the lease names pid ${standby.pid}|.* has events \\d+, this daemon knows \\d+)`));
+  // Once the fenced primary is gone, the new one holds the array lock: a second daemon is refused.
+  for (const started = Date.now(); !daemonLog(ws).includes('takeover: the array lock is this daemon\'s now'); await new Promise((resolve) => setTimeout(resolve, 100))) {
+    expect(Date.now() - started, 'the new primary takes the lock').toBeLessThan(10_000);
+  }
+  const second = await ws.run(['daemon', 'fz', '--nbd', `unix:${ws.path('other.nbd')}`, '--socket', ws.path('other.sock')], { env });
+  expect(second.exitCode).toBe(EXIT.FAILED);
+  expect(errorLine(second).code).toBe('E_ARRAY_LOCKED');
 
   expect((await ws.run(['read', 'fz', '-o', String(offsetBytes), '-l', String(late.length), '--output', ws.path('back.bin')], { env })).exitCode).toBe(EXIT.OK);
   expect(readFileSync(ws.path('back.bin')).equals(fresh), 'the fenced primary wrote after the takeover').toBe(true);
