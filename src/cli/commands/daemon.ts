@@ -8,11 +8,10 @@ import type { Command } from 'commander';
 import type { Run } from '../run.js';
 import { Daemon, describeNbdAddress, parseNbdAddress, type LogLevel, type Logger } from '../../daemon/daemon.js';
 import { readStandby, waitAsStandby, type Takeover } from '../../daemon/standby.js';
-import { EXIT_FAILED } from '../../errors.js';
 import { parseToughness } from '../../daemon/array-backend.js';
 import { findDaemon } from '../../daemon/control-client.js';
 import { runDir } from '../../daemon/registry.js';
-import { EXIT_OK, JraidError, isJraidError, type ErrorCode } from '../../errors.js';
+import { EXIT_FAILED, EXIT_OK, JraidError, isJraidError, type ErrorCode } from '../../errors.js';
 import { configFor, intArg, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { NBD_LIMITS_DEFAULT } from '../../daemon/nbd-server.js';
 
