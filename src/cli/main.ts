@@ -13,6 +13,7 @@ import { registerIo } from './commands/io.js';
 import { registerFailures } from './commands/failures.js';
 import { registerRecover } from './commands/recover.js';
 import { registerDaemon } from './commands/daemon.js';
+import { registerZeroSuperblock } from './commands/zero-superblock.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -34,6 +35,7 @@ export async function main(argv: string[]): Promise<number> {
   registerFailures(program, run);
   registerRecover(program, run);
   registerDaemon(program, run);
+  registerZeroSuperblock(program, run);
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv, { from: 'user' });
