@@ -14,6 +14,7 @@ import { registerFailures } from './commands/failures.js';
 import { registerRecover } from './commands/recover.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerZeroSuperblock } from './commands/zero-superblock.js';
+import { registerStatus } from './commands/status.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   registerRecover(program, run);
   registerDaemon(program, run);
   registerZeroSuperblock(program, run);
+  registerStatus(program, run);
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv, { from: 'user' });

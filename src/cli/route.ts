@@ -11,6 +11,8 @@ export interface RouteOptions {
   onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void;
   /** The daemon reports member changes during the operation (a replacement joined a rebuild). */
   onMembersChanged?: (memberPaths: string[]) => Promise<void> | void;
+  /** Called when no daemon serves the array and the command opens it itself. */
+  onDirect?: () => void;
 }
 
 export async function onArray<T>(
@@ -31,6 +33,7 @@ export async function onArray<T>(
       daemon.close();
     }
   }
+  route.onDirect?.();
   return withArray(spec, configFile, route.open ?? {}, async (assembled) => direct(assembled));
 }
 

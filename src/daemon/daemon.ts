@@ -8,7 +8,10 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Assembled } from '../engine/assemble.js';
 import { openArray, type ArraySpec } from '../engine/open.js';
-import { opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opRemove, opScrub, type OpContext } from '../engine/operations.js';
+import { opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opRemove, opScrub, type OpContext, type ScrubResult } from '../engine/operations.js';
+import type { ArrayEvent } from '../engine/raid-array.js';
+import type { DaemonCounters } from './array-status.js';
+import { recordScrub } from './scrub-record.js';
 import { JraidError, isJraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
 import { ArrayBackend, type Toughness } from './array-backend.js';
@@ -66,6 +69,8 @@ export class Daemon {
   private readonly uuid: string;
   readonly done: Promise<void>;
   private resolveDone!: () => void;
+  /** Write errors and scrub checksum mismatches per member uuid, since this daemon started (jraid status). */
+  readonly counters: DaemonCounters = { writeErrors: {}, checksumErrors: {} };
 
   private constructor(assembled: Assembled & { spec: ArraySpec }, options: DaemonOptions, controlSocket: string) {
     this.assembled = assembled;
@@ -84,11 +89,14 @@ export class Daemon {
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
+    // Events arrive from the engine before the daemon object exists (recovery at assembly): queued to it.
+    let daemonRef: Daemon | undefined;
     const assembled = await openArray(options.spec, options.configFile, {
       journal: { idleCleanMs: options.idleCleanMs },
       onEvent: (event) => {
         if (event.kind === 'member-failed') options.logger('error', `member ${event.path} (role ${event.role ?? '-'}) failed: ${event.reason}; the array runs degraded`);
         else if (event.kind === 'read-error-corrected') options.logger('warn', `read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity and rewritten`);
+        daemonRef?.onArrayEvent(event);
       },
     });
     const { array, report } = assembled;
@@ -105,6 +113,7 @@ export class Daemon {
     }
     const controlSocket = options.controlSocket ?? join(dir, `${formatUuid(array.sb.arrayUuid)}.sock`);
     const daemon = new Daemon(assembled, options, controlSocket);
+    daemonRef = daemon;
     try {
       const addresses = options.nbd.length > 0 ? options.nbd : [{ kind: 'unix' as const, path: join(dir, `${name}.nbd`) }];
       for (const address of addresses) {
@@ -126,6 +135,30 @@ export class Daemon {
       throw error;
     }
     return daemon;
+  }
+
+  /** Engine events: counted for jraid status. */
+  onArrayEvent(event: ArrayEvent): void {
+    if (event.kind !== 'member-failed' || !/write error/.test(event.reason)) return;
+    const uuid = this.memberUuidByPath(event.path);
+    if (uuid) this.counters.writeErrors[uuid] = (this.counters.writeErrors[uuid] ?? 0) + 1;
+  }
+
+  private memberUuidByPath(path: string): string | undefined {
+    const { array } = this.assembled;
+    for (const [index, disk] of array.disks) if (disk.path === path) return formatUuid(array.sb.members[index]!.uuid);
+    return undefined;
+  }
+
+  private countScrub(result: ScrubResult): void {
+    const { array } = this.assembled;
+    for (const mismatch of result.mismatches) {
+      if (mismatch.role === null) continue;
+      const index = array.memberIndexForRole(mismatch.role);
+      if (index < 0) continue;
+      const uuid = formatUuid(array.sb.members[index]!.uuid);
+      this.counters.checksumErrors[uuid] = (this.counters.checksumErrors[uuid] ?? 0) + mismatch.blocks;
+    }
   }
 
   get addresses(): string[] {
@@ -202,7 +235,7 @@ export class Daemon {
           },
         };
       case 'detail':
-        return { result: { ...opDetail(this.assembled), daemon: { pid: process.pid, nbd: this.addresses, toughness: this.backend.toughness, controlSocket: this.controlSocket } } };
+        return { result: { ...opDetail(this.assembled), daemon: { pid: process.pid, nbd: this.addresses, toughness: this.backend.toughness, controlSocket: this.controlSocket }, counters: this.counters } };
       case 'write':
         await array.write(Number(args.offset), payload);
         return { result: { bytesWritten: payload.length } };
@@ -221,8 +254,12 @@ export class Daemon {
         return { result: await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, context) };
       case 're-add':
         return { result: await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, context) };
-      case 'scrub':
-        return { result: await opScrub(this.assembled, { repair: !!args.repair, restart: !!args.restart, maxSpeed: args.maxSpeed as number | undefined }, context) };
+      case 'scrub': {
+        const result = await opScrub(this.assembled, { repair: !!args.repair, restart: !!args.restart, maxSpeed: args.maxSpeed as number | undefined }, context);
+        this.countScrub(result);
+        await recordScrub(this.uuid, result).catch((error: Error) => this.log('warn', `the last scrub's result was not saved: ${error.message}`));
+        return { result };
+      }
       case 'recover':
         return { result: opRecover(this.assembled) };
       case 'stop':

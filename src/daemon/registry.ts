@@ -2,7 +2,7 @@
 // 0700) holds <uuid>.json with the control socket, NBD addresses, pid and log file. The control
 // socket itself proves the daemon is alive; a stale file (dead pid) is ignored and removed.
 
-import { mkdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { JraidError } from '../errors.js';
 
@@ -68,4 +68,46 @@ export async function readRegistry(uuid: string): Promise<DaemonRecord | undefin
     return undefined;
   }
   return record;
+}
+
+/** Every live daemon's record in the run directory (stale ones are removed as they are found). */
+export async function listRegistry(): Promise<DaemonRecord[]> {
+  const names = await readdir(runDir()).catch(() => [] as string[]);
+  const records: DaemonRecord[] = [];
+  for (const name of names) {
+    const match = /^([0-9a-f-]{36})\.json$/.exec(name);
+    if (!match) continue;
+    const record = await readRegistry(match[1]!);
+    if (record) records.push(record);
+  }
+  return records;
+}
+
+/** The last scrub's outcome, kept beside the registry (so it lasts until reboot, as /run does). */
+export interface LastScrub {
+  finishedAt: string;
+  repair: boolean;
+  mismatches: number;
+  stripesChecked: number;
+  complete: boolean;
+}
+
+export function lastScrubPath(uuid: string): string {
+  return join(runDir(), `${uuid}.last-scrub.json`);
+}
+
+export async function writeLastScrub(uuid: string, scrub: LastScrub): Promise<void> {
+  await ensureRunDir();
+  const path = lastScrubPath(uuid);
+  const temp = `${path}.tmp-${process.pid}`;
+  await writeFile(temp, `${JSON.stringify(scrub)}\n`, { mode: 0o600 });
+  await rename(temp, path);
+}
+
+export async function readLastScrub(uuid: string): Promise<LastScrub | null> {
+  try {
+    return JSON.parse(await readFile(lastScrubPath(uuid), 'utf8')) as LastScrub;
+  } catch {
+    return null;
+  }
 }

@@ -10,6 +10,8 @@ import type { ScrubMismatch } from '../../engine/scrub.js';
 import { resolveArraySpec } from '../../engine/open.js';
 import { opAdd, opFailDisk, opReAdd, opRebuild, opRemove, opScrub } from '../../engine/operations.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
+import { formatUuid } from '../../format/uuid.js';
+import { recordScrub } from '../../daemon/scrub-record.js';
 import { onArray } from '../route.js';
 import { formatSizeBytes, parseSizeBytes } from '../../units.js';
 import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
@@ -66,6 +68,11 @@ export function registerFailures(program: Command, run: Run): void {
     .option('--restart', 'start from the beginning instead of the saved checkpoint')
     .option('--max-speed <rate>', 'limit the scrub rate (bytes/s)', rateArg))
     .action((spec: string, options: SpeedOptions & { repair?: boolean; restart?: boolean }) => run(scrubCommand(spec, options)));
+}
+
+/** Without a daemon, long work holds the array: say so before it starts, and name the way around it. */
+function sayExclusive(out: Output, spec: string, what: string): void {
+  out.info(`no daemon serves ${spec}: this ${what} holds the array until it ends (no other writer meanwhile); jraid daemon ${spec} runs it while serving writes`);
 }
 
 function exitFor(degraded: boolean): number {
@@ -128,7 +135,7 @@ async function rebuildCommand(spec: string, options: SpeedOptions & ForceOptions
   // rebuild runs and a killed rebuild resumes with `jraid rebuild NAME`.
   const onMembersChanged = (paths: string[]) => refreshConfig(spec, paths, options, out)
     .catch((error: Error) => out.warn(`the rebuild goes on, but the config file was not updated: ${error.message}`));
-  const result = await onArray(spec, options, 'rebuild', args, (assembled) => opRebuild(assembled, args, { onProgress, onMembersChanged }), { onProgress, onMembersChanged });
+  const result = await onArray(spec, options, 'rebuild', args, (assembled) => opRebuild(assembled, args, { onProgress, onMembersChanged }), { onProgress, onMembersChanged, onDirect: () => sayExclusive(out, spec, 'rebuild') });
   progress.done();
   if (result.rebuilt.length > 0) await refreshConfig(spec, result.memberPaths, options, out);
   // More roles were lost than replacements and spares given: say what the rest need.
@@ -169,7 +176,12 @@ async function scrubCommand(spec: string, options: SpeedOptions & { repair?: boo
   const args = { repair: !!options.repair, restart: !!options.restart, maxSpeed: options.maxSpeed };
   const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
   // Without --repair scrub only looks: members open read-only and nothing is written, not even its checkpoint.
-  const outcome = await onArray(spec, options, 'scrub', args, (assembled) => opScrub(assembled, args, { onProgress }), { onProgress, open: { readOnly: !options.repair } });
+  const outcome = await onArray(spec, options, 'scrub', args, async (assembled) => {
+    const result = await opScrub(assembled, args, { onProgress });
+    // For jraid status; a run directory this user may not write only loses that line.
+    await recordScrub(formatUuid(assembled.array.sb.arrayUuid), result).catch(() => {});
+    return result;
+  }, { onProgress, open: { readOnly: !options.repair }, onDirect: () => sayExclusive(out, spec, options.repair ? 'scrub --repair' : 'scrub') });
   progress.done();
   out.result(outcome, () => {
     const lines = [`jraid: scrub checked ${outcome.stripesChecked} stripes${outcome.resumedFromStripe ? ` (resumed at stripe ${outcome.resumedFromStripe})` : ''} in ${outcome.seconds.toFixed(1)} s: ${outcome.mismatches.length} mismatched stripe(s), ${outcome.mismatchBlocks} block(s)${outcome.repaired && outcome.mismatches.length ? ', repaired' : ''}`];
