@@ -15,6 +15,7 @@ import { registerRecover } from './commands/recover.js';
 import { registerDaemon } from './commands/daemon.js';
 import { registerZeroSuperblock } from './commands/zero-superblock.js';
 import { registerStatus } from './commands/status.js';
+import { registerReplace } from './commands/replace.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -38,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDaemon(program, run);
   registerZeroSuperblock(program, run);
   registerStatus(program, run);
+  registerReplace(program, run);
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -41,3 +41,21 @@ export async function onArray<T>(
 export function daemonFor(spec: string, options: CommonOptions): Promise<DaemonClient | undefined> {
   return findDaemon(spec, configFor(options));
 }
+
+/**
+ * Without a daemon, long work (scrub, rebuild, replace) holds the array until it ends: say so
+ * once the work has started (its first progress report, so a refusal stays one line), and name
+ * the daemon, which runs it while serving writes.
+ */
+export function exclusiveNotice(say: (message: string) => void, spec: string, what: string): { onDirect: () => void; started: () => void } {
+  let direct = false;
+  let said = false;
+  return {
+    onDirect: () => { direct = true; },
+    started: () => {
+      if (!direct || said) return;
+      said = true;
+      say(`no daemon serves ${spec}: this ${what} holds the array until it ends; jraid daemon ${spec} runs it while serving writes`);
+    },
+  };
+}

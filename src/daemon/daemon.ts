@@ -12,6 +12,9 @@ import { opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opRemove, o
 import type { ArrayEvent } from '../engine/raid-array.js';
 import type { DaemonCounters } from './array-status.js';
 import { recordScrub } from './scrub-record.js';
+import { EventHub, rebuildSteps } from './monitor-events.js';
+import { SpareTakeover } from './spare-takeover.js';
+import { opReplace } from '../engine/replace.js';
 import { JraidError, isJraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
 import { ArrayBackend, type Toughness } from './array-backend.js';
@@ -71,6 +74,10 @@ export class Daemon {
   private resolveDone!: () => void;
   /** Write errors and scrub checksum mismatches per member uuid, since this daemon started (jraid status). */
   readonly counters: DaemonCounters = { writeErrors: {}, checksumErrors: {} };
+  /** mdadm-named events: logged, kept, streamed to jraid monitor. */
+  readonly events: EventHub;
+  private readonly takeover: SpareTakeover;
+  private readonly arrayName: string;
 
   private constructor(assembled: Assembled & { spec: ArraySpec }, options: DaemonOptions, controlSocket: string) {
     this.assembled = assembled;
@@ -86,6 +93,9 @@ export class Daemon {
       limits: options.nbdLimits,
     });
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
+    this.arrayName = assembled.array.sb.name || this.uuid;
+    this.events = new EventHub((event) => this.log(event.event === 'Fail' || event.event === 'FailSpare' ? 'error' : 'info', `event ${event.event} ${event.array}${event.member ? ` ${event.member}` : ''}: ${event.message}`));
+    this.takeover = new SpareTakeover(assembled, this.log, this.events, this.arrayName, this.uuid);
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -130,6 +140,8 @@ export class Daemon {
         log: options.logFile, toughness: options.toughness, startedAt: new Date().toISOString(),
       });
       options.logger('info', `array ${name}: ${array.state()}, ${array.sizeBytes} bytes, toughness ${options.toughness}, control socket ${controlSocket}`);
+      daemon.events.emit({ event: 'NewArray', array: name, uuid: daemon.uuid, member: null, message: `serving ${name} (${array.state()})` });
+      if (array.degradedRoles().length > 0) daemon.announceDegraded();
     } catch (error) {
       await daemon.stop('start failed').catch(() => {});
       throw error;
@@ -137,11 +149,39 @@ export class Daemon {
     return daemon;
   }
 
-  /** Engine events: counted for jraid status. */
+  /** Engine events: counted for jraid status, reported as monitor events, and a spare takes over. */
   onArrayEvent(event: ArrayEvent): void {
-    if (event.kind !== 'member-failed' || !/write error/.test(event.reason)) return;
-    const uuid = this.memberUuidByPath(event.path);
-    if (uuid) this.counters.writeErrors[uuid] = (this.counters.writeErrors[uuid] ?? 0) + 1;
+    if (event.kind !== 'member-failed') return;
+    if (/write error/.test(event.reason)) {
+      const uuid = this.memberUuidByPath(event.path);
+      if (uuid) this.counters.writeErrors[uuid] = (this.counters.writeErrors[uuid] ?? 0) + 1;
+    }
+    const member = event.path === '(missing)' ? null : resolve(event.path);
+    this.events.emit({ event: 'Fail', array: this.arrayName, uuid: this.uuid, member, message: `${member ?? 'a missing member'} (role ${event.role ?? '-'}) failed: ${event.reason}` });
+    this.announceDegraded();
+    this.takeover.memberFailed();
+  }
+
+  private announceDegraded(): void {
+    const { array } = this.assembled;
+    const lost = array.lostRoles();
+    if (lost.length === 0) return;
+    this.events.emit({ event: 'DegradedArray', array: this.arrayName, uuid: this.uuid, member: null, message: `${this.arrayName} is ${array.state()}: role ${lost.join(', ')} lost` });
+  }
+
+  /** Explicit rebuilds are reported as the automatic ones are. */
+  private reportingRebuild(context: OpContext, what: string): OpContext {
+    let lastPercent = 0;
+    this.events.emit({ event: 'RebuildStarted', array: this.arrayName, uuid: this.uuid, member: null, message: `${what} started` });
+    return {
+      ...context,
+      onProgress: (progress) => {
+        context.onProgress?.(progress);
+        const percent = progress.totalBytes > 0 ? (100 * progress.doneBytes) / progress.totalBytes : 0;
+        for (const step of rebuildSteps(lastPercent, percent)) this.events.emit({ event: `Rebuild${step}`, array: this.arrayName, uuid: this.uuid, member: null, percent: step, message: `${what} ${step}% done` });
+        lastPercent = percent;
+      },
+    };
   }
 
   private memberUuidByPath(path: string): string | undefined {
@@ -250,13 +290,30 @@ export class Daemon {
         return { result: await opAdd(this.assembled, { path: String(args.path), force: !!args.force }) };
       case 'remove':
         return { result: await opRemove(this.assembled, { member: String(args.member) }) };
-      case 'rebuild':
-        return { result: await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, context) };
-      case 're-add':
-        return { result: await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, context) };
+      case 'rebuild': {
+        await this.takeover.idle();
+        const result = await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(context, 'rebuild'));
+        for (const outcome of result.rebuilt) this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: resolve(outcome.path), message: `rebuild of role ${outcome.role} onto ${resolve(outcome.path)} finished` });
+        return { result };
+      }
+      case 're-add': {
+        await this.takeover.idle();
+        const result = await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, this.reportingRebuild(context, `re-add of ${args.member}`));
+        this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: resolve(result.path), message: `re-add of ${resolve(result.path)} finished (${result.mode})` });
+        return { result };
+      }
+      case 'replace': {
+        await this.takeover.idle();
+        const result = await opReplace(this.assembled, { old: String(args.old), with: String(args.with), maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(context, `replace of ${args.old}`));
+        this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: result.new.path, message: `${result.new.path} replaced ${result.old.path} in role ${result.role}` });
+        return { result };
+      }
+      case 'events':
+        return { result: { events: this.events.past } };
       case 'scrub': {
         const result = await opScrub(this.assembled, { repair: !!args.repair, restart: !!args.restart, maxSpeed: args.maxSpeed as number | undefined }, context);
         this.countScrub(result);
+        this.events.emit({ event: 'ScrubFinished', array: this.arrayName, uuid: this.uuid, member: null, mismatches: result.mismatchCount, message: `scrub${result.repaired ? ' --repair' : ''} finished: ${result.mismatchCount} mismatched stripe(s)` });
         await recordScrub(this.uuid, result).catch((error: Error) => this.log('warn', `the last scrub's result was not saved: ${error.message}`));
         return { result };
       }
@@ -273,6 +330,8 @@ export class Daemon {
   stop(reason: string): Promise<void> {
     this.stopping ??= (async () => {
       this.log('info', `stopping (${reason}): draining in-flight requests`);
+      this.takeover.stop();
+      this.events.emit({ event: 'DeviceDisappeared', array: this.arrayName, uuid: this.uuid, member: null, message: `the daemon stops serving ${this.arrayName} (${reason})` });
       this.control?.close();
       await this.nbd.close();
       await this.backend.drain();
