@@ -16,6 +16,7 @@ import { registerDaemon } from './commands/daemon.js';
 import { registerZeroSuperblock } from './commands/zero-superblock.js';
 import { registerStatus } from './commands/status.js';
 import { registerReplace } from './commands/replace.js';
+import { registerMonitor } from './commands/monitor.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   registerZeroSuperblock(program, run);
   registerStatus(program, run);
   registerReplace(program, run);
+  registerMonitor(program, run);
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -12,7 +12,7 @@ import { opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opRemove, o
 import type { ArrayEvent } from '../engine/raid-array.js';
 import type { DaemonCounters } from './array-status.js';
 import { recordScrub } from './scrub-record.js';
-import { EventHub, rebuildSteps } from './monitor-events.js';
+import { EVENT_SUBSCRIBERS_MAX, EventHub, rebuildSteps } from './monitor-events.js';
 import { SpareTakeover } from './spare-takeover.js';
 import { opReplace } from '../engine/replace.js';
 import { JraidError, isJraidError } from '../errors.js';
@@ -149,6 +149,20 @@ export class Daemon {
     return daemon;
   }
 
+  /** jraid monitor: every event from now on, as {id, event} frames, until the connection closes. */
+  private streamEvents(socket: Socket, id: unknown): void {
+    const unsubscribe = this.events.subscribe((event) => {
+      if (!socket.destroyed) void writeFrame(socket, { id, event }).catch(() => {});
+    });
+    if (!unsubscribe) {
+      void writeFrame(socket, { id, ok: false, error: { code: 'E_DAEMON', message: `the daemon already streams events to ${EVENT_SUBSCRIBERS_MAX} monitors`, hint: 'stop a monitor, or use jraid status' } }).catch(() => {});
+      return;
+    }
+    // The subscription is live: say so, so a monitor knows no event from here on is missed.
+    void writeFrame(socket, { id, subscribed: true }).catch(() => {});
+    socket.once('close', unsubscribe);
+  }
+
   /** Engine events: counted for jraid status, reported as monitor events, and a spare takes over. */
   onArrayEvent(event: ArrayEvent): void {
     if (event.kind !== 'member-failed') return;
@@ -248,6 +262,10 @@ export class Daemon {
     const onMembersChanged = async (members: string[]) => {
       if (!socket.destroyed) await writeFrame(socket, { id, members }).catch(() => {});
     };
+    if (op === 'monitor') {
+      this.streamEvents(socket, id);
+      return;
+    }
     try {
       const { result, payload } = await this.dispatch(op, args, frame.payload, { onProgress, onMembersChanged });
       if (!socket.destroyed) await writeFrame(socket, { id, ok: true, result }, payload);
