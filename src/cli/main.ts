@@ -17,6 +17,7 @@ import { registerZeroSuperblock } from './commands/zero-superblock.js';
 import { registerStatus } from './commands/status.js';
 import { registerReplace } from './commands/replace.js';
 import { registerMonitor } from './commands/monitor.js';
+import { registerIostat } from './commands/iostat.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -42,6 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   registerStatus(program, run);
   registerReplace(program, run);
   registerMonitor(program, run);
+  registerIostat(program, run);
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv, { from: 'user' });

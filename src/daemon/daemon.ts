@@ -14,6 +14,7 @@ import type { DaemonCounters } from './array-status.js';
 import { recordScrub } from './scrub-record.js';
 import { EVENT_SUBSCRIBERS_MAX, EventHub, rebuildSteps } from './monitor-events.js';
 import { SpareTakeover } from './spare-takeover.js';
+import { IoStats } from './io-stats.js';
 import { opReplace } from '../engine/replace.js';
 import { JraidError, isJraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
@@ -77,6 +78,7 @@ export class Daemon {
   /** mdadm-named events: logged, kept, streamed to jraid monitor. */
   readonly events: EventHub;
   private readonly takeover: SpareTakeover;
+  private readonly ioStats: IoStats;
   private readonly arrayName: string;
 
   private constructor(assembled: Assembled & { spec: ArraySpec }, options: DaemonOptions, controlSocket: string) {
@@ -96,6 +98,7 @@ export class Daemon {
     this.arrayName = assembled.array.sb.name || this.uuid;
     this.events = new EventHub((event) => this.log(event.event === 'Fail' || event.event === 'FailSpare' ? 'error' : 'info', `event ${event.event} ${event.array}${event.member ? ` ${event.member}` : ''}: ${event.message}`));
     this.takeover = new SpareTakeover(assembled, this.log, this.events, this.arrayName, this.uuid);
+    this.ioStats = new IoStats(assembled.array);
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
@@ -326,6 +329,8 @@ export class Daemon {
         this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: result.new.path, message: `${result.new.path} replaced ${result.old.path} in role ${result.role}` });
         return { result };
       }
+      case 'iostat':
+        return { result: this.ioStats.sample() };
       case 'events':
         return { result: { events: this.events.past } };
       case 'scrub': {

@@ -90,6 +90,8 @@ export async function replaceMember(assembled: Assembled, oldPath: string, newPa
 /** The copy, with the old member's data writes mirrored to the new one until the role has moved. */
 async function copyRole(array: Assembled['array'], role: number, oldDisk: MemberDisk, newDisk: MemberDisk, newIndex: number, oldIndex: number, options: ReplaceOptions): Promise<{ stripesCopied: number; chunksReconstructed: number }> {
   let mirrorFailure: Error | undefined;
+  // What writeData is now (the class method, or a wrapper such as the daemon's I/O counting), restored afterwards.
+  const ownWrite = Object.prototype.hasOwnProperty.call(oldDisk, 'writeData');
   const plainWrite = oldDisk.writeData;
   // Instance override, undone in finally: every engine write path reaches the old member through
   // this one method, so no other code needs to know a replace is running.
@@ -135,7 +137,8 @@ async function copyRole(array: Assembled['array'], role: number, oldDisk: Member
     await array.journal?.rewrite();
     return { stripesCopied: total, chunksReconstructed };
   } finally {
-    delete (oldDisk as { writeData?: unknown }).writeData;
+    if (ownWrite) oldDisk.writeData = plainWrite;
+    else delete (oldDisk as { writeData?: unknown }).writeData;
   }
 }
 

@@ -30,8 +30,8 @@ describe('jraid replace', () => {
     pids.push(daemon.pid);
     const data = randomBytes(16 * MIB);
     expect((await ws.run(['write', 'r5', '--offset', '0'], { env, input: data })).exitCode).toBe(EXIT.OK);
-    // 16 MiB per member at 4 MiB/s: about four seconds of copying to look at.
-    const replacing = execa(JRAID_BIN, ['replace', 'r5', members[1]!, '--with', fresh!, '--max-speed', '4096', '--json'], { reject: false, env });
+    // 16 MiB per member at 2 MiB/s: about eight seconds of copying to look at.
+    const replacing = execa(JRAID_BIN, ['replace', 'r5', members[1]!, '--with', fresh!, '--max-speed', '2048', '--json'], { reject: false, env });
     let seenRunning = false;
     for (let i = 0; i < 200 && !seenRunning; i++) {
       const info = readJson((await ws.run(['detail', 'r5', '--json'], { env })).stdout);
@@ -41,7 +41,7 @@ describe('jraid replace', () => {
       if (!seenRunning) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(seenRunning).toBe(true);
-    // Past the first 1.5 MiB of each member by now: this write lands where the copy has been, so
+    // Past the first 1.5 MiB of each member after 1.5 s: this write lands where the copy has been, so
     // only the mirrored write can bring it to the new member.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const patch = randomBytes(3 * MIB);
