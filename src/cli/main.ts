@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, JraidError, isJraidError } from '../errors.js';
 import { printError } from './output.js';
+import { setJsonCommand } from './json.js';
 import { registerAssemble } from './commands/assemble.js';
 import { registerCreate } from './commands/create.js';
 import { registerDetail } from './commands/detail.js';
@@ -45,6 +46,9 @@ export async function main(argv: string[]): Promise<number> {
   registerMonitor(program, run);
   registerIostat(program, run);
   const json = argv.includes('--json');
+  // Every --json document names its command, errors included (parse errors: when the command is known).
+  const named = argv.find((arg) => !arg.startsWith('-'));
+  setJsonCommand(program.commands.some((command) => command.name() === named) ? named! : null);
   try {
     await program.parseAsync(argv, { from: 'user' });
     if (!pending) {

@@ -15,8 +15,8 @@ export interface StatusMember {
   role: number | null;
   state: string;
   path: string | null;
-  /** Read errors repaired from parity (kept in the superblock). */
-  readErrors: number;
+  /** Read errors repaired from parity (kept in the superblock; detail's name for it). */
+  readErrorsCorrected: number;
   /** Write errors and scrub checksum mismatches the serving daemon saw since it started; null when none serves. */
   writeErrors: number | null;
   checksumErrors: number | null;
@@ -26,14 +26,14 @@ export interface ArrayStatus {
   name: string;
   uuid: string | null;
   level: number | null;
-  sizeBytes: number | null;
+  arraySizeBytes: number | null;
   state: string;
   /** An unclean shutdown left parity for recovery (not counted while a daemon serves and writes). */
   needsRecovery: boolean;
   journal: ArrayDetail['journal'];
   members: StatusMember[];
-  rebuild: ArrayDetail['rebuildStatus'];
-  scrub: ArrayDetail['scrubStatus'];
+  rebuildStatus: ArrayDetail['rebuildStatus'];
+  scrubStatus: ArrayDetail['scrubStatus'];
   lastScrub: LastScrub | null;
   daemon: { pid: number; nbd: string[]; controlSocket: string; toughness: string } | null;
   /** No standby daemons exist yet: always null, kept so scripts need not change when they do. */
@@ -82,21 +82,21 @@ async function describeOne(name: string, record: DaemonRecord | undefined, direc
   } catch (error) {
     if (!isJraidError(error)) throw error;
     return {
-      name, uuid: record?.uuid ?? null, level: null, sizeBytes: null, state: 'unknown', needsRecovery: false, journal: null, members: [],
-      rebuild: null, scrub: null, lastScrub: record ? await readLastScrub(record.uuid) : null, daemon: null, standby: null,
+      name, uuid: record?.uuid ?? null, level: null, arraySizeBytes: null, state: 'unknown', needsRecovery: false, journal: null, members: [],
+      rebuildStatus: null, scrubStatus: null, lastScrub: record ? await readLastScrub(record.uuid) : null, daemon: null, standby: null,
       action: error.hint ?? 'see the error', error: { code: error.code, message: error.message, path: error.path ?? null, hint: error.hint ?? null },
     };
   }
   const daemon = info.daemon ?? null;
   const needsRecovery = !daemon && !info.clean && info.state !== 'failed';
   const members: StatusMember[] = info.members.map((member) => ({
-    number: member.number, role: member.role, state: member.state, path: member.path, readErrors: member.readErrorsCorrected,
+    number: member.number, role: member.role, state: member.state, path: member.path, readErrorsCorrected: member.readErrorsCorrected,
     writeErrors: info.counters ? info.counters.writeErrors[member.uuid] ?? 0 : null,
     checksumErrors: info.counters ? info.counters.checksumErrors[member.uuid] ?? 0 : null,
   }));
   return {
-    name: info.name || name, uuid: info.uuid, level: info.level, sizeBytes: info.arraySizeBytes, state: info.state, needsRecovery,
-    journal: info.journal, members, rebuild: info.rebuildStatus, scrub: info.scrubStatus, lastScrub: await readLastScrub(info.uuid),
+    name: info.name || name, uuid: info.uuid, level: info.level, arraySizeBytes: info.arraySizeBytes, state: info.state, needsRecovery,
+    journal: info.journal, members, rebuildStatus: info.rebuildStatus, scrubStatus: info.scrubStatus, lastScrub: await readLastScrub(info.uuid),
     daemon, standby: null, action: actionFor(name, info, needsRecovery), error: null,
   };
 }

@@ -42,8 +42,8 @@ export function changes(before: ArrayStatus, after: ArrayStatus): MonitorEvent[]
     }
   }
   if (after.state === 'degraded' && before.state !== 'degraded' && before.state !== 'failed') out.push(event(after, 'DegradedArray', null, `${after.name} is degraded`));
-  if (before.rebuild && after.rebuild) {
-    for (const step of rebuildSteps(before.rebuild.percent, after.rebuild.percent)) out.push(event(after, `Rebuild${step}`, null, `rebuild ${step}% done`, { percent: step }));
+  if (before.rebuildStatus && after.rebuildStatus) {
+    for (const step of rebuildSteps(before.rebuildStatus.percent, after.rebuildStatus.percent)) out.push(event(after, `Rebuild${step}`, null, `rebuild ${step}% done`, { percent: step }));
   }
   if (after.lastScrub && after.lastScrub.finishedAt !== before.lastScrub?.finishedAt) {
     out.push(event(after, 'ScrubFinished', null, `scrub finished: ${after.lastScrub.mismatches} mismatched stripe(s)`, { mismatches: after.lastScrub.mismatches }));

@@ -39,7 +39,7 @@ describe('jraid status', () => {
     expect(arrays.map((array) => array.name).sort()).toEqual(['ra', 'rb', 'rc']);
     const ra = arrays.find((array) => array.name === 'ra');
     expect(ra).toMatchObject({ state: 'clean', level: 5, needsRecovery: false, action: null, daemon: { pid: served.pid }, lastScrub: { mismatches: 0 } });
-    expect(ra.members.map((member: any) => [member.state, member.readErrors, member.writeErrors, member.checksumErrors])).toEqual([['active', 0, 0, 0], ['active', 0, 0, 0], ['active', 0, 0, 0]]);
+    expect(ra.members.map((member: any) => [member.state, member.readErrorsCorrected, member.writeErrors, member.checksumErrors])).toEqual([['active', 0, 0, 0], ['active', 0, 0, 0], ['active', 0, 0, 0]]);
     const rb = arrays.find((array) => array.name === 'rb');
     expect(rb).toMatchObject({ state: 'degraded', daemon: null });
     expect(rb.action).toContain('jraid add rb');

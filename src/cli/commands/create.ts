@@ -64,7 +64,9 @@ async function create(members: string[], options: CreateCliOptions): Promise<num
   out.result({
     name: sb.name, uuid, level: sb.level, layout: sb.layout, chunkSizeBytes: sb.chunkSizeBytes,
     raidDevices: sb.raidDevices, spareDevices: members.length - sb.raidDevices, arraySizeBytes: sb.arraySizeBytes,
-    memberDataSizeBytes: sb.dataSizeBytes, consistencyPolicy: sb.policy, members, createdPaths: result.createdPaths,
+    memberDataSizeBytes: sb.dataSizeBytes, consistencyPolicy: sb.policy,
+    members: members.map((path, number) => ({ path, number, role: sb.members[number]?.role ?? null, state: sb.members[number]?.state ?? 'spare', memberUuid: sb.members[number] ? formatUuid(sb.members[number]!.uuid) : null })),
+    createdPaths: result.createdPaths,
     parity: result.parityInitialised, savedConfig: options.saveConfig ? configFor(options) : null,
   }, () => {
     const parityNote = {

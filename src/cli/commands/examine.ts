@@ -33,7 +33,7 @@ async function examine(paths: string[], options: CommonOptions): Promise<number>
       if (!out.json) printError(error as JraidError, false);
     }
   }
-  if (out.json) out.result(results, () => '');
+  if (out.json) out.result({ examined: results }, () => '');
   return exitCode;
 }
 

@@ -89,10 +89,7 @@ async function iostatCommand(spec: string, intervalText: string | undefined, cou
   if (!daemon) {
     throw new JraidError('E_DAEMON', `no daemon serves ${spec}: iostat reports the I/O a daemon serves`, { hint: `start one with jraid daemon ${spec}` });
   }
-  const print = (io: IoReport) => {
-    if (out.json) process.stdout.write(`${JSON.stringify(io)}\n`);
-    else out.result(io, () => `${formatReport(io)}\n`);
-  };
+  const print = (io: IoReport) => out.line(io, () => `${formatReport(io)}\n`);
   let stopped = false;
   let wake: (() => void) | undefined;
   const onSignal = () => { stopped = true; wake?.(); };

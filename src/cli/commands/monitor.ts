@@ -57,8 +57,7 @@ function runProgram(program: string, monitorEvent: MonitorEvent): Promise<void> 
 
 function printer(out: Output, program: string | undefined): (monitorEvent: MonitorEvent) => Promise<void> {
   return async (monitorEvent) => {
-    if (out.json) process.stdout.write(`${JSON.stringify(monitorEvent)}\n`);
-    else if (!out.quiet) process.stdout.write(`${monitorEvent.time} ${monitorEvent.event} ${monitorEvent.array}${monitorEvent.member ? ` ${monitorEvent.member}` : ''}: ${monitorEvent.message}\n`);
+    out.line(monitorEvent, () => `${monitorEvent.time} ${monitorEvent.event} ${monitorEvent.array}${monitorEvent.member ? ` ${monitorEvent.member}` : ''}: ${monitorEvent.message}`);
     if (program) await runProgram(program, monitorEvent);
   };
 }

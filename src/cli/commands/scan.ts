@@ -16,13 +16,15 @@ export interface ArrayLine {
   level: number;
   raidDevices: number;
   devices: string[];
+  /** Members found that the array no longer counts (examine --scan); empty for detail --scan. */
+  leftOut: string[];
   line: string;
 }
 
-function arrayLine(entry: { name: string; uuid: string; level: number; raidDevices: number; devices: string[] }): ArrayLine {
+function arrayLine(entry: { name: string; uuid: string; level: number; raidDevices: number; devices: string[]; leftOut?: string[] }): ArrayLine {
   // An unnamed array is named by its uuid, which the config file accepts as a name.
   const name = entry.name || entry.uuid;
-  return { ...entry, name, line: `ARRAY ${name} level=raid${entry.level} num-devices=${entry.raidDevices} UUID=${entry.uuid} devices=${entry.devices.join(',')}` };
+  return { ...entry, leftOut: entry.leftOut ?? [], name, line: `ARRAY ${name} level=raid${entry.level} num-devices=${entry.raidDevices} UUID=${entry.uuid} devices=${entry.devices.join(',')}` };
 }
 
 function errorRow(error: JraidError) {

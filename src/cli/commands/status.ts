@@ -28,7 +28,7 @@ async function statusCommand(names: string[], options: CommonOptions): Promise<n
   return arrays.some(troubled) ? EXIT_DEGRADED : EXIT_OK;
 }
 
-function formatWork(work: NonNullable<ArrayStatus['rebuild']>): string {
+function formatWork(work: NonNullable<ArrayStatus['rebuildStatus']>): string {
   if (work.state === 'interrupted') return `interrupted at ${work.percent.toFixed(1)}%`;
   const rate = work.rateBytesPerSecond !== null ? `, ${formatSizeBytes(work.rateBytesPerSecond)}/s, ETA ${formatDuration(work.etaSeconds ?? Infinity)}` : '';
   return `${work.percent.toFixed(1)}% done${rate} (pid ${work.pid}: ${work.command})`;
@@ -36,7 +36,7 @@ function formatWork(work: NonNullable<ArrayStatus['rebuild']>): string {
 
 export function formatStatus(status: ArrayStatus): string {
   const rows: [string, string][] = [];
-  const head = status.level === null ? status.name : `${status.name}: raid${status.level}, ${formatSizeBytes(status.sizeBytes ?? 0)}`;
+  const head = status.level === null ? status.name : `${status.name}: raid${status.level}, ${formatSizeBytes(status.arraySizeBytes ?? 0)}`;
   rows.push(['array', head]);
   rows.push(['state', `${status.state}${status.needsRecovery ? ' (unclean shutdown: recovery needed)' : ''}`]);
   if (status.error) rows.push(['error', `${status.error.message} [${status.error.code}]`]);
@@ -44,15 +44,15 @@ export function formatStatus(status: ArrayStatus): string {
   if (status.journal) {
     rows.push(['journal', `${status.journal.clean ? 'clean' : `dirty, ${status.journal.dirtyStripes.length} stripe(s) listed`}${status.journal.generation !== null ? ` (generation ${status.journal.generation})` : ''}`]);
   }
-  if (status.rebuild) rows.push(['rebuild', formatWork(status.rebuild)]);
-  if (status.scrub) rows.push(['scrub', formatWork(status.scrub)]);
+  if (status.rebuildStatus) rows.push(['rebuild', formatWork(status.rebuildStatus)]);
+  if (status.scrubStatus) rows.push(['scrub', formatWork(status.scrubStatus)]);
   rows.push(['scan', status.lastScrub ? `last scrub${status.lastScrub.repair ? ' --repair' : ''} ${status.lastScrub.finishedAt}: ${status.lastScrub.stripesChecked} stripes, ${status.lastScrub.mismatches} mismatch(es)` : 'no scrub since boot']);
   rows.push(['daemon', status.daemon ? `pid ${status.daemon.pid}, NBD ${status.daemon.nbd.join(' ')}` : 'none']);
   if (status.action) rows.push(['action', status.action]);
   const lines = rows.map(([key, value]) => `${key.padStart(8)}: ${value}`);
   if (status.members.length > 0) {
     const members = status.members.map((member) => [
-      member.path ?? '-', member.number, member.role ?? '-', member.state, member.readErrors,
+      member.path ?? '-', member.number, member.role ?? '-', member.state, member.readErrorsCorrected,
       member.writeErrors ?? '-', member.checksumErrors ?? '-',
     ]);
     lines.push('', table(['MEMBER', 'NUMBER', 'ROLE', 'STATE', 'READ', 'WRITE', 'CKSUM'], members));
