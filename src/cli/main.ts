@@ -50,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   const named = argv.find((arg) => !arg.startsWith('-'));
   setJsonCommand(program.commands.some((command) => command.name() === named) ? named! : null);
   try {
+    refuseUnknownLongOptions(program, named, argv);
     await program.parseAsync(argv, { from: 'user' });
     if (!pending) {
       program.outputHelp();
@@ -73,6 +74,24 @@ export async function main(argv: string[]): Promise<number> {
       hint: 'this is a bug in jraid: please report it with the command line (JRAID_DEBUG=1 shows the stack)',
     }), json);
     return EXIT_FAILED;
+  }
+}
+
+/**
+ * A misspelt option is named, with a suggestion, before anything else is checked (commander
+ * would first complain that a required option is missing: `create --levle 5` should say
+ * "did you mean --level?").
+ */
+function refuseUnknownLongOptions(program: Command, name: string | undefined, argv: string[]): void {
+  const command = program.commands.find((candidate) => candidate.name() === name);
+  if (!command) return;
+  const known = new Set(['--help', '-h', ...command.options.flatMap((option) => [option.long, option.short].filter((flag): flag is string => !!flag))]);
+  for (const arg of argv) {
+    if (arg === '--') break;
+    if (!arg.startsWith('--') && !/^-[a-zA-Z]$/.test(arg)) continue;
+    const flag = arg.split('=')[0]!;
+    // commander's own unknown-option error (with its suggestion); not in its typings.
+    if (!known.has(flag)) (command as unknown as { unknownOption(flag: string): never }).unknownOption(flag);
   }
 }
 

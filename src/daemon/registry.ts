@@ -2,7 +2,8 @@
 // 0700) holds <uuid>.json with the control socket, NBD addresses, pid and log file. The control
 // socket itself proves the daemon is alive; a stale file (dead pid) is ignored and removed.
 
-import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { ensureDirectory, removeFile, writeFileAtomic } from '../files.js';
 import { join } from 'node:path';
 import { JraidError } from '../errors.js';
 
@@ -23,7 +24,7 @@ export function runDir(): string {
 
 export async function ensureRunDir(): Promise<string> {
   const dir = runDir();
-  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+  await ensureDirectory(dir, 0o700).catch((error: NodeJS.ErrnoException) => {
     throw new JraidError('E_DAEMON', `cannot create the run directory ${dir}: ${error.code ?? error.message}`, {
       path: dir, hint: 'set JRAID_RUN_DIR to a directory you may write, or run as root',
     });
@@ -37,14 +38,11 @@ export function registryPath(uuid: string): string {
 
 export async function writeRegistry(record: DaemonRecord): Promise<void> {
   await ensureRunDir();
-  const path = registryPath(record.uuid);
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
-  await rename(temp, path);
+  await writeFileAtomic(registryPath(record.uuid), `${JSON.stringify(record, null, 2)}\n`, 0o600);
 }
 
 export async function removeRegistry(uuid: string): Promise<void> {
-  await rm(registryPath(uuid), { force: true });
+  await removeFile(registryPath(uuid));
 }
 
 function alive(pid: number): boolean {
@@ -98,10 +96,7 @@ export function lastScrubPath(uuid: string): string {
 
 export async function writeLastScrub(uuid: string, scrub: LastScrub): Promise<void> {
   await ensureRunDir();
-  const path = lastScrubPath(uuid);
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, `${JSON.stringify(scrub)}\n`, { mode: 0o600 });
-  await rename(temp, path);
+  await writeFileAtomic(lastScrubPath(uuid), `${JSON.stringify(scrub)}\n`, 0o600);
 }
 
 export async function readLastScrub(uuid: string): Promise<LastScrub | null> {

@@ -52,7 +52,7 @@ export function registerFailures(program: Command, run: Run): void {
   withCommonOptions(program.command('rebuild')
     .description('rebuild lost members onto a replacement or a spare; resumes an interrupted rebuild')
     .argument(...ARRAY_ARG)
-    .option('-r, --replacement <path>', 'rebuild onto this member (new, or the one whose rebuild was interrupted)')
+    .option('--replacement <path>', 'rebuild onto this member (new, or the one whose rebuild was interrupted)')
     .option('--max-speed <rate>', 'limit the rebuild rate (a bare number is KiB/s, as md; or 50M, 50M/s)', rateArg)
     .option('-f, --force', 'overwrite a replacement that belongs to another jraid array'))
     .action((spec: string, options: SpeedOptions & ForceOptions & { replacement?: string }) => run(rebuildCommand(spec, options)));

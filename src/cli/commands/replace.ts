@@ -17,7 +17,7 @@ export function registerReplace(program: Command, run: Run): void {
     .description('copy an active member onto another while it stays active (redundancy never drops); the old one becomes a spare')
     .argument('<array>', 'NAME from the config file, or MEMBER,MEMBER,...')
     .argument('<old>', 'the active member to replace')
-    .requiredOption('-w, --with <new>', 'the member to copy onto: a spare of the array, or a new member')
+    .requiredOption('--with <new>', 'the member to copy onto: a spare of the array, or a new member')
     .option('--max-speed <rate>', 'limit the copy rate (a bare number is KiB/s; or 50M, 50M/s)', rateArg)
     .option('-f, --force', 'overwrite a new member that belongs to another jraid array'))
     .action((spec: string, old: string, options: ReplaceCliOptions) => run(replaceCommand(spec, old, options)));
