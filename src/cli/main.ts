@@ -19,6 +19,7 @@ import { registerStatus } from './commands/status.js';
 import { registerReplace } from './commands/replace.js';
 import { registerMonitor } from './commands/monitor.js';
 import { registerIostat } from './commands/iostat.js';
+import { registerCompletion } from './commands/completion.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -45,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
   registerReplace(program, run);
   registerMonitor(program, run);
   registerIostat(program, run);
+  registerCompletion(program, run);
   const json = argv.includes('--json');
   // Every --json document names its command, errors included (parse errors: when the command is known).
   const named = argv.find((arg) => !arg.startsWith('-'));

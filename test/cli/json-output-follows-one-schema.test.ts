@@ -112,6 +112,9 @@ describe('--json follows docs/jraid.schema.json', () => {
     await check('detail', ['r5'], true); // through the daemon: with its pid and addresses
     await check('status', [], true);
     await check('stop', ['r5'], true);
+    // completion prints a shell script, not JSON: only its refusal is a JSON document.
+    await check('completion', ['fish'], false);
+    covered.ok.add('completion');
     // Parse errors: the command is named when known, null when not.
     await check('create', ['--levle', '5'], false);
     const unknown = await execa(JRAID_BIN, ['frobnicate', '--json'], { reject: false, env });
