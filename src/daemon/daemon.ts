@@ -8,7 +8,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Assembled } from '../engine/assemble.js';
 import { openArray, type ArraySpec } from '../engine/open.js';
-import { opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opRemove, opScrub, type OpContext, type ScrubResult } from '../engine/operations.js';
+import { lostMemberNames, opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opRemove, opScrub, type OpContext, type ScrubResult } from '../engine/operations.js';
 import type { ArrayEvent } from '../engine/raid-array.js';
 import type { DaemonCounters } from './array-status.js';
 import { recordScrub } from './scrub-record.js';
@@ -289,7 +289,7 @@ export class Daemon {
       case 'status':
         return {
           result: {
-            pid: process.pid, uuid: this.uuid, sizeBytes: array.sizeBytes, state: array.state(), health: array.health(),
+            pid: process.pid, uuid: this.uuid, sizeBytes: array.sizeBytes, state: array.state(), health: array.health(), lostMembers: lostMemberNames(array),
             toughness: this.backend.toughness, nbd: this.addresses, connections: this.nbd.connectionCount,
             nbdWrites: this.backend.writesDone, syncs: this.backend.syncsDone,
             journal: array.journal?.stats ?? null,

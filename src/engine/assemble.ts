@@ -7,7 +7,7 @@
 // only the last superblock commit (a crash during it) and is taken. --force takes stale members
 // back when the array cannot run without them, and says so: their blocks may be older.
 
-import type { BlockDevice } from '../device/block-device.js';
+import { DeviceIoError, type BlockDevice } from '../device/block-device.js';
 import { probeMember, requireMemberPath } from '../device/member-path.js';
 import { openMemberDevice } from '../device/open-member.js';
 import { JraidError } from '../errors.js';
@@ -16,7 +16,7 @@ import { formatUuid } from '../format/uuid.js';
 import { MemberDisk } from './member-disk.js';
 import { exclusiveHolders, lockAll, type LockedMembers } from './member-locks.js';
 import type { HolderProcess } from '../device/lock.js';
-import { RaidArray, type ArrayEvent } from './raid-array.js';
+import { RaidArray, type ArrayEvent, type JournalOptions } from './raid-array.js';
 import { readSuperblocks } from './superblock-io.js';
 import { recoverArray, recoveryNeeded, type RecoveryAction, type RecoveryOutcome } from './recover.js';
 
@@ -28,8 +28,8 @@ export interface AssembleOptions {
   forceRecovery?: boolean;
   /** Paths that do not exist are reported missing instead of refused (config-file assembly). */
   skipMissingPaths?: boolean;
-  /** Journal manager tuning (dirty-log): idle period before a clean record; test-only barrier removal. */
-  journal?: { idleCleanMs?: number; unsafeSkipBarrier?: boolean };
+  /** Journal manager tuning (dirty-log): idle period and its timer, clean batch; test-only barrier removal. */
+  journal?: JournalOptions;
   /** Report progress of a recovery run during assembly. */
   onRecoveryProgress?: (progress: { doneBytes: number; totalBytes: number }) => void;
   /** 'none' for commands that only look (detail, examine). Defaults: exclusive, or shared when readOnly. */
@@ -152,7 +152,12 @@ interface Candidate {
 export async function assembleDevices(devices: BlockDevice[], options: AssembleOptions = {}): Promise<Assembled> {
   const candidates: Candidate[] = [];
   for (const device of devices) {
-    const read = await readSuperblocks(device);
+    const read = await readSuperblocks(device).catch((error: unknown) => {
+      if (!(error instanceof DeviceIoError)) throw error;
+      throw new JraidError('E_IO', `${device.path}: its superblocks cannot be read (${error.message})`, {
+        path: device.path, hint: 'leave this member out to run degraded, then rebuild onto a replacement',
+      });
+    });
     if (!read.superblock) {
       if (read.hasMagic) {
         throw new JraidError('E_MEMBER_CORRUPT', `${device.path}: both superblock copies are damaged (primary: ${read.primaryProblem}; secondary: ${read.secondaryProblem})`, {
@@ -256,11 +261,15 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
     return missing;
   };
   const tolerance = template.level === 6 ? 2 : 1;
-  if (missingRoles().length > tolerance && options.force) {
+  // A member still being rebuilt is not in sync either (past its checkpoint it holds nothing):
+  // missing and rebuilding roles together beyond the level's redundancy leave stripes that no
+  // member can give, and nothing in sync to read the journal, bitmap and bad-block list from.
+  const rebuildingRoles = template.members.filter((member, index) => member.role !== null && member.state === 'rebuilding' && disks.has(index)).map((member) => member.role!);
+  if (missingRoles().length + rebuildingRoles.length > tolerance && options.force) {
     // Take stale members back, freshest first, until the array can run.
     staleCandidates.sort((a, b) => b.candidate.sb.events - a.candidate.sb.events);
     for (const { candidate, index } of staleCandidates) {
-      if (missingRoles().length <= tolerance) break;
+      if (missingRoles().length + rebuildingRoles.length <= tolerance) break;
       if (template.members[index]!.role === null) continue;
       template.members[index]!.state = 'active';
       template.members[index]!.recoveryOffsetBytes = 0;
@@ -282,10 +291,20 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
         details: { missingRoles: report.missingRoles, stale: report.stale },
       });
   }
+  if (report.missingRoles.length + rebuildingRoles.length > tolerance) {
+    throw new JraidError('E_ARRAY_FAILED',
+      `array ${describe(template)} cannot run: roles ${report.missingRoles.join(', ')} missing and roles ${rebuildingRoles.join(', ')} still being rebuilt, RAID-${template.level} survives ${tolerance} out of sync`, {
+        hint: 'give the missing members (a stale one can be forced back with --force); the rebuild cannot finish without them',
+        details: { missingRoles: report.missingRoles, rebuildingRoles, stale: report.stale },
+      });
+  }
   for (const role of report.missingRoles) report.notes.push(missingRoleNote(role));
   const array = new RaidArray(template, disks, { readOnly: options.readOnly ?? false, onEvent: options.onEvent });
   await array.loadRegions();
-  const needsRewrite = report.forced.length > 0 || [...disks.values()].some((disk) => disk.primaryProblem !== undefined);
+  // Members that missed the last superblock update (a crash between copies of a state change)
+  // get it now: otherwise losing the members that have it would bring the older state back.
+  const needsRewrite = report.forced.length > 0
+    || [...disks.values()].some((disk) => disk.primaryProblem !== undefined || disk.sb.events !== template.events);
   if (needsRewrite && !array.readOnly) {
     await array.commitSuperblocks(() => {});
     report.events = array.sb.events;
@@ -324,7 +343,8 @@ export function describeRecovery(outcome: RecoveryOutcome): string {
     : `resynced ${outcome.stripes.length} dirty stripe(s) from journal generation ${outcome.generation}`;
   const torn = outcome.tornBlocks.length ? `; ${outcome.tornBlocks.length} torn block range(s) recorded bad` : '';
   const lost = outcome.lostBlocks.length ? `; ${outcome.lostBlocks.length} lost chunk(s) recorded bad` : '';
-  return `recovered from an unclean shutdown: ${what} in ${outcome.seconds.toFixed(2)} s${torn}${lost}`;
+  const unreadable = outcome.unreadableBlocks.length ? `; ${outcome.unreadableBlocks.length} unreadable block(s) in rows being written recorded bad` : '';
+  return `recovered from an unclean shutdown: ${what} in ${outcome.seconds.toFixed(2)} s${torn}${lost}${unreadable}`;
 }
 
 function describe(sb: Superblock): string {

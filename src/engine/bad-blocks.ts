@@ -71,7 +71,8 @@ export class BadBlocks {
     return true;
   }
 
-  async persist(disks: MemberDisk[]): Promise<void> {
+  /** Writes the list to `disks`; returns those whose write failed (the caller fails them). */
+  async persist(disks: MemberDisk[]): Promise<{ disk: MemberDisk; error: DeviceIoError }[]> {
     this.sequence++;
     const bytes = encodeBadBlocks({ arrayUuid: this.arrayUuid, sequence: this.sequence, ranges: this.ranges });
     const regionBytes = disks[0]?.region('bad-blocks').sizeBytes ?? 0;
@@ -80,10 +81,17 @@ export class BadBlocks {
     }
     const padded = Buffer.alloc(alignUp(bytes.length, BLOCK_SIZE_BYTES));
     bytes.copy(padded);
+    const failed: { disk: MemberDisk; error: DeviceIoError }[] = [];
     await Promise.all(disks.map(async (disk) => {
-      await disk.writeRegion('bad-blocks', 0, padded);
-      await disk.flush();
+      try {
+        await disk.writeRegion('bad-blocks', 0, padded);
+        await disk.flush();
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error;
+        failed.push({ disk, error });
+      }
     }));
+    return failed;
   }
 }
 

@@ -1,9 +1,12 @@
 // Where journal records live. Each record is written to `copies` members (parity count + 1:
 // the journal stays readable after losing as many members as the level survives), starting
-// at role generation mod n and skipping members that cannot take writes, so consecutive
-// records land on different members. Each member's journal region holds copies + 1 slots and
-// record g uses slot g mod (copies + 1): writing g never overwrites g - 1, so a torn newest
-// record always leaves its predecessor intact. On restart the newest valid generation wins.
+// at role generation mod n and skipping members that are not in sync (assembly reads the
+// journal from in-sync members only), so consecutive records land on different members. A
+// member whose record write fails is failed, and the record goes to the next in-sync member
+// instead, within the same write: the newest record keeps its copies. Each member's journal
+// region holds copies + 1 slots and record g uses slot g mod (copies + 1): writing g never
+// overwrites g - 1, so a torn newest record always leaves its predecessor intact. On restart
+// the newest valid generation wins.
 
 import { DeviceIoError } from '../device/block-device.js';
 import { decodeJournalRecord, peekRecordSizeBytes, RECORD_HEADER_BYTES, type JournalRecord } from '../format/journal-record.js';
@@ -47,16 +50,22 @@ export class MemberJournalStore implements JournalStore {
     this.layout = journalLayout(array);
   }
 
-  /** Roles that get record `generation`: rotating, skipping members that cannot take writes. */
-  targets(generation: number): { role: number; disk: MemberDisk }[] {
+  /** In-sync roles in the order record `generation` tries them: rotating from generation mod n. */
+  candidates(generation: number): { role: number; disk: MemberDisk }[] {
     const n = this.array.sb.raidDevices;
     const out: { role: number; disk: MemberDisk }[] = [];
-    for (let step = 0; step < n && out.length < this.layout.copies; step++) {
+    for (let step = 0; step < n; step++) {
       const role = (generation + step) % n;
-      const disk = this.array.writableDisk(role);
+      const index = this.array.memberIndexForRole(role);
+      const disk = index >= 0 && this.array.sb.members[index]!.state === 'active' ? this.array.disks.get(index) : undefined;
       if (disk) out.push({ role, disk });
     }
     return out;
+  }
+
+  /** Roles that get record `generation` when every write succeeds. */
+  targets(generation: number): { role: number; disk: MemberDisk }[] {
+    return this.candidates(generation).slice(0, this.layout.copies);
   }
 
   async writeRecord(generation: number, bytes: Buffer): Promise<void> {
@@ -64,19 +73,28 @@ export class MemberJournalStore implements JournalStore {
     const padded = Buffer.alloc(alignUp(bytes.length, BLOCK_SIZE_BYTES));
     bytes.copy(padded);
     const slotOffset = (generation % this.layout.slotsPerMember) * this.layout.slotBytes;
-    const targets = this.targets(generation);
+    const tried = new Set<MemberDisk>();
     let written = 0;
-    await Promise.all(targets.map(async ({ role, disk }) => {
-      try {
-        await disk.writeRegion('journal', slotOffset, padded);
-        await disk.flush();
-        written++;
-        this.writesByPath.set(disk.path, (this.writesByPath.get(disk.path) ?? 0) + 1);
-      } catch (error) {
-        if (!(error instanceof DeviceIoError)) throw error;
-        await this.array.failMember(this.array.memberIndexForRole(role), `journal write failed: ${error.message}`);
-      }
-    }));
+    // Bounded: each round tries members not tried before, so at most one round per member.
+    for (let round = 0; round <= this.array.sb.raidDevices && written < this.layout.copies; round++) {
+      const targets = this.candidates(generation).filter(({ disk }) => !tried.has(disk)).slice(0, this.layout.copies - written);
+      if (targets.length === 0) break;
+      const failed: { disk: MemberDisk; error: DeviceIoError }[] = [];
+      await Promise.all(targets.map(async ({ disk }) => {
+        tried.add(disk);
+        try {
+          await disk.writeRegion('journal', slotOffset, padded);
+          await disk.flush();
+          written++;
+          this.writesByPath.set(disk.path, (this.writesByPath.get(disk.path) ?? 0) + 1);
+        } catch (error) {
+          if (!(error instanceof DeviceIoError)) throw error;
+          failed.push({ disk, error });
+        }
+      }));
+      // Durably faulty before the record counts: the next round's candidates leave it out.
+      for (const { disk, error } of failed) await this.array.failMember(this.array.indexOfDisk(disk), `journal write failed: ${error.message}`);
+    }
     if (written === 0) {
       throw new JraidError('E_ARRAY_FAILED', 'no member took the journal record: writes stop', { hint: 'too many members failed; nothing acknowledged was lost' });
     }

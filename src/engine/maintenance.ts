@@ -2,7 +2,7 @@
 // spare, re-add of a returning member (only the regions marked while it was away), all
 // checkpointed in the superblocks so an interrupted rebuild resumes where it stopped.
 
-import type { BlockDevice } from '../device/block-device.js';
+import { DeviceIoError, type BlockDevice } from '../device/block-device.js';
 import { FileDevice } from '../device/file-device.js';
 import { probeMember, requireMemberPath } from '../device/member-path.js';
 import { openMemberDevice, underlyingFile } from '../device/open-member.js';
@@ -19,6 +19,7 @@ import { MemberDisk } from './member-disk.js';
 import { lockAll } from './member-locks.js';
 import type { RaidArray } from './raid-array.js';
 import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
+import { journalLayout } from './journal-store.js';
 
 export interface MaintenanceProgress {
   doneBytes: number;
@@ -37,6 +38,12 @@ export interface MaintenanceOptions {
  * include those that joined since assembly, in a daemon), then among those left out at assembly.
  */
 export async function findAssembledMember(assembled: Assembled, path: string): Promise<{ index: number; device: BlockDevice; inUse: boolean } | undefined> {
+  // Members given at assembly, and those enrolled since (a replacement rebuilt while a daemon serves).
+  const known = [...assembled.candidates];
+  for (const [index, disk] of assembled.array.disks) if (!known.some((candidate) => candidate.index === index)) known.push({ index, device: disk.device });
+  // The same path names the same member: no need to ask the file system (memory devices have no file).
+  const named = known.find((candidate) => candidate.device.path === path);
+  if (named) return { index: named.index, device: named.device, inUse: assembled.array.disks.has(named.index) };
   const wanted = await probeMember(path);
   const same = async (device: BlockDevice) => device.path === path
     || (wanted.kind !== 'missing' && (await probeMember(device.path)).identity === wanted.identity);
@@ -118,11 +125,21 @@ export async function enrolMember(array: RaidArray, device: BlockDevice, entry: 
     return next;
   };
   // Clear the metadata regions, then give it a superblock before it joins the table.
-  await device.write(Buffer.alloc(DATA_OFFSET_BYTES - 2 * BLOCK_SIZE_BYTES), 2 * BLOCK_SIZE_BYTES);
   const sb: Superblock = { ...array.sb, memberUuid: uuid, thisIndex: index, members: place(array.sb.members) };
-  await writeSuperblocks(device, sb);
-  array.disks.set(index, new MemberDisk(device, sb));
-  await array.commitSuperblocks((next) => { next.members = place(next.members); });
+  try {
+    await device.write(Buffer.alloc(DATA_OFFSET_BYTES - 2 * BLOCK_SIZE_BYTES), 2 * BLOCK_SIZE_BYTES);
+    await writeSuperblocks(device, sb);
+  } catch (error) {
+    if (!(error instanceof DeviceIoError)) throw error;
+    throw new JraidError('E_IO', `${device.path} cannot be written (${error.message}): it was not added`, { path: device.path, hint: 'use another member' });
+  }
+  // It joins the member table and the open members in one step, when the commit runs: every
+  // open member always has a table entry.
+  await array.commitSuperblocks((next) => {
+    assert(index >= next.members.length || isFreeSlot(next.members[index]!), 'no other member took the slot meanwhile');
+    next.members = place(next.members);
+    array.disks.set(index, new MemberDisk(device, sb));
+  });
   return index;
 }
 
@@ -280,7 +297,11 @@ export async function prepareRebuild(array: RaidArray, replacement: BlockDevice 
   return targets;
 }
 
-/** Rebuilds member `index` (state rebuilding) from its checkpoint to the end. */
+/**
+ * Rebuilds member `index` (state rebuilding) from its checkpoint to the end. Stops with E_IO when
+ * the member fails meanwhile (its own write error, or failed by anyone): it is never made active
+ * unless every stripe reached it.
+ */
 export async function runRebuild(array: RaidArray, index: number, options: MaintenanceOptions = {}): Promise<RebuildOutcome> {
   const startedMs = Date.now();
   const disk = array.disks.get(index)!;
@@ -295,31 +316,68 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
   const checkpointMs = options.checkpointIntervalMs ?? 1000;
   let lastCheckpointMs = Date.now();
   let stripesRebuilt = 0;
+  const stillRebuilding = () => array.sb.members[index]?.state === 'rebuilding' && array.disks.get(index) === disk;
+  const stopped = (why: string) => new JraidError('E_IO', `rebuild of role ${role} onto ${disk.path} stopped: ${why}`, {
+    path: disk.path, hint: 'see jraid detail; rebuild onto another member with jraid rebuild --replacement PATH',
+  });
+  /** A write or flush of the member being rebuilt failed: it is failed, and the rebuild stops. */
+  const targetFailed = async (error: DeviceIoError): Promise<JraidError> => {
+    await array.failMember(index, `rebuild write failed: ${error.message}`);
+    return stopped(`it failed (${error.message})`);
+  };
+  const flushTarget = async () => {
+    try {
+      await disk.flush();
+    } catch (error) {
+      if (!(error instanceof DeviceIoError)) throw error;
+      throw await targetFailed(error);
+    }
+  };
   for (let stripe = firstStripe; stripe < total; stripe++) {
+    if (!stillRebuilding()) throw stopped('the member was failed meanwhile');
     if (!partial || array.writeIntent.isStripeMarked(stripe)) {
+      let writeError: DeviceIoError | undefined;
       await array.withStripe(stripe, async () => {
+        if (!stillRebuilding()) return;
         const bytes = await array.reconstructChunk(stripe, role);
         // Not journaled: this write changes only the member being rebuilt, above its checkpoint,
         // so it cannot leave in-sync members' parity inconsistent; a torn one is redone on resume.
-        await disk.writeData(array.geometry.memberDataOffsetBytes(stripe, 0), bytes);
-        array.sb.members[index]!.recoveryOffsetBytes = (stripe + 1) * chunk;
+        try {
+          await disk.writeData(array.geometry.memberDataOffsetBytes(stripe, 0), bytes);
+        } catch (error) {
+          if (!(error instanceof DeviceIoError)) throw error;
+          writeError = error;
+          return;
+        }
+        if (stillRebuilding()) array.rebuildProgress.set(index, (stripe + 1) * chunk);
       });
+      if (writeError) throw await targetFailed(writeError);
       stripesRebuilt++;
       await throttle.account(chunk);
-    } else {
-      array.sb.members[index]!.recoveryOffsetBytes = (stripe + 1) * chunk;
+    } else if (stillRebuilding()) {
+      array.rebuildProgress.set(index, (stripe + 1) * chunk);
     }
     options.onProgress?.({ doneBytes: (stripe + 1) * chunk, totalBytes: total * chunk });
     if (Date.now() - lastCheckpointMs >= checkpointMs) {
-      await disk.flush();
-      await array.commitSuperblocks(() => {});
+      // The checkpoint reaches the superblocks only once what it covers is durable.
+      const progress = array.rebuiltBytes(index);
+      await flushTarget();
+      await array.commitSuperblocks((sb) => {
+        if (sb.members[index]?.state === 'rebuilding') sb.members[index]!.recoveryOffsetBytes = progress;
+      });
       lastCheckpointMs = Date.now();
     }
   }
-  await disk.flush();
+  await flushTarget();
+  await prepareToJoin(array, disk);
+  let joined = false;
   await array.commitSuperblocks((sb) => {
+    if (sb.members[index]?.state !== 'rebuilding') return;
     sb.members[index] = { ...sb.members[index]!, state: 'active', recoveryOffsetBytes: 0, partialRebuild: false };
+    array.rebuildProgress.delete(index);
+    joined = true;
   });
+  if (!joined) throw stopped('the member was failed meanwhile');
   if (array.degradedRoles().length === 0 && array.writeIntent.tracking) await array.writeIntent.clear();
   // The rebuilt member's journal region was blank: give the newest record its full set of copies.
   await array.journal?.rewrite();
@@ -327,6 +385,30 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
     path: disk.path, index, role, mode: partial ? 'partial' : 'full', resumedFromBytes,
     stripesRebuilt, bytesWritten: stripesRebuilt * chunk, seconds: (Date.now() - startedMs) / 1000,
   };
+}
+
+/**
+ * Before a rebuilt member counts as in sync, the regions read from in-sync members at assembly
+ * must be true on it too: the whole write-intent bitmap (if tracking goes on, it only received
+ * the marks made during its rebuild), the current bad-block list, and no journal record older
+ * than the array's (a returning member may hold records of a generation the array has written
+ * again since).
+ */
+async function prepareToJoin(array: RaidArray, disk: MemberDisk): Promise<void> {
+  if (array.writeIntent.tracking) await array.writeIntent.persistAll();
+  // The bad-block list too: a returning member may hold an older one, and after enough
+  // replacements the members that hold the current one may all be gone.
+  await array.persistBadBlocks();
+  if (array.sb.policy !== 'dirty-log') return;
+  const layout = journalLayout(array);
+  const empty = Buffer.alloc(BLOCK_SIZE_BYTES);
+  try {
+    for (let slot = 0; slot < layout.slotsPerMember; slot++) await disk.writeRegion('journal', slot * layout.slotBytes, empty);
+    await disk.flush();
+  } catch (error) {
+    if (!(error instanceof DeviceIoError)) throw error;
+    await array.failMember(array.indexOfDisk(disk), `rebuild write failed: ${error.message}`);
+  }
 }
 
 // ---- re-add ---------------------------------------------------------------------------
@@ -349,23 +431,30 @@ export async function prepareReAdd(assembled: Assembled, path: string): Promise<
       path, hint: 'name the array with this member among its paths (MEMBER,MEMBER,...), or add it as a new member with jraid add',
     });
   }
+  // A failure of this member still being handled (a write it missed, not yet marked) would be
+  // missed by a partial rebuild: decide once it is settled.
+  await array.failuresSettled();
   const entry = array.sb.members[found.index]!;
   if (found.inUse && entry.state !== 'faulty') throw new JraidError('E_REFUSED', `${path} is already ${entry.state} in the array`, { path });
   if (entry.role === null || array.sb.members.some((other, i) => i !== found.index && other.role === entry.role)) {
     throw new JraidError('E_REFUSED', `${path}'s old role has been given to another member`, { path, hint: 'add it as a spare with jraid add --force' });
   }
-  const own = (await readSuperblocks(found.device)).superblock;
+  const own = await readSuperblocks(found.device).then((read) => read.superblock, (error: unknown) => {
+    if (!(error instanceof DeviceIoError)) throw error;
+    throw new JraidError('E_IO', `${path}: its superblock cannot be read (${error.message})`, { path, hint: 'check the member; rebuild onto a replacement instead' });
+  });
   const intent = array.writeIntent;
   let mode: ReAddPlan['mode'] = 'full';
   let reason: string;
   if (!own) reason = 'its superblock is unreadable';
+  else if (own.members[own.thisIndex]?.state !== 'active') reason = `it was ${own.members[own.thisIndex]?.state ?? 'not in the array'} when it left, not in sync`;
   else if (!intent.tracking) reason = 'no write-intent marks are kept for it (the array was made whole since it left)';
   else if (own.events + 1 < intent.startEvents) reason = `it is older (events ${own.events}) than the write-intent marks (since events ${intent.startEvents})`;
   else {
     mode = 'partial';
     reason = `${intent.markedBitCount()} region(s) of ${array.sb.writeIntentChunkBytes} bytes were written while it was away`;
   }
-  array.disks.set(found.index, new MemberDisk(found.device, own ?? array.sb));
+  if (array.disks.get(found.index)?.device !== found.device) array.disks.set(found.index, new MemberDisk(found.device, own ?? array.sb));
   await array.commitSuperblocks((sb) => {
     sb.members[found.index] = { ...sb.members[found.index]!, state: 'rebuilding', recoveryOffsetBytes: 0, partialRebuild: mode === 'partial' };
   });

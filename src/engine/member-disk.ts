@@ -15,6 +15,13 @@ export class MemberDisk {
   readonly dataOffsetBytes: number;
   /** Set when the superblock was read from the secondary copy because the primary was bad. */
   primaryProblem: string | undefined;
+  /**
+   * Stripes (chunk indexes of the data area) written since this member's last completed flush,
+   * with the sequence of the newest such write: should the member fail, those writes may never
+   * have reached its medium, and it must get those stripes back when it returns.
+   */
+  private readonly unflushed = new Map<number, number>();
+  private dataWrites = 0;
 
   constructor(device: BlockDevice, sb: Superblock) {
     this.device = device;
@@ -53,8 +60,16 @@ export class MemberDisk {
     return this.io('read', 'data', memberDataOffsetBytes, buf);
   }
 
-  writeData(memberDataOffsetBytes: number, buf: Uint8Array): Promise<void> {
-    return this.io('write', 'data', memberDataOffsetBytes, buf);
+  async writeData(memberDataOffsetBytes: number, buf: Uint8Array): Promise<void> {
+    await this.io('write', 'data', memberDataOffsetBytes, buf);
+    const chunk = this.sb.chunkSizeBytes;
+    const seq = ++this.dataWrites;
+    for (let stripe = Math.floor(memberDataOffsetBytes / chunk); stripe * chunk < memberDataOffsetBytes + buf.length; stripe++) this.unflushed.set(stripe, seq);
+  }
+
+  /** Stripes whose data written here is not yet known durable (no flush completed since). */
+  unflushedStripes(): number[] {
+    return [...this.unflushed.keys()].sort((a, b) => a - b);
   }
 
   readRegion(kind: RegionKind, offsetInRegionBytes: number, buf: Uint8Array): Promise<void> {
@@ -65,7 +80,9 @@ export class MemberDisk {
     return this.io('write', kind, offsetInRegionBytes, buf);
   }
 
-  flush(): Promise<void> {
-    return this.device.flush();
+  async flush(): Promise<void> {
+    const coveredSeq = this.dataWrites; // a flush covers the writes completed before it was issued
+    await this.device.flush();
+    for (const [stripe, seq] of this.unflushed) if (seq <= coveredSeq) this.unflushed.delete(stripe);
   }
 }

@@ -40,6 +40,14 @@ export function currentMemberPaths(array: RaidArray): string[] {
   return [...array.disks].filter(([index]) => array.sb.members[index]!.state !== 'faulty').map(([, disk]) => disk.path);
 }
 
+/** Each lost role as the member that held it (its path), or "role N (missing)". */
+export function lostMemberNames(array: RaidArray): string[] {
+  return array.lostRoles().map((role) => {
+    const index = array.memberIndexForRole(role);
+    return (index >= 0 ? array.disks.get(index)?.path : undefined) ?? `role ${role} (missing)`;
+  });
+}
+
 /** The array now; work in progress is what runs in this process or in the process holding the array. */
 export function opDetail(assembled: Assembled): ArrayDetail {
   const elsewhere: Activity[] = assembled.report.holders.flatMap((holder) => holder.operation ? [{ operation: holder.operation, pid: holder.pid, command: holder.command }] : []);
@@ -102,7 +110,7 @@ export async function opScrub(assembled: Assembled, args: { repair?: boolean; re
 
 export interface RecoverResult {
   name: string; uuid: string; recovered: boolean; action: string; generation: number | null;
-  stripes: number[]; tornBlocks: RecoveryOutcome['tornBlocks']; lostBlocks: RecoveryOutcome['lostBlocks'];
+  stripes: number[]; tornBlocks: RecoveryOutcome['tornBlocks']; lostBlocks: RecoveryOutcome['lostBlocks']; unreadableBlocks: RecoveryOutcome['unreadableBlocks'];
   seconds: number; arrayState: string; degraded: boolean;
 }
 
@@ -113,7 +121,7 @@ export function opRecover(assembled: Assembled): RecoverResult {
   return {
     name: report.name, uuid: report.arrayUuid, recovered: !!performed,
     action: performed?.action ?? 'none', generation: performed?.generation ?? null,
-    stripes: performed?.stripes ?? [], tornBlocks: performed?.tornBlocks ?? [], lostBlocks: performed?.lostBlocks ?? [],
+    stripes: performed?.stripes ?? [], tornBlocks: performed?.tornBlocks ?? [], lostBlocks: performed?.lostBlocks ?? [], unreadableBlocks: performed?.unreadableBlocks ?? [],
     seconds: performed?.seconds ?? 0, arrayState: array.health(), degraded: array.degradedRoles().length > 0,
   };
 }

@@ -34,6 +34,15 @@ export type ArrayEvent =
   /** A read-only array rebuilt an unreadable block from parity and returned it, but wrote nothing. */
   | { kind: 'read-error-rebuilt'; path: string; memberDataOffsetBytes: number };
 
+/** Journal manager tuning (dirty-log): see JournalManagerOptions. */
+export interface JournalOptions {
+  idleCleanMs?: number;
+  scheduleTimer?: (fire: () => void, delayMs: number) => () => void;
+  cleanBatchStripes?: number;
+  /** Test only: release writers before the record is durable. */
+  unsafeSkipBarrier?: boolean;
+}
+
 export interface RaidArrayOptions {
   readOnly: boolean;
   journal?: WriteJournal;
@@ -62,7 +71,6 @@ export class RaidArray {
   private activation: Promise<void> | undefined;
   private dirtyMarked = false;
   /** Superblock commits run one at a time, in call order (see commitSuperblocks). */
-  private commitQueue: Promise<void> = Promise.resolve();
   private closed = false;
   /** Marks of stripes written while a role is lost, for re-add. */
   readonly writeIntent: WriteIntent;
@@ -74,6 +82,14 @@ export class RaidArray {
   journalStore: MemberJournalStore | undefined;
   /** Set when per-member counters changed and should reach the superblocks at close. */
   private countersChanged = false;
+  /** Superblock commits run one at a time, each applying its change to the state the last one left. */
+  private commitChain: Promise<unknown> = Promise.resolve();
+  /** Rebuild progress by member index: stripes below it are rebuilt (not yet all durable). */
+  readonly rebuildProgress = new Map<number, number>();
+  /** Bad-block list writes run one at a time. */
+  private badBlocksChain: Promise<unknown> = Promise.resolve();
+  /** Member failures being committed, by member index: a second caller waits for the first. */
+  private readonly failing = new Map<number, Promise<void>>();
   /**
    * Recovery this array needs and, being read-only, did not run. Reads that would depend on
    * it (a stripe the journal lists, or a rebuild from stale parity) are refused.
@@ -99,7 +115,8 @@ export class RaidArray {
       arrayUuid: sb.arrayUuid,
       chunkBytes: sb.writeIntentChunkBytes,
       get events() { return array.sb.events; },
-      bitmapDisks: () => [...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state)).map(([, disk]) => disk),
+      // Not a member being failed: its marks are written before it is (and it would fail them).
+      bitmapDisks: () => [...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state) && !this.failing.has(index)).map(([, disk]) => disk),
       diskFailed: (disk, error) => this.failMember(this.indexOfDisk(disk), `write-intent write failed: ${error.message}`),
     });
   }
@@ -112,8 +129,9 @@ export class RaidArray {
     if (this.sb.policy === 'dirty-log') this.journalState = await readJournal(inSync, this.sb.arrayUuid, new MemberJournalStore(this).layout);
   }
 
+  /** The member-table index of `disk` (matched by its device: re-add opens a member's disk afresh). */
   indexOfDisk(disk: MemberDisk): number {
-    const found = [...this.disks].find(([, candidate]) => candidate === disk);
+    const found = [...this.disks].find(([, candidate]) => candidate === disk || candidate.device === disk.device);
     assert(found, `disk ${disk.path} belongs to the array`);
     return found[0];
   }
@@ -127,8 +145,16 @@ export class RaidArray {
     return this.journalState?.record;
   }
 
+  /**
+   * Writes the bad-block list to every member in the array. One at a time, each writing the list
+   * as it is when its turn comes: two at once could land out of order on a member, leaving the
+   * older list there (blocks cleared since would read EIO again after a restart).
+   */
   async persistBadBlocks(): Promise<void> {
-    await this.badBlocks.persist([...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state)).map(([, disk]) => disk));
+    const run = this.badBlocksChain.then(() => this.badBlocks.persist([...this.disks].filter(([index]) => ['active', 'rebuilding'].includes(this.sb.members[index]!.state)).map(([, disk]) => disk)));
+    this.badBlocksChain = run.catch(() => {});
+    const failed = await run;
+    for (const { disk, error } of failed) await this.failMember(this.indexOfDisk(disk), `bad-block list write failed: ${error.message}`);
   }
 
   /** After recovery: a clean journal record (dirty-log) or a clear dirty flag (resync). */
@@ -146,7 +172,7 @@ export class RaidArray {
   }
 
   /** Starts the dirty-log journal manager (after any recovery). */
-  startJournal(options: { idleCleanMs?: number; unsafeSkipBarrier?: boolean } = {}): JournalManager | undefined {
+  startJournal(options: JournalOptions = {}): JournalManager | undefined {
     if (this.readOnly || this.sb.policy !== 'dirty-log' || this.journal) return undefined;
     const store = new MemberJournalStore(this);
     const manager = new JournalManager(store, {
@@ -156,6 +182,8 @@ export class RaidArray {
       recordBytesMax: store.layout.slotBytes,
       checksPerStripeMax: this.geometry.dataDisks * this.geometry.blocksPerChunk,
       idleCleanMs: options.idleCleanMs,
+      scheduleTimer: options.scheduleTimer,
+      cleanBatchStripes: options.cleanBatchStripes,
       unsafeSkipBarrier: options.unsafeSkipBarrier,
       startsClean: this.journalRecord?.clean ?? true,
     });
@@ -183,8 +211,17 @@ export class RaidArray {
     const disk = this.disks.get(index);
     if (!disk) return undefined;
     if (entry.state === 'active') return disk;
-    if (entry.state === 'rebuilding' && entry.recoveryOffsetBytes >= (stripe + 1) * this.geometry.chunkSizeBytes) return disk;
+    if (entry.state === 'rebuilding' && this.rebuiltBytes(index) >= (stripe + 1) * this.geometry.chunkSizeBytes) return disk;
     return undefined;
+  }
+
+  /**
+   * How far member `index` (rebuilding) holds rebuilt data: the rebuild's progress in memory,
+   * which runs ahead of the superblocks' recovery offset (committed only after a flush makes
+   * what it covers durable).
+   */
+  rebuiltBytes(index: number): number {
+    return Math.max(this.sb.members[index]?.recoveryOffsetBytes ?? 0, this.rebuildProgress.get(index) ?? 0);
   }
 
   /** The disk that must receive writes for `role`, or undefined when the role is lost. */
@@ -245,17 +282,35 @@ export class RaidArray {
    * assembly call a member two behind stale (docs/FORMAT.md, Events). `mutate` sees the state
    * as it is when the commit's turn comes.
    */
-  commitSuperblocks(mutate: (sb: Superblock) => void): Promise<void> {
+  async commitSuperblocks(mutate: (sb: Superblock) => void): Promise<void> {
     assert(!this.readOnly, 'superblock update on a read-only array');
-    const commit = this.commitQueue.then(() => this.commitNow(mutate));
-    this.commitQueue = commit.catch(() => {});
-    return commit;
+    const run = this.commitChain.then(() => this.commitNow(mutate));
+    this.commitChain = run.catch(() => {});
+    const lost = await run;
+    // Outside the chain: what a lost member sets off (bitmap writes) may fail more members. Its
+    // unflushed stripes are marked too (after its faulty mark, here: re-add waits for this, on
+    // the entry commitNow put in `failing` before the chain moved on).
+    for (const { index, role, settle } of lost) {
+      try {
+        const unflushed = role !== null ? this.disks.get(index)?.unflushedStripes() ?? [] : [];
+        if (unflushed.length > 0) await this.writeIntent.markStripes(unflushed);
+        await this.memberLost(index, role, 'superblock write failed');
+      } finally {
+        settle();
+      }
+    }
   }
 
-  private async commitNow(mutate: (sb: Superblock) => void): Promise<void> {
+  /** Waits for every superblock commit started so far: the state a write relied on is durable. */
+  private async stateDurable(): Promise<void> {
+    await this.commitChain;
+  }
+
+  private async commitNow(mutate: (sb: Superblock) => void): Promise<LostInCommit[]> {
     await this.levelLaggards();
     const next: Superblock = { ...this.sb, members: this.sb.members.map((member) => ({ ...member })) };
     mutate(next);
+    const lost: LostInCommit[] = [];
     for (;;) {
       next.events = this.sb.events + 1;
       next.updatedAtMs = Date.now();
@@ -273,10 +328,18 @@ export class RaidArray {
           failed.push(index);
         }
       }));
-      if (failed.length === 0) return;
+      if (failed.length === 0) return lost;
       for (const index of failed) {
         next.members[index] = { ...next.members[index]!, state: 'faulty', recoveryOffsetBytes: 0 };
-        this.onEvent({ kind: 'member-failed', path: this.disks.get(index)!.path, role: next.members[index]!.role, reason: 'superblock write failed' });
+        this.rebuildProgress.delete(index);
+        // Listed as being failed at once, so whoever waits for failures to settle (re-add) waits
+        // for its marks too, even before the committing caller resumes.
+        let settle = () => {};
+        if (!this.failing.has(index)) {
+          const handled = new Promise<void>((resolve) => { settle = resolve; });
+          this.failing.set(index, handled.finally(() => this.failing.delete(index)));
+        }
+        lost.push({ index, role: next.members[index]!.role, settle });
       }
     }
   }
@@ -302,16 +365,70 @@ export class RaidArray {
     }));
   }
 
-  /** Marks a member faulty everywhere; the array carries on degraded if it can. */
-  async failMember(index: number, reason: string): Promise<void> {
+  /**
+   * Marks a member faulty everywhere; the array carries on degraded if it can. Returns once the
+   * faulty mark is durable on the other members (a caller that finds the member already being
+   * failed waits for that). Safe to call from inside the journal's record writes: it only asks
+   * the journal for a rewrite, it does not wait for one.
+   */
+  failMember(index: number, reason: string): Promise<void> {
     const entry = this.sb.members[index];
     assert(entry, `member index ${index} exists`);
-    if (entry.state === 'faulty') return;
-    await this.commitSuperblocks((sb) => { sb.members[index]!.state = 'faulty'; sb.members[index]!.recoveryOffsetBytes = 0; });
-    if (entry.role !== null) await this.writeIntent.startTracking(this.sb.events);
-    // The failed member may have held copies of the newest journal record: write it again.
-    if (this.journal && !this.readOnly) await this.journal.rewrite();
-    this.onEvent({ kind: 'member-failed', path: this.disks.get(index)?.path ?? '(missing)', role: entry.role, reason });
+    const inProgress = this.failing.get(index);
+    if (inProgress) return inProgress;
+    // Faulty already: a commit that marked it may still be running (a failed superblock write).
+    if (entry.state === 'faulty') return this.stateDurable();
+    const run = (async () => {
+      // Writes it took since its last flush may never reach its medium: their stripes are
+      // marked (on the other members) before it is failed, so its return rebuilds them.
+      const unflushed = entry.role !== null && !this.readOnly ? this.disks.get(index)?.unflushedStripes() ?? [] : [];
+      if (unflushed.length > 0) await this.writeIntent.markStripes(unflushed);
+      await this.commitSuperblocks((sb) => {
+        sb.members[index]!.state = 'faulty';
+        sb.members[index]!.recoveryOffsetBytes = 0;
+        this.rebuildProgress.delete(index);
+      });
+      await this.memberLost(index, entry.role, reason);
+    })().finally(() => this.failing.delete(index));
+    this.failing.set(index, run);
+    return run;
+  }
+
+  /**
+   * Waits until every member failure under way is fully handled: faulty marks committed, and
+   * the write-intent marks of the writes those members missed durable. Re-add decides on them.
+   */
+  async failuresSettled(): Promise<void> {
+    for (let round = 0; round <= this.sb.members.length; round++) {
+      await Promise.allSettled([...this.failing.values()]);
+      await this.writeIntent.idle();
+      await this.commitChain;
+      if (this.failing.size === 0) return;
+    }
+  }
+
+  /** After a member's faulty mark is durable: track writes for its return, renew the journal's copies, report it. */
+  private async memberLost(index: number, role: number | null, reason: string): Promise<void> {
+    if (role !== null) await this.writeIntent.startTracking(this.sb.events);
+    // The failed member may have held copies of the newest journal record: the loop writes it
+    // again (asked, not awaited: this may run inside that loop's own record write).
+    if (this.journal && !this.readOnly) this.journal.rewrite().catch(() => {});
+    this.onEvent({ kind: 'member-failed', path: this.disks.get(index)?.path ?? '(missing)', role, reason });
+  }
+
+  /**
+   * Records members that have a role but are absent (not given at assembly) as faulty, and
+   * starts write-intent tracking: they missed what is written from now on, and must come back
+   * stale (re-add), not be taken in again as if in sync. Before the first write, and before
+   * recovery changes a stripe around them.
+   */
+  async markAbsentFaulty(): Promise<void> {
+    const absent = this.sb.members
+      .map((entry, index) => ({ entry, index }))
+      .filter(({ entry, index }) => entry.role !== null && entry.state !== 'faulty' && !this.disks.has(index));
+    if (absent.length === 0) return;
+    await this.commitSuperblocks((sb) => { for (const { index } of absent) sb.members[index]!.state = 'faulty'; });
+    await this.writeIntent.startTracking(this.sb.events);
   }
 
   /**
@@ -356,7 +473,8 @@ export class RaidArray {
     }
   }
 
-  private checkAlive(): void {
+  /** Throws E_ARRAY_FAILED when more roles are lost than the level survives. */
+  checkAlive(): void {
     if (this.lostRoles().length > this.geometry.parityDisks) {
       throw new JraidError('E_ARRAY_FAILED', `array has lost ${this.lostRoles().length} members; level ${this.sb.level} survives ${this.geometry.parityDisks}`, {
         hint: 'bring back a member with assemble --force or restore from backup; nothing acknowledged has been lost',
@@ -440,7 +558,7 @@ export class RaidArray {
       this.onEvent({ kind: 'read-error-rebuilt', path: disk.path, memberDataOffsetBytes: memberOffsetBytes });
       return;
     }
-    const index = [...this.disks].find(([, d]) => d === disk)![0];
+    const index = this.indexOfDisk(disk);
     try {
       await disk.writeData(memberOffsetBytes, bytes);
       this.countCorrected(index, bytes.length / BLOCK_SIZE_BYTES);
@@ -555,8 +673,13 @@ export class RaidArray {
         if (slot < k) {
           rebuilt = await this.reconstructRange(stripe, map, slot, at, B, new Set([role]));
         } else {
+          const sources = map.dataRoles.map((dataRole) => this.readableDisk(dataRole, stripe));
+          if (sources.some((source) => source === undefined)) {
+            // A data member failed meanwhile (a rewrite above, or another task): no parity to make.
+            throw new JraidError('E_ARRAY_DEGRADED', `a member failed while stripe ${stripe} was being repaired: the array is degraded`, { hint: 'rebuild the lost member first (jraid rebuild), then scrub again' });
+          }
           const data = Array.from({ length: k }, () => Buffer.alloc(B));
-          await Promise.all(map.dataRoles.map((dataRole, i) => this.readableDisk(dataRole, stripe)!.readData(at, data[i]!)));
+          await Promise.all(sources.map((source, i) => source!.readData(at, data[i]!)));
           rebuilt = slot === k ? computeP(data) : computeQ(data, undefined, map.qExponents);
         }
         await this.repairReadError(disk, at, rebuilt);
@@ -583,7 +706,17 @@ export class RaidArray {
   /** Writes repaired blocks (scrub) of one stripe. Call under the stripe's lock. */
   async repairBlocks(stripe: number, fixes: { role: number; chunkOffsetBytes: number; block: Buffer }[]): Promise<void> {
     await this.journaled(stripe, async () => {
-      await Promise.all(fixes.map((fix) => this.writableDisk(fix.role)!.writeData(this.geometry.memberDataOffsetBytes(stripe, fix.chunkOffsetBytes), fix.block)));
+      await Promise.all(fixes.map(async (fix) => {
+        const disk = this.writableDisk(fix.role);
+        if (!disk) return; // failed meanwhile: it gets the stripe back when rebuilt
+        try {
+          await disk.writeData(this.geometry.memberDataOffsetBytes(stripe, fix.chunkOffsetBytes), fix.block);
+        } catch (error) {
+          if (!(error instanceof DeviceIoError)) throw error;
+          await this.writeIntent.markStripe(stripe);
+          await this.failMember(this.indexOfDisk(disk), `write error during scrub repair: ${error.message}`);
+        }
+      }));
     });
   }
 
@@ -625,11 +758,17 @@ export class RaidArray {
       let plan = this.planStripeWrite(stripe, pieces, avoid);
       while (!(await this.readPlanned(plan, avoid))) plan = this.planStripeWrite(stripe, pieces, avoid);
       const checks = this.computeRows(plan, pieces, !!ticket);
-      // Degraded: the stripe's write-intent mark is durable before its data lands.
-      if (this.lostRoles().length > 0) await this.writeIntent.markStripe(stripe);
+      // Degraded: the stripe's write-intent mark is durable before its data lands. Judged by the
+      // plan (a member it leaves out), not only by the roles lost now: a member failed when the
+      // plan was made may be re-added by now, and must still get this stripe back.
+      if (plan.writable.includes(undefined) || this.lostRoles().length > 0) await this.writeIntent.markStripe(stripe);
       if (ticket) await ticket.durable(checks);
       touched = true;
       await this.writePlanned(plan);
+      // A member this write planned around (or failed) is faulty in memory at once: the write is
+      // acknowledged only once that is durable, or a crash could bring the member back in with
+      // this stripe's chunk missing.
+      await this.stateDurable();
     } catch (error) {
       if (ticket && !touched) ticket.abandon();
       else if (ticket) ticket.done();
@@ -814,6 +953,9 @@ export class RaidArray {
         writes.push(disk.writeData(memberOffset, plan.bufs[slot]!.subarray(first * B, (first + count) * B)).catch(async (error) => {
           if (!(error instanceof DeviceIoError)) throw error;
           // A member write error: that member is failed; the stripe stays readable from the rest.
+          // It missed this write: the stripe is marked for its return first, so that once it is
+          // faulty a re-add finds the mark.
+          await this.writeIntent.markStripe(plan.stripe);
           await this.failMember(this.memberIndexForRole(role), `write error: ${error.message}`);
         }));
       }
@@ -850,6 +992,7 @@ export class RaidArray {
     if (this.closed) return;
     this.closed = true;
     try {
+      if (!this.readOnly && this.journal && !this.dirtyMarked) await this.journal.idle();
       if (!this.readOnly && this.dirtyMarked) {
         if (this.journal) await this.journal.close();
         else await this.flushMembers();
@@ -872,6 +1015,14 @@ export class RaidArray {
     await Promise.all([...this.disks.values()].map((disk) => disk.device.close()));
   }
 
+}
+
+/** A member whose superblock write failed during a commit: marked faulty there, handled after it. */
+interface LostInCommit {
+  index: number;
+  role: number | null;
+  /** Ends its entry in `failing`. */
+  settle: () => void;
 }
 
 interface StripePlan {

@@ -28,7 +28,7 @@ export class WriteIntent {
   private readonly host: WriteIntentHost;
   private readonly bits = new Uint8Array(WRITE_INTENT_BIT_COUNT / 8);
   startEvents = 0;
-  private queue: Promise<void> = Promise.resolve();
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(host: WriteIntentHost) {
     this.host = host;
@@ -79,49 +79,81 @@ export class WriteIntent {
   startTracking(events: number): Promise<void> {
     // Checked before queueing: a member failing inside a bitmap write calls back here.
     if (this.tracking) return Promise.resolve();
-    const run = this.queue.then(async () => {
-      if (this.tracking) return;
+    return this.enqueue(async () => {
+      if (this.tracking) return [];
       this.startEvents = events;
-      await this.persistHeader();
+      return this.persistHeader();
     });
-    this.queue = run.catch(() => {});
-    return run;
   }
 
-  private async persistHeader(): Promise<void> {
+  /**
+   * Runs `op` (bitmap writes) after the ones queued before it. A member that fails a bitmap
+   * write is failed once the op has left the queue: failing it may start tracking, which queues
+   * behind the op, so doing it inside would wait for itself. Resolves after those failures are
+   * durable, so a mark counts only members the array still trusts.
+   */
+  private async enqueue(op: () => Promise<FailedDisk[]>): Promise<void> {
+    const run = this.queue.then(op);
+    this.queue = run.catch(() => {});
+    const failed = await run;
+    for (const { disk, error } of failed) await this.host.diskFailed(disk, error);
+  }
+
+  private persistHeader(): Promise<FailedDisk[]> {
     const header = encodeWriteIntentHeader({ arrayUuid: this.host.arrayUuid, startEvents: this.startEvents, chunkBytes: this.host.chunkBytes });
-    await this.onEachDisk(async (disk) => {
+    return this.onEachDisk(async (disk) => {
       await disk.writeRegion('write-intent', 0, header);
       await disk.flush();
     });
   }
 
-  /** Runs `write` on every bitmap member; a member that fails is failed, the rest carry on. */
-  private async onEachDisk(write: (disk: MemberDisk) => Promise<void>): Promise<void> {
+  /** Runs `write` on every bitmap member; returns the members that failed (the rest carry on). */
+  private async onEachDisk(write: (disk: MemberDisk) => Promise<void>): Promise<FailedDisk[]> {
+    const failed: FailedDisk[] = [];
     await Promise.all(this.host.bitmapDisks().map(async (disk) => {
       try {
         await write(disk);
       } catch (error) {
         if (!(error instanceof DeviceIoError)) throw error;
-        await this.host.diskFailed(disk, error);
+        failed.push({ disk, error });
       }
     }));
+    return failed;
+  }
+
+  /** Resolves once every bitmap write queued so far is done. */
+  async idle(): Promise<void> {
+    let seen: Promise<unknown> | undefined;
+    while (seen !== this.queue) {
+      seen = this.queue;
+      await seen;
+    }
   }
 
   /** Marks the stripe and makes the mark durable on every bitmap member before returning. */
   markStripe(stripe: number): Promise<void> {
-    const run = this.queue.then(async () => {
-      if (this.isFullyMarked(stripe)) return;
-      const [first, last] = this.bitRange(stripe);
+    return this.markStripes([stripe]);
+  }
+
+  /** Marks the stripes and makes the marks durable on every bitmap member before returning. */
+  markStripes(stripes: readonly number[]): Promise<void> {
+    return this.enqueue(async () => {
+      const unmarked = stripes.filter((stripe) => !this.isFullyMarked(stripe));
+      if (unmarked.length === 0) return [];
       const firstTracking = !this.tracking;
       if (firstTracking) this.startEvents = this.host.events;
-      for (let bit = first; bit <= last; bit++) this.bits[bit >> 3]! |= 1 << (bit & 7);
-      const firstBlock = Math.floor((first >> 3) / BLOCK_SIZE_BYTES);
-      const lastBlock = Math.floor((last >> 3) / BLOCK_SIZE_BYTES);
-      await this.persist(firstTracking, firstBlock, lastBlock);
+      let firstBit = Infinity;
+      let lastBit = -1;
+      for (const stripe of unmarked) {
+        const [first, last] = this.bitRange(stripe);
+        for (let bit = first; bit <= last; bit++) this.bits[bit >> 3]! |= 1 << (bit & 7);
+        firstBit = Math.min(firstBit, first);
+        lastBit = Math.max(lastBit, last);
+      }
+      const firstBlock = Math.floor((firstBit >> 3) / BLOCK_SIZE_BYTES);
+      const lastBlock = Math.floor((lastBit >> 3) / BLOCK_SIZE_BYTES);
+      return this.persist(firstTracking, firstBlock, lastBlock);
     });
-    this.queue = run.catch(() => {});
-    return run;
   }
 
   private isFullyMarked(stripe: number): boolean {
@@ -132,22 +164,30 @@ export class WriteIntent {
 
   /** Forgets every mark: the array is whole again. */
   clear(): Promise<void> {
-    const run = this.queue.then(async () => {
+    return this.enqueue(async () => {
       this.bits.fill(0);
       this.startEvents = 0;
-      await this.persist(true, 0, this.bits.length / BLOCK_SIZE_BYTES - 1);
+      return this.persist(true, 0, this.bits.length / BLOCK_SIZE_BYTES - 1);
     });
-    this.queue = run.catch(() => {});
-    return run;
   }
 
-  private async persist(withHeader: boolean, firstBlock: number, lastBlock: number): Promise<void> {
+  /** Writes the whole bitmap and its header to every bitmap member (one that joins gets it all). */
+  persistAll(): Promise<void> {
+    return this.enqueue(() => this.persist(true, 0, this.bits.length / BLOCK_SIZE_BYTES - 1));
+  }
+
+  private persist(withHeader: boolean, firstBlock: number, lastBlock: number): Promise<FailedDisk[]> {
     const blocks = Buffer.from(this.bits.buffer, this.bits.byteOffset + firstBlock * BLOCK_SIZE_BYTES, (lastBlock - firstBlock + 1) * BLOCK_SIZE_BYTES);
     const header = encodeWriteIntentHeader({ arrayUuid: this.host.arrayUuid, startEvents: this.startEvents, chunkBytes: this.host.chunkBytes });
-    await this.onEachDisk(async (disk) => {
+    return this.onEachDisk(async (disk) => {
       await disk.writeRegion('write-intent', WRITE_INTENT_HEADER_BYTES + firstBlock * BLOCK_SIZE_BYTES, blocks);
       if (withHeader) await disk.writeRegion('write-intent', 0, header);
       await disk.flush();
     });
   }
+}
+
+interface FailedDisk {
+  disk: MemberDisk;
+  error: Error;
 }

@@ -9,6 +9,11 @@
 // the next flush first makes member data durable, then drops those stripes: the removal rides
 // on that record. A clean shutdown, or an idle period, writes a record with the clean flag.
 // The record holds at most `recordBytesMax`: writers wait for room (backpressure), never fail.
+//
+// Every record is written by one loop, one at a time: durability waiters, room, sync, rewrite
+// and clean requests all queue for it, and nothing waits for the loop from inside it. The store
+// may fail a member while it writes a record (it then writes the record to other members
+// itself) and may ask for a rewrite then: the request is served by the loop's next record.
 
 import { recordSizeBytes, BLOCK_CHECK_BYTES, RECORD_HEADER_BYTES, STRIPE_ENTRY_BYTES, encodeJournalRecord, type BlockCheck, type StripeEntry } from '../format/journal-record.js';
 import { assert } from '../units.js';
@@ -41,6 +46,11 @@ export interface JournalManagerOptions {
   cleanBatchStripes?: number;
   /** No writes for this long writes a clean record; 0 disables. */
   idleCleanMs?: number;
+  /**
+   * Arms the idle timer: calls `fire` after `delayMs`, returns a cancel function. Default: an
+   * unref'd setTimeout. The fault simulation passes its own, so idle records come in simulated time.
+   */
+  scheduleTimer?: (fire: () => void, delayMs: number) => () => void;
   /** Whether the newest record on disk is clean (the state the manager starts from). */
   startsClean?: boolean;
   /** Test only: release writers before the record is durable, to prove the explorer catches it. */
@@ -63,6 +73,16 @@ interface Entry {
   completed: boolean;
   /** Bytes reserved in the record for this entry. */
   reservedBytes: number;
+  /** Writers that have begun on this entry, ever: tells a writer that began during a member flush. */
+  begun: number;
+}
+
+/** What a caller other than a writer asks of the flush loop; served by the next record started after it. */
+interface FlushRequest {
+  /** sync: completed stripes durable and dropped; rewrite: a new record; clean: a clean record if nothing is in flight. */
+  kind: 'sync' | 'rewrite' | 'clean';
+  resolve: () => void;
+  reject: (error: unknown) => void;
 }
 
 interface Waiter {
@@ -75,25 +95,33 @@ interface Waiter {
 
 export class JournalManager implements WriteJournal {
   private readonly store: JournalStore;
-  private readonly options: Required<Omit<JournalManagerOptions, 'unsafeSkipBarrier'>> & { unsafeSkipBarrier: boolean };
+  private readonly options: Required<Omit<JournalManagerOptions, 'unsafeSkipBarrier' | 'scheduleTimer'>> & { unsafeSkipBarrier: boolean };
+  private readonly scheduleTimer: (fire: () => void, delayMs: number) => () => void;
   private readonly entries = new Map<number, Entry>();
   /** The flush record: stripes (and how many checks of each) the last durable record listed. */
   private durable = new Map<number, number>();
   private waiters: Waiter[] = [];
   private roomWaiters: (() => void)[] = [];
+  private requests: FlushRequest[] = [];
   private flushing: Promise<void> | undefined;
   /** A writer waits for room: a flush must drop completed stripes even if nobody waits on durability. */
   private roomWanted = false;
   private reservedBytes = RECORD_HEADER_BYTES;
   private generation: number;
-  private idleTimer: NodeJS.Timeout | undefined;
+  private cancelIdleTimer: (() => void) | undefined;
   private lastRecordClean = false;
   private failure: unknown;
   readonly stats: JournalStats = { recordsWritten: 0, memberFlushes: 0, shortcutReleases: 0, ticketsIssued: 0 };
 
   constructor(store: JournalStore, options: JournalManagerOptions) {
     this.store = store;
-    this.options = { idleCleanMs: 3000, unsafeSkipBarrier: false, startsClean: true, cleanBatchStripes: CLEAN_BATCH_STRIPES_DEFAULT, ...options };
+    const { scheduleTimer, ...rest } = options;
+    this.options = { idleCleanMs: 3000, unsafeSkipBarrier: false, startsClean: true, cleanBatchStripes: CLEAN_BATCH_STRIPES_DEFAULT, ...rest };
+    this.scheduleTimer = scheduleTimer ?? ((fire, delayMs) => {
+      const timer = setTimeout(fire, delayMs);
+      timer.unref();
+      return () => clearTimeout(timer);
+    });
     this.generation = options.generation;
     this.lastRecordClean = this.options.startsClean;
     const worstEntry = STRIPE_ENTRY_BYTES + options.checksPerStripeMax * BLOCK_CHECK_BYTES;
@@ -129,11 +157,12 @@ export class JournalManager implements WriteJournal {
     }
     let entry = this.entries.get(stripe);
     if (!entry) {
-      entry = { inflight: 0, checks: [], completed: false, reservedBytes: STRIPE_ENTRY_BYTES };
+      entry = { inflight: 0, checks: [], completed: false, reservedBytes: STRIPE_ENTRY_BYTES, begun: 0 };
       this.entries.set(stripe, entry);
       this.reservedBytes += STRIPE_ENTRY_BYTES;
     }
     entry.inflight++;
+    entry.begun++;
     entry.completed = false;
     const reservation = this.options.checksPerStripeMax * BLOCK_CHECK_BYTES;
     entry.reservedBytes += reservation;
@@ -194,46 +223,73 @@ export class JournalManager implements WriteJournal {
 
   private waitDurable(stripe: number, needChecks: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      if (this.failure) {
+        reject(this.failure);
+        return;
+      }
       this.waiters.push({ stripe, needChecks, resolve, reject });
       this.requestFlush();
     });
   }
 
   private requestFlush(): void {
-    if (this.flushing) return; // the running loop serves every waiter before it stops
+    if (this.flushing) return; // the running loop serves every waiter and request before it stops
     // Start on the next microtask: writers asking in the same tick share the first record.
     this.flushing = Promise.resolve().then(() => this.flushLoop()).finally(() => {
       this.flushing = undefined;
-      // A writer may have asked between the loop's last check and now.
-      if (!this.failure && (this.waiters.length > 0 || this.roomWanted)) this.requestFlush();
+      // Someone may have asked between the loop's last check and now.
+      if (!this.failure && this.hasWork()) this.requestFlush();
+    });
+  }
+
+  private hasWork(): boolean {
+    return this.waiters.length > 0 || this.roomWanted || this.requests.length > 0;
+  }
+
+  /** Queues a request for the flush loop; resolves once a record (or member flush) started after it is durable. */
+  private request(kind: FlushRequest['kind']): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<void>((resolve, reject) => {
+      this.requests.push({ kind, resolve, reject });
+      this.requestFlush();
     });
   }
 
   /** Group commit: while anyone waits, one record write at a time releases all it lists. */
   private async flushLoop(): Promise<void> {
-    do {
+    while (this.hasWork()) {
+      const requests = this.requests.splice(0);
       try {
-        await this.flushOnce(false, false);
+        await this.flushOnce(requests);
       } catch (error) {
+        for (const request of requests) request.reject(error);
         this.fail(error);
         return;
       }
-    } while (this.waiters.length > 0 || this.roomWanted);
+      for (const request of requests) request.resolve();
+    }
   }
 
-  private async flushOnce(clean: boolean, dropAll: boolean): Promise<void> {
+  private async flushOnce(requests: readonly FlushRequest[]): Promise<void> {
+    const clean = requests.some((request) => request.kind === 'clean');
+    const syncing = clean || requests.some((request) => request.kind === 'sync');
+    const rewrite = requests.some((request) => request.kind === 'rewrite');
     const roomWanted = this.roomWanted;
     this.roomWanted = false;
     // Stripes whose writes finished leave the record once their data is durable: one member
     // flush for a batch of them (or at once when room, a sync or a clean record needs it).
-    const completed = [...this.entries].filter(([, entry]) => entry.completed).map(([stripe]) => stripe);
-    const drop = completed.length > 0 && (clean || dropAll || roomWanted || completed.length >= this.options.cleanBatchStripes);
-    if (drop) {
+    // Each with the writers it had: one that begins during the member flush (and may even finish,
+    // taking the flush-record shortcut) wrote after the flush began, so its stripe stays listed.
+    const completed = [...this.entries].filter(([, entry]) => entry.completed).map(([stripe, entry]) => ({ stripe, entry, begun: entry.begun }));
+    const drop = completed.length > 0 && (syncing || roomWanted || completed.length >= this.options.cleanBatchStripes);
+    if (drop || syncing) {
       await this.store.flushMembers();
       this.stats.memberFlushes++;
-      for (const stripe of completed) {
+    }
+    if (drop) {
+      for (const { stripe, entry: before, begun } of completed) {
         const entry = this.entries.get(stripe);
-        if (entry && entry.completed && entry.inflight === 0) {
+        if (entry === before && entry.begun === begun && entry.completed && entry.inflight === 0) {
           this.entries.delete(stripe);
           this.reservedBytes -= entry.reservedBytes;
           // A new entry for this stripe must not take the shortcut on the old entry's record.
@@ -242,8 +298,11 @@ export class JournalManager implements WriteJournal {
       }
       this.wakeRoomWaiters();
     }
+    // A sync with nothing to drop needs only the member flush above.
+    if (!drop && !clean && !rewrite && this.waiters.length === 0) return;
     const listed: StripeEntry[] = [...this.entries].map(([stripe, entry]) => ({ volumeId: this.options.volumeId, stripe, checks: [...entry.checks] }));
-    const isClean = clean && listed.length === 0;
+    // A rewrite of a clean state stays clean: nothing was listed, and nothing began since.
+    const isClean = (clean || (rewrite && this.lastRecordClean)) && listed.length === 0;
     assert(recordSizeBytes(listed) <= this.options.recordBytesMax, 'record fits its slot (reservations hold)');
     const generation = ++this.generation;
     const bytes = encodeJournalRecord({ arrayUuid: this.options.arrayUuid, generation, clean: isClean, entries: listed });
@@ -251,7 +310,8 @@ export class JournalManager implements WriteJournal {
     if (!this.options.unsafeSkipBarrier) await written;
     this.stats.recordsWritten++;
     this.durable = new Map(listed.filter((entry) => this.entries.has(entry.stripe)).map((entry) => [entry.stripe, entry.checks.length]));
-    this.lastRecordClean = isClean;
+    // A writer that began while this record was written made the state dirty again.
+    this.lastRecordClean = isClean && this.entries.size === 0;
     // Every writer whose stripe, with its checks, this record lists may go on, whenever it asked.
     const stillWaiting: Waiter[] = [];
     for (const waiter of this.waiters) {
@@ -265,52 +325,46 @@ export class JournalManager implements WriteJournal {
   private fail(error: unknown): void {
     this.failure = error;
     for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+    for (const request of this.requests.splice(0)) request.reject(error);
     this.wakeRoomWaiters();
   }
 
   private cancelIdle(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.cancelIdleTimer?.();
+    this.cancelIdleTimer = undefined;
   }
 
   private scheduleIdle(): void {
     this.cancelIdle();
     if (!this.options.idleCleanMs) return;
-    this.idleTimer = setTimeout(() => {
-      this.idleTimer = undefined;
-      if ([...this.entries.values()].some((entry) => entry.inflight > 0) || this.lastRecordClean) return;
-      void this.cleanRecord().catch((error) => this.fail(error));
+    this.cancelIdleTimer = this.scheduleTimer(() => {
+      this.cancelIdleTimer = undefined;
+      if ([...this.entries.values()].some((entry) => entry.inflight > 0) || this.lastRecordClean || this.failure) return;
+      // A failure is kept by the loop (later writers see it); nobody else waits on this one.
+      this.request('clean').catch(() => {});
     }, this.options.idleCleanMs);
-    this.idleTimer.unref();
-  }
-
-  /** Waits for any flush in progress, then writes a record: clean when nothing is in flight. */
-  private async cleanRecord(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    await this.flushOnce(true, true);
   }
 
   /**
    * Writes the current state as a new record (clean if it was clean and nothing is dirty): after
    * the members holding copies changed (a member failed, a rebuilt one joined), the newest
-   * record again has its full set of copies on in-sync members.
+   * record again has its full set of copies on in-sync members. Never call it from inside the
+   * store (a member failing during a record write): that record is not durable yet, and this
+   * waits for the record after it. Failing a member there only queues the request.
    */
-  async rewrite(): Promise<void> {
-    if (this.failure) throw this.failure;
-    while (this.flushing) await this.flushing;
-    await this.flushOnce(this.lastRecordClean && this.entries.size === 0, false);
+  rewrite(): Promise<void> {
+    return this.request('rewrite');
   }
 
   /** Everything completed so far is durable, and the record no longer lists it. */
-  async sync(): Promise<void> {
-    if (this.failure) throw this.failure;
+  sync(): Promise<void> {
+    return this.request('sync');
+  }
+
+  /** Waits until the flush loop has nothing left to do (records asked for in the background are written). */
+  async idle(): Promise<void> {
     while (this.flushing) await this.flushing;
-    const anyCompleted = [...this.entries.values()].some((entry) => entry.completed);
-    if (anyCompleted) await this.flushOnce(false, true);
-    else {
-      await this.store.flushMembers();
-      this.stats.memberFlushes++;
-    }
+    if (this.failure) throw this.failure;
   }
 
   /** Clean shutdown: every writer finished, data durable, and a record with the clean flag. */
@@ -318,7 +372,8 @@ export class JournalManager implements WriteJournal {
     this.cancelIdle();
     if (this.failure) throw this.failure;
     assert(![...this.entries.values()].some((entry) => entry.inflight > 0), 'no writer in flight at close');
-    await this.cleanRecord();
+    await this.request('clean');
+    await this.idle();
   }
 
   /** Whether the newest record this manager wrote carried the clean flag. */

@@ -21,8 +21,13 @@ export interface WriteJournal {
   begin(stripe: number): Promise<WriteTicket>;
   /** Everything completed so far is durable and the record says so. */
   sync(): Promise<void>;
-  /** Writes the current state again, so the newest record has all its copies on in-sync members. */
+  /**
+   * Writes the current state again, so the newest record has all its copies on in-sync members.
+   * Only queues the request: it resolves once the loop has written a record started after it.
+   */
   rewrite(): Promise<void>;
+  /** Resolves once records asked for in the background (rewrites) are written. */
+  idle(): Promise<void>;
   /** Clean shutdown: a record with the clean flag. */
   close(): Promise<void>;
   /** Whether the newest record carries the clean flag (nothing may be inconsistent). */

@@ -204,3 +204,29 @@ describe('journal manager', () => {
     await expect(journal.begin(2)).rejects.toThrow('EIO');
   });
 });
+
+describe('journal manager: a writer during the member flush', () => {
+  it('keeps its stripe listed when it began after the flush that drops completed stripes began (found by the fault simulation, RAID-6 seed 3293)', async () => {
+    const store = new FakeStore();
+    store.autoComplete = true;
+    let releaseFlush: (() => void) | undefined;
+    const journal = manager(store, { cleanBatchStripes: 64 });
+    const first = await journal.begin(1);
+    await first.durable([check(0)]);
+    first.done(); // completed: the next sync flushes members, then drops stripe 1
+    store.flushMembers = () => new Promise<void>((resolve) => { releaseFlush = resolve; });
+    const sync = journal.sync();
+    await settle();
+    expect(releaseFlush).toBeDefined();
+    // While the members flush, a writer on stripe 1 with nothing new to add takes the shortcut,
+    // writes and finishes: its data is not covered by the flush under way.
+    const second = await journal.begin(1);
+    await second.durable([]);
+    expect(journal.stats.shortcutReleases).toBe(1);
+    second.done();
+    releaseFlush!();
+    await sync;
+    expect(store.records.at(-1)!.stripes).toEqual([1]);
+    expect(store.records.at(-1)!.clean).toBe(false);
+  });
+});

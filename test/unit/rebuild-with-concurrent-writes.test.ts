@@ -26,7 +26,7 @@ describe('writes during a rebuild', () => {
         onProgress: () => {
           // Every few stripes, start a write somewhere (not awaited here: it queues behind stripe locks).
           if (rng.next() < 0.3) {
-            const checkpoint = array.sb.members[target!]!.recoveryOffsetBytes;
+            const checkpoint = array.rebuiltBytes(target!);
             const length = 1 + rng.int(12_000);
             const offset = rng.int(array.sizeBytes - length);
             const stripe = Math.floor(offset / array.geometry.stripeDataBytes);

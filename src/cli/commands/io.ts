@@ -6,9 +6,11 @@ import type { Command } from 'commander';
 import type { Run } from '../run.js';
 import { withArray } from '../../engine/open.js';
 import type { AssembleOptions } from '../../engine/assemble.js';
-import type { ArrayEvent } from '../../engine/raid-array.js';
+import type { ArrayEvent, RaidArray } from '../../engine/raid-array.js';
 import { daemonFor } from '../route.js';
 import { EXIT_DEGRADED, EXIT_OK, JraidError } from '../../errors.js';
+import { lostMemberNames } from '../../engine/operations.js';
+import type { Output } from '../output.js';
 import { MIB } from '../../units.js';
 import { bytesArg, configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 
@@ -48,37 +50,49 @@ interface ByteTarget {
   write(offsetBytes: number, data: Buffer): Promise<void>;
   read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
   flush(): Promise<void>;
-  state(): Promise<string>;
 }
 
-/** Notes from assembly (a damaged superblock copy, recovery run) go to the person at the terminal. */
-async function withTarget<T>(spec: string, options: CommonOptions, open: AssembleOptions, fn: (target: ByteTarget) => Promise<T>): Promise<T> {
-  const out = outputFor(options);
+/** The array's health once the command is done (after the clean shutdown when run directly), and its lost members. */
+interface FinalState {
+  health: string;
+  lostMembers: string[];
+}
+
+async function withTarget<T>(spec: string, options: CommonOptions, open: AssembleOptions, out: Output, fn: (target: ByteTarget) => Promise<T>): Promise<{ value: T; final: FinalState }> {
   const daemon = await daemonFor(spec, options);
   if (daemon) {
     try {
-      const status = async () => (await daemon.call<{ sizeBytes: number; health: string }>('status')).result;
-      return await fn({
+      const status = async () => (await daemon.call<{ sizeBytes: number; health: string; lostMembers?: string[] }>('status')).result;
+      const value = await fn({
         sizeBytes: (await status()).sizeBytes,
         write: async (offset, data) => { await daemon.call('write', { offset }, data); },
         read: async (offset, length) => (await daemon.call('read', { offset, length })).payload,
         flush: async () => { await daemon.call('flush'); },
-        state: async () => (await status()).health,
       });
+      const { health, lostMembers } = await status();
+      return { value, final: { health, lostMembers: lostMembers ?? [] } };
     } finally {
       daemon.close();
     }
   }
-  return withArray(spec, configFor(options), open, ({ array, report }) => {
+  let opened: RaidArray | undefined;
+  const onEvent = (event: ArrayEvent) => {
+    if (event.kind === 'member-failed') out.warn(`member ${event.path} (role ${event.role ?? '-'}) failed: ${event.reason}; the array runs degraded`);
+    open.onEvent?.(event);
+  };
+  const value = await withArray(spec, configFor(options), { ...open, onEvent }, ({ array, report }) => {
+    opened = array;
+    // Notes from assembly (a damaged superblock copy, recovery run) go to the person at the terminal.
     for (const note of report.notes) out.info(note);
     return fn({
-    sizeBytes: array.sizeBytes,
-    write: (offset, data) => array.write(offset, data),
-    read: (offset, length) => array.read(offset, length),
-    flush: () => array.flush(),
-    state: async () => array.health(),
+      sizeBytes: array.sizeBytes,
+      write: (offset, data) => array.write(offset, data),
+      read: (offset, length) => array.read(offset, length),
+      flush: () => array.flush(),
     });
   });
+  // Read after the clean shutdown: a member may fail while the closing record is written.
+  return { value, final: { health: opened!.health(), lostMembers: lostMemberNames(opened!) } };
 }
 
 /**
@@ -125,7 +139,7 @@ async function readAll(stream: AsyncIterable<unknown>, name: string, limitBytes:
 
 async function writeCommand(spec: string, options: WriteCliOptions): Promise<number> {
   const out = outputFor(options);
-  const result = await withTarget(spec, options, {}, async (array) => {
+  const { value: bytesWritten, final } = await withTarget(spec, options, {}, out, async (array) => {
     if (options.offset > array.sizeBytes) {
       throw new JraidError('E_OUT_OF_RANGE', `offset ${options.offset} is past the end of the array (${array.sizeBytes} bytes); nothing was written`);
     }
@@ -158,8 +172,10 @@ async function writeCommand(spec: string, options: WriteCliOptions): Promise<num
       }
     }
     await array.flush();
-    return { bytesWritten: written, offsetBytes: options.offset, state: await array.state() };
+    return written;
   });
+  const result = { bytesWritten, offsetBytes: options.offset, state: final.health };
+  if (final.lostMembers.length > 0) out.warn(`the array is ${final.health}: ${final.lostMembers.join(', ')} ${final.lostMembers.length === 1 ? 'is' : 'are'} faulty or missing`);
   out.result(result, () => `jraid: wrote ${result.bytesWritten} bytes at offset ${result.offsetBytes}${result.state === 'degraded' ? ' (array degraded)' : ''}`);
   return result.state === 'degraded' ? EXIT_DEGRADED : EXIT_OK;
 }
@@ -179,7 +195,7 @@ async function readCommand(spec: string, options: ReadCliOptions): Promise<numbe
       out.warn(`read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity; not rewritten (read writes nothing: jraid scrub --repair rewrites it)`);
     }
   };
-  const state = await withTarget(spec, options, { readOnly: true, onEvent }, async (array) => {
+  const { final } = await withTarget(spec, options, { readOnly: true, onEvent }, out, async (array) => {
     if (options.offset + options.length > array.sizeBytes) {
       throw new JraidError('E_OUT_OF_RANGE', `range ${options.offset}+${options.length} ends past the array (${array.sizeBytes} bytes)`, { hint: `the last byte is at offset ${array.sizeBytes - 1}` });
     }
@@ -198,8 +214,8 @@ async function readCommand(spec: string, options: ReadCliOptions): Promise<numbe
     } finally {
       await handle?.close();
     }
-    return array.state();
   });
+  const state = final.health;
   if (!toStdout) out.result({ bytesRead: options.length, offsetBytes: options.offset, output: options.output, state }, () => `jraid: read ${options.length} bytes at offset ${options.offset} into ${options.output}`);
   return state === 'degraded' ? EXIT_DEGRADED : EXIT_OK;
 }

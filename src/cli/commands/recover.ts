@@ -37,10 +37,10 @@ async function recoverCommand(spec: string, options: RecoverCliOptions): Promise
       ? `full resync of ${result.stripes.length} stripe(s) (no journal)`
       : `resynced ${result.stripes.length} dirty stripe(s) listed by journal generation ${result.generation}: ${result.stripes.slice(0, 32).join(', ')}${result.stripes.length > 32 ? ', ...' : ''}`;
     const lines = [`jraid: recovered ${name}: ${what} in ${result.seconds.toFixed(2)} s`];
-    for (const range of [...result.tornBlocks, ...result.lostBlocks]) {
+    for (const range of [...result.tornBlocks, ...result.lostBlocks, ...result.unreadableBlocks]) {
       lines.push(`  bad: array bytes ${range.firstBlock * 4096}..${(range.firstBlock + range.blockCount) * 4096 - 1} (${range.reason}): read as EIO until rewritten`);
     }
     return lines.join('\n');
   });
-  return result.tornBlocks.length + result.lostBlocks.length > 0 || result.degraded ? EXIT_DEGRADED : EXIT_OK;
+  return result.tornBlocks.length + result.lostBlocks.length + result.unreadableBlocks.length > 0 || result.degraded ? EXIT_DEGRADED : EXIT_OK;
 }
