@@ -2,7 +2,7 @@
 // 0700) holds <uuid>.json with the control socket, NBD addresses, pid and log file. The control
 // socket itself proves the daemon is alive; a stale file (dead pid) is ignored and removed.
 
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { ensureDirectory, removeFile, writeFileAtomic } from '../files.js';
 import { join } from 'node:path';
 import { JraidError } from '../errors.js';
@@ -94,7 +94,12 @@ export function lastScrubPath(uuid: string): string {
   return join(runDir(), `${uuid}.last-scrub.json`);
 }
 
-export async function writeLastScrub(uuid: string, scrub: LastScrub): Promise<void> {
+/**
+ * `onlyIfRunDirExists`: a scrub run without a daemon records its result only where a daemon (or
+ * systemd's RuntimeDirectory) has made the run directory; it never makes one itself.
+ */
+export async function writeLastScrub(uuid: string, scrub: LastScrub, options: { onlyIfRunDirExists?: boolean } = {}): Promise<void> {
+  if (options.onlyIfRunDirExists && !(await stat(runDir()).then((found) => found.isDirectory(), () => false))) return;
   await ensureRunDir();
   await writeFileAtomic(lastScrubPath(uuid), `${JSON.stringify(scrub)}\n`, 0o600);
 }

@@ -3,9 +3,9 @@
 import type { ScrubResult } from '../engine/operations.js';
 import { writeLastScrub } from './registry.js';
 
-export async function recordScrub(uuid: string, result: ScrubResult): Promise<void> {
+export async function recordScrub(uuid: string, result: ScrubResult, options: { onlyIfRunDirExists?: boolean } = {}): Promise<void> {
   await writeLastScrub(uuid, {
     finishedAt: new Date().toISOString(), repair: result.repaired, mismatches: result.mismatchCount,
     stripesChecked: result.stripesChecked, complete: true,
-  });
+  }, options);
 }

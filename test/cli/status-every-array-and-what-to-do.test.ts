@@ -3,6 +3,7 @@
 // the last scrub and an action line; exits 3 when one is degraded or left dirty by a crash, 0
 // when all are well; an unknown array name is refused.
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdirSync } from 'node:fs';
 import { EXIT, errorLine, makeImages, readJson, workspace, type Workspace } from '../helpers/cli.js';
 import { alive, daemonEnv, startDaemon, waitForExit } from '../helpers/daemon.js';
 import { MIB } from '../../src/units.js';
@@ -26,6 +27,8 @@ describe('jraid status', () => {
     expect((await ws.run(['create', '-l', '5', '-n', '3', '-c', '64K', '-N', 'ra', '--save-config', ...a])).exitCode).toBe(EXIT.OK);
     expect((await ws.run(['create', '-l', '5', '-n', '3', '-c', '64K', '-N', 'rb', '--save-config', ...b])).exitCode).toBe(EXIT.OK);
     expect((await ws.run(['create', '-l', '5', '-n', '3', '-c', '64K', '-N', 'rc', ...c])).exitCode).toBe(EXIT.OK);
+    // The run directory exists (a daemon made it, or systemd): a scrub without a daemon records its result there.
+    mkdirSync(env.JRAID_RUN_DIR!, { recursive: true, mode: 0o700 });
     expect((await ws.run(['scrub', 'ra'], { env })).exitCode).toBe(EXIT.OK);
     expect((await ws.run(['fail-disk', 'rb', b[1]!])).exitCode).toBe(EXIT.DEGRADED);
     const served = await startDaemon(ws, 'ra');

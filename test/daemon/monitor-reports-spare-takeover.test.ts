@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { EXIT, JRAID_BIN, errorLine, makeImages, workspace, type Workspace } from '../helpers/cli.js';
 import { alive, daemonEnv, daemonLog, startDaemon } from '../helpers/daemon.js';
 import { MIB } from '../../src/units.js';
@@ -93,6 +93,8 @@ describe('jraid monitor', () => {
     expect((await ws.run(['create', '-l', '5', '-n', '3', '-c', '64K', '-N', 'r5', '--save-config', ...members])).exitCode).toBe(EXIT.OK);
     const watching = monitor(['--test', '--delay', '1'], env);
     await watching.until('TestMessage');
+    // Where the run directory exists (systemd makes it), a scrub without a daemon records its result.
+    mkdirSync(env.JRAID_RUN_DIR!, { recursive: true, mode: 0o700 });
     expect((await ws.run(['scrub', 'r5'], { env })).exitCode).toBe(EXIT.OK);
     expect(await watching.until('ScrubFinished')).toMatchObject({ array: 'r5', mismatches: 0 });
     expect((await ws.run(['fail-disk', 'r5', members[0]!], { env })).exitCode).toBe(EXIT.DEGRADED);

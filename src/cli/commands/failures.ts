@@ -176,8 +176,8 @@ async function scrubCommand(spec: string, options: SpeedOptions & { repair?: boo
   // Without --repair scrub only looks: members open read-only and nothing is written, not even its checkpoint.
   const outcome = await onArray(spec, options, 'scrub', args, async (assembled) => {
     const result = await opScrub(assembled, args, { onProgress });
-    // For jraid status; a run directory this user may not write only loses that line.
-    await recordScrub(formatUuid(assembled.array.sb.arrayUuid), result).catch(() => {});
+    // For jraid status and monitor, where the run directory exists; one this user may not write only loses that line.
+    await recordScrub(formatUuid(assembled.array.sb.arrayUuid), result, { onlyIfRunDirExists: true }).catch(() => {});
     return result;
   }, { onProgress, open: { readOnly: !options.repair }, onDirect: notice.onDirect });
   progress.done();
