@@ -45,6 +45,7 @@ export type ErrorCode =
   | 'E_BAD_BLOCK'
   | 'E_DAEMON'
   | 'E_INPUT'
+  | 'E_PROGRAM'
   | 'E_IO'
   | 'E_INTERNAL';
 

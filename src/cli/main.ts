@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, JraidError, isJraidError } from '../errors.js';
 import { printError } from './output.js';
+import { setJsonCommand } from './json.js';
 import { registerAssemble } from './commands/assemble.js';
 import { registerCreate } from './commands/create.js';
 import { registerDetail } from './commands/detail.js';
@@ -13,6 +14,12 @@ import { registerIo } from './commands/io.js';
 import { registerFailures } from './commands/failures.js';
 import { registerRecover } from './commands/recover.js';
 import { registerDaemon } from './commands/daemon.js';
+import { registerZeroSuperblock } from './commands/zero-superblock.js';
+import { registerStatus } from './commands/status.js';
+import { registerReplace } from './commands/replace.js';
+import { registerMonitor } from './commands/monitor.js';
+import { registerIostat } from './commands/iostat.js';
+import { registerCompletion } from './commands/completion.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -34,8 +41,18 @@ export async function main(argv: string[]): Promise<number> {
   registerFailures(program, run);
   registerRecover(program, run);
   registerDaemon(program, run);
+  registerZeroSuperblock(program, run);
+  registerStatus(program, run);
+  registerReplace(program, run);
+  registerMonitor(program, run);
+  registerIostat(program, run);
+  registerCompletion(program, run);
   const json = argv.includes('--json');
+  // Every --json document names its command, errors included (parse errors: when the command is known).
+  const named = argv.find((arg) => !arg.startsWith('-'));
+  setJsonCommand(program.commands.some((command) => command.name() === named) ? named! : null);
   try {
+    refuseUnknownLongOptions(program, named, argv);
     await program.parseAsync(argv, { from: 'user' });
     if (!pending) {
       program.outputHelp();
@@ -59,6 +76,24 @@ export async function main(argv: string[]): Promise<number> {
       hint: 'this is a bug in jraid: please report it with the command line (JRAID_DEBUG=1 shows the stack)',
     }), json);
     return EXIT_FAILED;
+  }
+}
+
+/**
+ * A misspelt option is named, with a suggestion, before anything else is checked (commander
+ * would first complain that a required option is missing: `create --levle 5` should say
+ * "did you mean --level?").
+ */
+function refuseUnknownLongOptions(program: Command, name: string | undefined, argv: string[]): void {
+  const command = program.commands.find((candidate) => candidate.name() === name);
+  if (!command) return;
+  const known = new Set(['--help', '-h', ...command.options.flatMap((option) => [option.long, option.short].filter((flag): flag is string => !!flag))]);
+  for (const arg of argv) {
+    if (arg === '--') break;
+    if (!arg.startsWith('--') && !/^-[a-zA-Z]$/.test(arg)) continue;
+    const flag = arg.split('=')[0]!;
+    // commander's own unknown-option error (with its suggestion); not in its typings.
+    if (!known.has(flag)) (command as unknown as { unknownOption(flag: string): never }).unknownOption(flag);
   }
 }
 

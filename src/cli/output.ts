@@ -3,6 +3,7 @@
 
 import Table from 'cli-table3';
 import { JraidError } from '../errors.js';
+import { errorDocument, resultDocument } from './json.js';
 
 export interface OutputOptions {
   json?: boolean;
@@ -18,9 +19,15 @@ export class Output {
     this.quiet = !!options.quiet;
   }
 
-  /** A result: printed as JSON with --json, otherwise as `text()`. */
+  /** A result: printed as JSON with --json (the documented schema, json.ts), otherwise as `text()`. */
   result(value: unknown, text: () => string): void {
-    if (this.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    if (this.json) process.stdout.write(`${JSON.stringify(resultDocument(value), null, 2)}\n`);
+    else if (!this.quiet) process.stdout.write(text().replace(/\n?$/, '\n'));
+  }
+
+  /** One document per line (monitor events, iostat reports): JSON Lines with --json. */
+  line(value: unknown, text: () => string): void {
+    if (this.json) process.stdout.write(`${JSON.stringify(resultDocument(value))}\n`);
     else if (!this.quiet) process.stdout.write(text().replace(/\n?$/, '\n'));
   }
 
@@ -40,7 +47,7 @@ export class Output {
 
 export function printError(error: JraidError, json: boolean): void {
   if (json) {
-    process.stdout.write(`${JSON.stringify({ error: { code: error.code, message: error.message, path: error.path ?? null, hint: error.hint ?? null, ...(error.details ?? {}) } }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(errorDocument(error), null, 2)}\n`);
   }
   const hint = error.hint ? ` (${error.hint})` : '';
   process.stderr.write(`jraid: error: ${error.message}${hint} [${error.code}]\n`);

@@ -11,6 +11,8 @@ export interface RouteOptions {
   onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void;
   /** The daemon reports member changes during the operation (a replacement joined a rebuild). */
   onMembersChanged?: (memberPaths: string[]) => Promise<void> | void;
+  /** Called when no daemon serves the array and the command opens it itself. */
+  onDirect?: () => void;
 }
 
 export async function onArray<T>(
@@ -31,10 +33,29 @@ export async function onArray<T>(
       daemon.close();
     }
   }
+  route.onDirect?.();
   return withArray(spec, configFile, route.open ?? {}, async (assembled) => direct(assembled));
 }
 
 /** The daemon for `spec`, for commands that stream data (write, read). */
 export function daemonFor(spec: string, options: CommonOptions): Promise<DaemonClient | undefined> {
   return findDaemon(spec, configFor(options));
+}
+
+/**
+ * Without a daemon, long work (scrub, rebuild, replace) holds the array until it ends: say so
+ * once the work has started (its first progress report, so a refusal stays one line), and name
+ * the daemon, which runs it while serving writes.
+ */
+export function exclusiveNotice(say: (message: string) => void, spec: string, what: string): { onDirect: () => void; started: () => void } {
+  let direct = false;
+  let said = false;
+  return {
+    onDirect: () => { direct = true; },
+    started: () => {
+      if (!direct || said) return;
+      said = true;
+      say(`no daemon serves ${spec}: this ${what} holds the array until it ends; jraid daemon ${spec} runs it while serving writes`);
+    },
+  };
 }

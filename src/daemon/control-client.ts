@@ -15,7 +15,7 @@ export class DaemonClient {
   private readonly socket: Socket;
   private readonly reader = new FrameReader();
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (frame: ControlFrame) => void; reject: (error: unknown) => void; onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void; onMembers?: (memberPaths: string[]) => void }>();
+  private readonly pending = new Map<number, { resolve: (frame: ControlFrame) => void; reject: (error: unknown) => void; onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void; onMembers?: (memberPaths: string[]) => void; onEvent?: (header: Record<string, unknown>) => void }>();
 
   private constructor(socket: Socket, record: DaemonRecord) {
     this.socket = socket;
@@ -38,6 +38,10 @@ export class DaemonClient {
         }
         if (frame.header.members) {
           waiter.onMembers?.(frame.header.members as string[]);
+          continue;
+        }
+        if (frame.header.event || frame.header.subscribed) {
+          waiter.onEvent?.(frame.header);
           continue;
         }
         this.pending.delete(frame.header.id as number);
@@ -87,6 +91,27 @@ export class DaemonClient {
       throw new JraidError(error.code, error.message, { path: error.path, hint: error.hint, details: error.details });
     }
     return { result: frame.header.result as T, payload: frame.payload };
+  }
+
+  /**
+   * A streaming request (monitor): `onFrame` gets each {event} or {subscribed} header; resolves
+   * when the daemon closes the connection (it stopped), rejects on a refusal.
+   */
+  stream(op: string, args: Record<string, unknown>, onFrame: (header: Record<string, unknown>) => void): Promise<void> {
+    const id = this.nextId++;
+    const finished = new Promise<void>((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: (frame) => {
+          if (frame.header.ok) return resolve();
+          const error = frame.header.error as { code: ErrorCode; message: string; path?: string; hint?: string };
+          reject(new JraidError(error.code, error.message, { path: error.path, hint: error.hint }));
+        },
+        reject: () => resolve(), // the connection closed: the daemon went away
+        onEvent: onFrame,
+      });
+    });
+    writeFrame(this.socket, { id, op, args }).catch(() => {});
+    return finished;
   }
 
   close(): void {

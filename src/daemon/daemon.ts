@@ -8,7 +8,14 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Assembled } from '../engine/assemble.js';
 import { openArray, type ArraySpec } from '../engine/open.js';
-import { lostMemberNames, opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opRemove, opScrub, type OpContext } from '../engine/operations.js';
+import { lostMemberNames, opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opRemove, opScrub, type OpContext, type ScrubResult } from '../engine/operations.js';
+import type { ArrayEvent } from '../engine/raid-array.js';
+import type { DaemonCounters } from './array-status.js';
+import { recordScrub } from './scrub-record.js';
+import { EVENT_SUBSCRIBERS_MAX, EventHub, rebuildSteps } from './monitor-events.js';
+import { SpareTakeover } from './spare-takeover.js';
+import { IoStats } from './io-stats.js';
+import { opReplace } from '../engine/replace.js';
 import { JraidError, isJraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
 import { ArrayBackend, type Toughness } from './array-backend.js';
@@ -77,6 +84,13 @@ export class Daemon {
   fence!: Fence;
   fencedReason: string | undefined;
   takeover: DaemonRecord['takeover'];
+  /** Write errors and scrub checksum mismatches per member uuid, since this daemon started (jraid status). */
+  readonly counters: DaemonCounters = { writeErrors: {}, checksumErrors: {} };
+  /** mdadm-named events: logged, kept, streamed to jraid monitor. */
+  readonly events: EventHub;
+  private readonly spareTakeover: SpareTakeover;
+  private readonly ioStats: IoStats;
+  private readonly arrayName: string;
 
   private constructor(assembled: Assembled & { spec: ArraySpec }, options: DaemonOptions, controlSocket: string) {
     this.assembled = assembled;
@@ -92,12 +106,18 @@ export class Daemon {
       limits: options.nbdLimits,
     });
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
+    this.arrayName = assembled.array.sb.name || this.uuid;
+    this.events = new EventHub((event) => this.log(event.event === 'Fail' || event.event === 'FailSpare' ? 'error' : 'info', `event ${event.event} ${event.array}${event.member ? ` ${event.member}` : ''}: ${event.message}`));
+    this.spareTakeover = new SpareTakeover(assembled, this.log, this.events, this.arrayName, this.uuid);
+    this.ioStats = new IoStats(assembled.array);
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
     let started: Daemon | undefined;
     const fence = new Fence((reason) => started?.fenced(reason));
     const takeover = options.takeover;
+    // Events arrive from the engine before the daemon object exists (recovery at assembly): queued to it.
+    let daemonRef: Daemon | undefined;
     const assembled = await openArray(options.spec, options.configFile, {
       wrapDevice: fence.wrap,
       // A paused primary still holds the lock: the lease claim (standby.ts) stands in for it.
@@ -106,6 +126,7 @@ export class Daemon {
       onEvent: (event) => {
         if (event.kind === 'member-failed') options.logger('error', `member ${event.path} (role ${event.role ?? '-'}) failed: ${event.reason}; the array runs degraded`);
         else if (event.kind === 'read-error-corrected') options.logger('warn', `read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity and rewritten`);
+        daemonRef?.onArrayEvent(event);
       },
     });
     const { array, report } = assembled;
@@ -124,6 +145,7 @@ export class Daemon {
     const daemon = new Daemon(assembled, options, controlSocket);
     daemon.fence = fence;
     started = daemon;
+    daemonRef = daemon;
     try {
       if (takeover) {
         // Two commits put the events past any commit the old primary may have had in flight,
@@ -167,11 +189,79 @@ export class Daemon {
         options.logger('info', `takeover: serving ${daemon.takeover!.takeoverMs} ms after the primary${takeover.previousPid !== null ? ` (pid ${takeover.previousPid})` : ''} was found ${takeover.paused ? 'paused' : 'gone'}`);
       }
       options.logger('info', `array ${name}: ${array.state()}, ${array.sizeBytes} bytes, toughness ${options.toughness}, control socket ${controlSocket}`);
+      daemon.events.emit({ event: 'NewArray', array: name, uuid: daemon.uuid, member: null, message: `serving ${name} (${array.state()})` });
+      if (array.degradedRoles().length > 0) daemon.announceDegraded();
     } catch (error) {
       await daemon.stop('start failed').catch(() => {});
       throw error;
     }
     return daemon;
+  }
+
+  /** jraid monitor: every event from now on, as {id, event} frames, until the connection closes. */
+  private streamEvents(socket: Socket, id: unknown): void {
+    const unsubscribe = this.events.subscribe((event) => {
+      if (!socket.destroyed) void writeFrame(socket, { id, event }).catch(() => {});
+    });
+    if (!unsubscribe) {
+      void writeFrame(socket, { id, ok: false, error: { code: 'E_DAEMON', message: `the daemon already streams events to ${EVENT_SUBSCRIBERS_MAX} monitors`, hint: 'stop a monitor, or use jraid status' } }).catch(() => {});
+      return;
+    }
+    // The subscription is live: say so, so a monitor knows no event from here on is missed.
+    void writeFrame(socket, { id, subscribed: true }).catch(() => {});
+    socket.once('close', unsubscribe);
+  }
+
+  /** Engine events: counted for jraid status, reported as monitor events, and a spare takes over. */
+  onArrayEvent(event: ArrayEvent): void {
+    if (event.kind !== 'member-failed') return;
+    if (/write error/.test(event.reason)) {
+      const uuid = this.memberUuidByPath(event.path);
+      if (uuid) this.counters.writeErrors[uuid] = (this.counters.writeErrors[uuid] ?? 0) + 1;
+    }
+    const member = event.path === '(missing)' ? null : resolve(event.path);
+    this.events.emit({ event: 'Fail', array: this.arrayName, uuid: this.uuid, member, message: `${member ?? 'a missing member'} (role ${event.role ?? '-'}) failed: ${event.reason}` });
+    this.announceDegraded();
+    this.spareTakeover.memberFailed();
+  }
+
+  private announceDegraded(): void {
+    const { array } = this.assembled;
+    const lost = array.lostRoles();
+    if (lost.length === 0) return;
+    this.events.emit({ event: 'DegradedArray', array: this.arrayName, uuid: this.uuid, member: null, message: `${this.arrayName} is ${array.state()}: role ${lost.join(', ')} lost` });
+  }
+
+  /** Explicit rebuilds are reported as the automatic ones are. */
+  private reportingRebuild(context: OpContext, what: string): OpContext {
+    let lastPercent = 0;
+    this.events.emit({ event: 'RebuildStarted', array: this.arrayName, uuid: this.uuid, member: null, message: `${what} started` });
+    return {
+      ...context,
+      onProgress: (progress) => {
+        context.onProgress?.(progress);
+        const percent = progress.totalBytes > 0 ? (100 * progress.doneBytes) / progress.totalBytes : 0;
+        for (const step of rebuildSteps(lastPercent, percent)) this.events.emit({ event: `Rebuild${step}`, array: this.arrayName, uuid: this.uuid, member: null, percent: step, message: `${what} ${step}% done` });
+        lastPercent = percent;
+      },
+    };
+  }
+
+  private memberUuidByPath(path: string): string | undefined {
+    const { array } = this.assembled;
+    for (const [index, disk] of array.disks) if (disk.path === path) return formatUuid(array.sb.members[index]!.uuid);
+    return undefined;
+  }
+
+  private countScrub(result: ScrubResult): void {
+    const { array } = this.assembled;
+    for (const mismatch of result.mismatches) {
+      if (mismatch.role === null) continue;
+      const index = array.memberIndexForRole(mismatch.role);
+      if (index < 0) continue;
+      const uuid = formatUuid(array.sb.members[index]!.uuid);
+      this.counters.checksumErrors[uuid] = (this.counters.checksumErrors[uuid] ?? 0) + mismatch.blocks;
+    }
   }
 
   get addresses(): string[] {
@@ -277,6 +367,10 @@ export class Daemon {
     const onMembersChanged = async (members: string[]) => {
       if (!socket.destroyed) await writeFrame(socket, { id, members }).catch(() => {});
     };
+    if (op === 'monitor') {
+      this.streamEvents(socket, id);
+      return;
+    }
     try {
       const { result, payload } = await this.dispatch(op, args, frame.payload, { onProgress, onMembersChanged });
       if (!socket.destroyed) await writeFrame(socket, { id, ok: true, result }, payload);
@@ -304,7 +398,7 @@ export class Daemon {
           },
         };
       case 'detail':
-        return { result: { ...opDetail(this.assembled), daemon: { pid: process.pid, nbd: this.addresses, toughness: this.backend.toughness, controlSocket: this.controlSocket, ...await this.daemonsDetail() } } };
+        return { result: { ...opDetail(this.assembled), daemon: { pid: process.pid, nbd: this.addresses, toughness: this.backend.toughness, controlSocket: this.controlSocket, ...await this.daemonsDetail() }, counters: this.counters } };
       case 'write':
         await array.write(Number(args.offset), payload);
         return { result: { bytesWritten: payload.length } };
@@ -319,12 +413,35 @@ export class Daemon {
         return { result: await opAdd(this.assembled, { path: String(args.path), force: !!args.force }) };
       case 'remove':
         return { result: await opRemove(this.assembled, { member: String(args.member) }) };
-      case 'rebuild':
-        return { result: await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, context) };
-      case 're-add':
-        return { result: await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, context) };
-      case 'scrub':
-        return { result: await opScrub(this.assembled, { repair: !!args.repair, restart: !!args.restart, maxSpeed: args.maxSpeed as number | undefined }, context) };
+      case 'rebuild': {
+        await this.spareTakeover.idle();
+        const result = await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(context, 'rebuild'));
+        for (const outcome of result.rebuilt) this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: resolve(outcome.path), message: `rebuild of role ${outcome.role} onto ${resolve(outcome.path)} finished` });
+        return { result };
+      }
+      case 're-add': {
+        await this.spareTakeover.idle();
+        const result = await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, this.reportingRebuild(context, `re-add of ${args.member}`));
+        this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: resolve(result.path), message: `re-add of ${resolve(result.path)} finished (${result.mode})` });
+        return { result };
+      }
+      case 'replace': {
+        await this.spareTakeover.idle();
+        const result = await opReplace(this.assembled, { old: String(args.old), with: String(args.with), maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(context, `replace of ${args.old}`));
+        this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: result.new.path, message: `${result.new.path} replaced ${result.old.path} in role ${result.role}` });
+        return { result };
+      }
+      case 'iostat':
+        return { result: this.ioStats.sample() };
+      case 'events':
+        return { result: { events: this.events.past } };
+      case 'scrub': {
+        const result = await opScrub(this.assembled, { repair: !!args.repair, restart: !!args.restart, maxSpeed: args.maxSpeed as number | undefined }, context);
+        this.countScrub(result);
+        this.events.emit({ event: 'ScrubFinished', array: this.arrayName, uuid: this.uuid, member: null, mismatches: result.mismatchCount, message: `scrub${result.repaired ? ' --repair' : ''} finished: ${result.mismatchCount} mismatched stripe(s)` });
+        await recordScrub(this.uuid, result).catch((error: Error) => this.log('warn', `the last scrub's result was not saved: ${error.message}`));
+        return { result };
+      }
       case 'recover':
         return { result: opRecover(this.assembled) };
       case 'stop':
@@ -339,6 +456,8 @@ export class Daemon {
     this.stopping ??= (async () => {
       if (this.fencedReason) return this.resolveDone(); // nothing here is this daemon's any more
       this.log('info', `stopping (${reason}): draining in-flight requests`);
+      this.spareTakeover.stop();
+      this.events.emit({ event: 'DeviceDisappeared', array: this.arrayName, uuid: this.uuid, member: null, message: `the daemon stops serving ${this.arrayName} (${reason})` });
       this.control?.close();
       await this.nbd.close();
       await this.backend.drain();

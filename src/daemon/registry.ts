@@ -2,7 +2,8 @@
 // 0700) holds <uuid>.json with the control socket, NBD addresses, pid and log file. The control
 // socket itself proves the daemon is alive; a stale file (dead pid) is ignored and removed.
 
-import { mkdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { ensureDirectory, removeFile, writeFileAtomic } from '../files.js';
 import { join } from 'node:path';
 import { JraidError } from '../errors.js';
 
@@ -27,7 +28,7 @@ export function runDir(): string {
 
 export async function ensureRunDir(): Promise<string> {
   const dir = runDir();
-  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: NodeJS.ErrnoException) => {
+  await ensureDirectory(dir, 0o700).catch((error: NodeJS.ErrnoException) => {
     throw new JraidError('E_DAEMON', `cannot create the run directory ${dir}: ${error.code ?? error.message}`, {
       path: dir, hint: 'set JRAID_RUN_DIR to a directory you may write, or run as root',
     });
@@ -41,14 +42,11 @@ export function registryPath(uuid: string): string {
 
 export async function writeRegistry(record: DaemonRecord): Promise<void> {
   await ensureRunDir();
-  const path = registryPath(record.uuid);
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
-  await rename(temp, path);
+  await writeFileAtomic(registryPath(record.uuid), `${JSON.stringify(record, null, 2)}\n`, 0o600);
 }
 
 export async function removeRegistry(uuid: string): Promise<void> {
-  await rm(registryPath(uuid), { force: true });
+  await removeFile(registryPath(uuid));
 }
 
 function alive(pid: number): boolean {
@@ -72,4 +70,48 @@ export async function readRegistry(uuid: string): Promise<DaemonRecord | undefin
     return undefined;
   }
   return record;
+}
+
+/** Every live daemon's record in the run directory (stale ones are removed as they are found). */
+export async function listRegistry(): Promise<DaemonRecord[]> {
+  const names = await readdir(runDir()).catch(() => [] as string[]);
+  const records: DaemonRecord[] = [];
+  for (const name of names) {
+    const match = /^([0-9a-f-]{36})\.json$/.exec(name);
+    if (!match) continue;
+    const record = await readRegistry(match[1]!);
+    if (record) records.push(record);
+  }
+  return records;
+}
+
+/** The last scrub's outcome, kept beside the registry (so it lasts until reboot, as /run does). */
+export interface LastScrub {
+  finishedAt: string;
+  repair: boolean;
+  mismatches: number;
+  stripesChecked: number;
+  complete: boolean;
+}
+
+export function lastScrubPath(uuid: string): string {
+  return join(runDir(), `${uuid}.last-scrub.json`);
+}
+
+/**
+ * `onlyIfRunDirExists`: a scrub run without a daemon records its result only where a daemon (or
+ * systemd's RuntimeDirectory) has made the run directory; it never makes one itself.
+ */
+export async function writeLastScrub(uuid: string, scrub: LastScrub, options: { onlyIfRunDirExists?: boolean } = {}): Promise<void> {
+  if (options.onlyIfRunDirExists && !(await stat(runDir()).then((found) => found.isDirectory(), () => false))) return;
+  await ensureRunDir();
+  await writeFileAtomic(lastScrubPath(uuid), `${JSON.stringify(scrub)}\n`, 0o600);
+}
+
+export async function readLastScrub(uuid: string): Promise<LastScrub | null> {
+  try {
+    return JSON.parse(await readFile(lastScrubPath(uuid), 'utf8')) as LastScrub;
+  } catch {
+    return null;
+  }
 }

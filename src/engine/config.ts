@@ -8,7 +8,8 @@
 // DEVICE globs are where `assemble --scan` looks for members of arrays listed without devices=.
 
 import { constants } from 'node:fs';
-import { access, readFile, writeFile, rename } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../files.js';
 import { dirname, resolve } from 'node:path';
 import { JraidError } from '../errors.js';
 import { formatUuid, parseUuid } from '../format/uuid.js';
@@ -151,7 +152,5 @@ export async function saveArrayToConfig(path: string, entry: { name: string; uui
     if (lines.length === 0) lines.push('# jraid configuration (see jraid(8), CONFIG FILE)');
     lines.push(line);
   }
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, `${lines.join('\n')}\n`, { mode: 0o644 });
-  await rename(temp, path);
+  await writeFileAtomic(path, `${lines.join('\n')}\n`, 0o644);
 }

@@ -32,6 +32,8 @@ export interface Activity {
   command: string;
   /** Live progress, when the work runs in this process. */
   progress?: { doneBytes: number; totalBytes: number };
+  /** When it started (with progress: the rate and ETA). */
+  startedAtMs?: number;
 }
 
 /** A scrub or rebuild that is under way: running now, or stopped part-way (resumable). */
@@ -41,6 +43,9 @@ export interface WorkStatus {
   operation: string | null;
   pid: number | null;
   command: string | null;
+  /** Bytes per second since it started, and seconds left at that rate (known for work running in this process). */
+  rateBytesPerSecond: number | null;
+  etaSeconds: number | null;
 }
 
 export interface ArrayDetail {
@@ -158,8 +163,16 @@ export function describeArray(array: RaidArray, report: AssembleReport, activiti
 
 function workStatus(percent: number, running: Activity | undefined): WorkStatus {
   return running
-    ? { state: 'running', percent, operation: running.operation, pid: running.pid, command: running.command }
-    : { state: 'interrupted', percent, operation: null, pid: null, command: null };
+    ? { state: 'running', percent, operation: running.operation, pid: running.pid, command: running.command, ...rateOf(running) }
+    : { state: 'interrupted', percent, operation: null, pid: null, command: null, rateBytesPerSecond: null, etaSeconds: null };
+}
+
+function rateOf(work: Activity): { rateBytesPerSecond: number | null; etaSeconds: number | null } {
+  if (!work.progress || work.startedAtMs === undefined) return { rateBytesPerSecond: null, etaSeconds: null };
+  const seconds = (Date.now() - work.startedAtMs) / 1000;
+  if (seconds <= 0 || work.progress.doneBytes <= 0) return { rateBytesPerSecond: null, etaSeconds: null };
+  const rate = work.progress.doneBytes / seconds;
+  return { rateBytesPerSecond: Math.round(rate), etaSeconds: Math.round((work.progress.totalBytes - work.progress.doneBytes) / rate) };
 }
 
 /** A running scrub (from its live progress, or its last checkpoint), or one stopped part-way. */

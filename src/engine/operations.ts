@@ -20,8 +20,8 @@ export interface OpContext {
 const running = new WeakMap<RaidArray, Activity[]>();
 
 /** Runs maintenance `operation`, visible to opDetail with its live progress while it runs. */
-async function tracked<T>(array: RaidArray, operation: string, context: OpContext, work: (onProgress: (progress: MaintenanceProgress) => void) => Promise<T>): Promise<T> {
-  const activity: Activity = { ...thisProcess(), operation, progress: { doneBytes: 0, totalBytes: 0 } };
+export async function tracked<T>(array: RaidArray, operation: string, context: OpContext, work: (onProgress: (progress: MaintenanceProgress) => void) => Promise<T>): Promise<T> {
+  const activity: Activity = { ...thisProcess(), operation, progress: { doneBytes: 0, totalBytes: 0 }, startedAtMs: Date.now() };
   const list = running.get(array) ?? [];
   list.push(activity);
   running.set(array, list);

@@ -94,12 +94,12 @@ for (const backend of backends()) {
       writeSync(fd, Buffer.from('garbage!'), 0, 8, 100);
       closeSync(fd);
       const examined = readJson((await ws.run(['examine', '--json', members[1]!])).stdout);
-      expect(examined[0].primaryProblem).toMatch(/bad checksum/);
+      expect(examined.examined[0].primaryProblem).toMatch(/bad checksum/);
       const result = await ws.run(['assemble', ...members]);
       expect(result.exitCode).toBe(EXIT.OK);
       expect(result.stderr).toMatch(/primary superblock is bad \(bad checksum.*rewritten from the secondary copy/);
       const after = readJson((await ws.run(['examine', '--json', members[1]!])).stdout);
-      expect(after[0].primaryProblem).toBeNull();
+      expect(after.examined[0].primaryProblem).toBeNull();
     });
 
     it('refuses a path that is not a jraid member', async () => {
@@ -127,7 +127,7 @@ describe('assemble with the config file', () => {
     expect(config).toMatch(new RegExp(`^ARRAY cfg UUID=[0-9a-f-]{36} devices=${members.join(',')}$`, 'm'));
     const scan = await ws.run(['assemble', '--scan', '--json']);
     expect(scan.exitCode).toBe(EXIT.OK);
-    expect(readJson(scan.stdout)[0]).toMatchObject({ name: 'cfg', state: 'clean' });
+    expect(readJson(scan.stdout).arrays[0]).toMatchObject({ name: 'cfg', state: 'clean' });
     const unknown = await ws.run(['assemble', '--scan', 'nosuch']);
     expect(unknown.exitCode).toBe(EXIT.FAILED);
     expect(unknown.stderr).toMatch(/lists no array nosuch/);

@@ -14,7 +14,10 @@ describe('parse errors', () => {
     const spec = members.join(',');
     const cases: [string[], RegExp][] = [
       [['create', '-l', '5', '--levle', '5', '-n', '3', ...members], /unknown option '--levle'.*did you mean --level\?/i],
-      [['create', '--levle', '5', '-n', '3', ...members], /required option '-l, --level <level>' not specified/],
+      // A misspelt option is named before the option it stands for is missed.
+      [['create', '--levle', '5', '-n', '3', ...members], /unknown option '--levle'.*did you mean --level\?/i],
+      [['rebuild', spec, '--replacment', members[0]!], /unknown option '--replacment'.*did you mean --replacement\?/i],
+      [['stauts'], /unknown command 'stauts'.*did you mean status\?/i],
       [['read', spec, '--offset', '-5', '--length', '1', '--output', ws.path('o')], /'-5' is invalid.*"-5" is not a size/],
       [['write', spec, '--offset', '12Q'], /"12Q" is not a size/],
       [['create', '-l', '5', ...members], /required option '-n, --raid-devices <count>' not specified/],

@@ -32,7 +32,7 @@ for (const backend of backends()) {
       expect(readd.exitCode).toBe(EXIT.OK);
       expect(readd.stderr).toBe('');
       const outcome = readJson(readd.stdout);
-      expect(outcome).toMatchObject({ mode: 'partial', stripesRebuilt: 2 * 16, bytesWritten: 2 * MIB, arrayState: 'clean' });
+      expect(outcome).toMatchObject({ mode: 'partial', stripesRebuilt: 2 * 16, bytesWritten: 2 * MIB, state: 'clean' });
       expect(outcome.reason).toMatch(/2 region\(s\) of 1048576 bytes were written while it was away/);
       const scrub = await ws.run(['scrub', spec, '--json']);
       expect(readJson(scrub.stdout).mismatchCount).toBe(0);

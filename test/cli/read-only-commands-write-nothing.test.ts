@@ -66,7 +66,7 @@ describe('read-only commands on image files', () => {
     expect(assemble.exitCode).toBe(EXIT.OK);
     expect(assemble.stderr).toMatch(/b: primary superblock is bad .*rewritten/);
     const examined = readJson((await ws.run(['examine', members[1]!, '--json'])).stdout);
-    expect(examined[0].primaryProblem).toBeNull();
+    expect(examined.examined[0].primaryProblem).toBeNull();
   });
 
   it.runIf(isRoot)('as an unprivileged user: members of mode 0444 are read; writes and mode 000 fail with E_PERMISSION', async () => {

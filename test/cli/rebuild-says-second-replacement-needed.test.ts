@@ -43,7 +43,7 @@ for (const backend of backends()) {
         expect(again.exitCode).toBe(EXIT.OK);
         const outcome = readJson(again.stdout);
         expect(outcome.rebuilt).toEqual([expect.objectContaining({ role: 3, path: replacements[1] })]);
-        expect(outcome).toMatchObject({ arrayState: 'clean', degraded: false, lostRoles: [], hint: null });
+        expect(outcome).toMatchObject({ state: 'clean', degraded: false, lostRoles: [], hint: null });
         const read = await ws.run(['read', 'six', '-o', '0', '-l', String(payload.length), '--output', ws.path('back')], { env });
         expect(read.exitCode).toBe(EXIT.OK);
         if (served) expect((await ws.run(['stop', 'six'], { env })).exitCode).toBe(EXIT.OK);

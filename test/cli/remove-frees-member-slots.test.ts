@@ -12,7 +12,7 @@ import { MIB } from '../../src/units.js';
 
 let ws: Workspace;
 
-interface Member { number: number; path: string | null; state: string; role: number | null; uuid: string }
+interface Member { number: number; path: string | null; state: string; role: number | null; memberUuid: string }
 
 for (const backend of backends()) {
   describe.runIf(backend.enabled)(`remove on ${backend.name}`, () => {
@@ -48,10 +48,10 @@ for (const backend of backends()) {
       expect((await ws.run(['rebuild', 'r5'])).exitCode).toBe(EXIT.OK);
 
       // The faulty member goes; its slot (number 1) is free and detail no longer lists it.
-      const faultyUuid = (await detail()).members.find((member: Member) => member.number === 1).uuid;
+      const faultyUuid = (await detail()).members.find((member: Member) => member.number === 1).memberUuid;
       const removed = await ws.run(['remove', 'r5', members[1]!, '--json']);
       expect(removed.exitCode).toBe(EXIT.OK);
-      expect(readJson(removed.stdout)).toMatchObject({ removed: [{ number: 1, path: members[1], state: 'faulty', role: null, uuid: faultyUuid }], arrayState: 'clean', degraded: false });
+      expect(readJson(removed.stdout)).toMatchObject({ removed: [{ number: 1, path: members[1], state: 'faulty', role: null, memberUuid: faultyUuid }], state: 'clean', degraded: false });
       const after = await detail();
       expect(after.members.map((member: Member) => member.number)).toEqual([0, 2, 3]);
       expect(after).toMatchObject({ failedDevices: 0, totalDevices: 3, state: 'clean' });
@@ -61,15 +61,15 @@ for (const backend of backends()) {
       // The next member takes the free slot, under a new member uuid.
       expect((await ws.run(['fail-disk', 'r5', members[2]!])).exitCode).toBe(EXIT.DEGRADED);
       const reused = readJson((await ws.run(['rebuild', 'r5', '--replacement', replacements[0]!, '--json'])).stdout);
-      expect(reused.rebuilt).toEqual([expect.objectContaining({ index: 1, role: 2, path: replacements[0] })]);
+      expect(reused.rebuilt).toEqual([expect.objectContaining({ number: 1, role: 2, path: replacements[0] })]);
       const own = (await examine(ws, replacements[0]!)).superblock;
-      expect(own.thisIndex).toBe(1);
+      expect(own.number).toBe(1);
       expect(own.memberUuid).not.toBe(faultyUuid);
       expect((await detail()).members.map((member: Member) => member.number)).toEqual([0, 1, 2, 3]);
 
       // The removed member still carries its old superblock (slot 1, old uuid): it is not mistaken
       // for the member now in slot 1, whichever way it is named.
-      expect((await examine(ws, members[1]!)).superblock).toMatchObject({ thisIndex: 1, memberUuid: faultyUuid });
+      expect((await examine(ws, members[1]!)).superblock).toMatchObject({ number: 1, memberUuid: faultyUuid });
       const named = await ws.run(['detail', [members[0], members[1], replacements[0], members[3]].join(',')]);
       expect(named.exitCode).toBe(EXIT.FAILED);
       expect(named.stderr).toMatch(new RegExp(`${members[1]} was removed from array r5.*\\[E_MEMBER_UNKNOWN\\]`));

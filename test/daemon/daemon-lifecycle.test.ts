@@ -80,7 +80,7 @@ for (const backend of backends()) {
       expect((await ws.run(['write', 'six', '-o', '0'], { env, input: randomBytes(3 * MIB) })).exitCode).toBe(EXIT.OK);
       const failed = await ws.run(['fail-disk', 'six', members[1]!, '--json'], { env });
       expect(failed.exitCode).toBe(EXIT.DEGRADED);
-      expect(readJson(failed.stdout)).toMatchObject({ state: 'faulty', arrayState: 'degraded' });
+      expect(readJson(failed.stdout)).toMatchObject({ member: { state: 'faulty' }, state: 'degraded' });
       const rebuilt = await ws.run(['rebuild', 'six', '--replacement', replacement!, '--json'], { env });
       expect(rebuilt.exitCode).toBe(EXIT.OK);
       expect(readJson(rebuilt.stdout).rebuilt[0]).toMatchObject({ role: 1, path: replacement, mode: 'full' });

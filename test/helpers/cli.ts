@@ -30,7 +30,7 @@ export interface RunOptions {
 /** The uid tests use for an unprivileged user (nobody). */
 export const NOBODY_UID = 65534;
 
-export async function jraid(args: string[], options: RunOptions & { cwd?: string; config?: string } = {}): Promise<CliResult> {
+export async function jraid(args: string[], options: RunOptions & { cwd?: string; config?: string; runDir?: string } = {}): Promise<CliResult> {
   const [file, argv] = options.asUid === undefined
     ? [JRAID_BIN, args]
     : ['setpriv', [`--reuid=${options.asUid}`, `--regid=${options.asUid}`, '--clear-groups', '--', JRAID_BIN, ...args]];
@@ -38,7 +38,8 @@ export async function jraid(args: string[], options: RunOptions & { cwd?: string
     reject: false,
     input: options.input,
     cwd: options.cwd,
-    env: { JRAID_CONFIG: options.config ?? '/nonexistent/jraid.conf', ...options.env },
+    // Never the real /run/jraid: a scrub keeps its result in the run directory even without a daemon.
+    env: { JRAID_CONFIG: options.config ?? '/nonexistent/jraid.conf', JRAID_RUN_DIR: options.runDir ?? join(tmpdir(), 'jraid-test-run'), ...options.env },
     stripFinalNewline: false,
     timeout: options.timeoutMs,
   });
@@ -62,7 +63,7 @@ export function errorLine(result: CliResult): { code: string; line: string } {
 /** Runs jraid with binary stdout (for `read` to stdout). */
 export async function jraidBinary(args: string[], options: { config?: string } = {}): Promise<{ exitCode: number; stdout: Buffer; stderr: string }> {
   const result = await execa(JRAID_BIN, args, {
-    reject: false, encoding: 'buffer', env: { JRAID_CONFIG: options.config ?? '/nonexistent/jraid.conf' },
+    reject: false, encoding: 'buffer', env: { JRAID_CONFIG: options.config ?? '/nonexistent/jraid.conf', JRAID_RUN_DIR: join(tmpdir(), 'jraid-test-run') },
   });
   return { exitCode: result.exitCode ?? -1, stdout: Buffer.from(result.stdout as Uint8Array), stderr: Buffer.from(result.stderr as Uint8Array).toString() };
 }
@@ -82,7 +83,7 @@ export function workspace(): Workspace {
     dir,
     config,
     path: (name) => join(dir, name),
-    run: (args, options = {}) => jraid(args, { ...options, cwd: dir, config }),
+    run: (args, options = {}) => jraid(args, { ...options, cwd: dir, config, runDir: join(dir, 'run') }),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -2,9 +2,9 @@
 
 import { EXIT, readJson, type Workspace } from './cli.js';
 
-export async function examine(ws: Workspace, path: string): Promise<{ superblock: { events: number; memberUuid: string; thisIndex: number; members: { number: number; uuid: string; role: number | null; state: string }[] } }> {
+export async function examine(ws: Workspace, path: string): Promise<{ superblock: { events: number; memberUuid: string; number: number; members: { number: number; memberUuid: string; role: number | null; state: string }[] } }> {
   const result = await ws.run(['examine', path, '--json']);
   if (result.exitCode !== EXIT.OK) throw new Error(`examine ${path} failed (${result.exitCode}): ${result.stderr}`);
   const parsed = readJson(result.stdout);
-  return Array.isArray(parsed) ? parsed[0] : parsed;
+  return parsed.examined[0];
 }

@@ -75,7 +75,7 @@ async function assemble(args: string[], options: AssembleCliOptions): Promise<nu
       await assembled.release();
     }
   }
-  if (out.json) out.result(options.scan ? results : results[0], () => '');
+  if (out.json) out.result(options.scan ? { arrays: results } : results[0], () => '');
   return exitCode;
 }
 

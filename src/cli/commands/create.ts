@@ -24,6 +24,13 @@ interface CreateCliOptions extends CommonOptions {
   saveConfig?: boolean;
 }
 
+/** md's short layout names, as mdadm --layout takes them. */
+const LAYOUT_SHORT_NAMES: Record<string, string> = { ls: 'left-symmetric', la: 'left-asymmetric', rs: 'right-symmetric', ra: 'right-asymmetric' };
+
+export function layoutArg(value: string): string {
+  return LAYOUT_SHORT_NAMES[value.toLowerCase()] ?? value;
+}
+
 export function registerCreate(program: Command, run: Run): void {
   withCommonOptions(program.command('create')
     .description('create an array: write superblocks and journal regions on every member')
@@ -32,7 +39,7 @@ export function registerCreate(program: Command, run: Run): void {
     .requiredOption('-n, --raid-devices <count>', 'members that hold data and parity', intArg)
     .option('-x, --spare-devices <count>', 'spares among the members, listed last', intArg)
     .option('-c, --chunk <size>', 'chunk size, a power of two from 4K to 64M (bare number: KiB; default 512K)', kibDefaultArg)
-    .option('-p, --layout <layout>', 'parity layout (RAID-5/6: left-symmetric (default), left-asymmetric, right-symmetric, right-asymmetric; RAID-4: parity-last)')
+    .option('-p, --layout <layout>', 'parity layout (RAID-5/6: left-symmetric (default), left-asymmetric, right-symmetric, right-asymmetric, or md\'s short ls, la, rs, ra; RAID-4: parity-last)', layoutArg)
     .option('-N, --name <name>', 'array name, used in the config file and by other commands')
     .option('-z, --size <size>', 'size of image files to create where a member path does not exist (bare number: KiB)', kibDefaultArg)
     .option('--assume-clean', 'do not compute parity: the members are known to be zeroed or in sync')
@@ -64,7 +71,9 @@ async function create(members: string[], options: CreateCliOptions): Promise<num
   out.result({
     name: sb.name, uuid, level: sb.level, layout: sb.layout, chunkSizeBytes: sb.chunkSizeBytes,
     raidDevices: sb.raidDevices, spareDevices: members.length - sb.raidDevices, arraySizeBytes: sb.arraySizeBytes,
-    memberDataSizeBytes: sb.dataSizeBytes, consistencyPolicy: sb.policy, members, createdPaths: result.createdPaths,
+    memberDataSizeBytes: sb.dataSizeBytes, consistencyPolicy: sb.policy,
+    members: members.map((path, number) => ({ path, number, role: sb.members[number]?.role ?? null, state: sb.members[number]?.state ?? 'spare', memberUuid: sb.members[number] ? formatUuid(sb.members[number]!.uuid) : null })),
+    createdPaths: result.createdPaths,
     parity: result.parityInitialised, savedConfig: options.saveConfig ? configFor(options) : null,
   }, () => {
     const parityNote = {

@@ -14,6 +14,7 @@ import { runDir } from '../../daemon/registry.js';
 import { EXIT_FAILED, EXIT_OK, JraidError, isJraidError, type ErrorCode } from '../../errors.js';
 import { configFor, intArg, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { NBD_LIMITS_DEFAULT } from '../../daemon/nbd-server.js';
+import { whileWaiting } from '../progress.js';
 
 interface DaemonCliOptions extends CommonOptions {
   socket?: string;
@@ -147,14 +148,14 @@ async function startInBackground(spec: string, options: DaemonCliOptions): Promi
   let stderr = '';
   let stdout = '';
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  const ready = await new Promise<{ pid: number; controlSocket: string; nbd: string[]; log: string } | undefined>((resolve) => {
+  const ready = await whileWaiting(`starting the daemon for ${spec} (assembling, recovering when needed)`, out.progressAllowed, () => new Promise<{ pid: number; controlSocket: string; nbd: string[]; log: string } | undefined>((resolve) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       const line = stdout.split('\n').find((candidate) => candidate.startsWith(READY));
       if (line) resolve(JSON.parse(line.slice(READY.length)));
     });
     child.once('exit', () => resolve(undefined));
-  });
+  }));
   if (!ready) {
     // The child said why, as one JSON line; failing that, its one error line on stderr.
     const failedLine = stdout.split('\n').find((candidate) => candidate.startsWith(FAILED));

@@ -3,7 +3,8 @@ import type { Run } from '../run.js';
 import type { ArrayDetail } from '../../engine/describe.js';
 import { opDetail } from '../../engine/operations.js';
 import { onArray } from '../route.js';
-import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
+import { EXIT_DEGRADED, EXIT_OK, JraidError } from '../../errors.js';
+import { detailScan } from './scan.js';
 import { formatSizeBytes } from '../../units.js';
 import { outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { keyValues, table } from '../output.js';
@@ -11,8 +12,16 @@ import { keyValues, table } from '../output.js';
 export function registerDetail(program: Command, run: Run): void {
   withCommonOptions(program.command('detail')
     .description("show an array's state: level, sizes, members, events, policy")
-    .argument('<array>', 'NAME from the config file, or MEMBER,MEMBER,...'))
-    .action((spec: string, options: CommonOptions) => run(detail(spec, options)));
+    .argument('[array]', 'NAME from the config file, or MEMBER,MEMBER,...')
+    .option('-s, --scan', 'print an ARRAY line for each array in the config file, as it is now'))
+    .action((spec: string | undefined, options: CommonOptions & { scan?: boolean }) => {
+      if (options.scan) {
+        if (spec !== undefined) return run(Promise.reject(new JraidError('E_USAGE', 'detail --scan takes no array: it lists every array in the config file', { hint: 'jraid detail --scan, or jraid detail ARRAY' })));
+        return run(detailScan(options));
+      }
+      if (spec === undefined) return run(Promise.reject(new JraidError('E_USAGE', 'no array named', { hint: 'jraid detail ARRAY, or jraid detail --scan' })));
+      return run(detail(spec, options));
+    });
 }
 
 async function detail(spec: string, options: CommonOptions): Promise<number> {

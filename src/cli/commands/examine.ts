@@ -5,12 +5,14 @@ import { isJraidError, JraidError, EXIT_FAILED, EXIT_OK } from '../../errors.js'
 import { formatSizeBytes } from '../../units.js';
 import { outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { keyValues, printError, table } from '../output.js';
+import { examineScan } from './scan.js';
 
 export function registerExamine(program: Command, run: Run): void {
   withCommonOptions(program.command('examine')
     .description("dump each member's superblock and region table")
-    .argument('<member...>', 'image files or block devices'))
-    .action((members: string[], options: CommonOptions) => run(examine(members, options)));
+    .argument('<member...>', 'image files or block devices')
+    .option('-s, --scan', 'print an ARRAY line for each array the members belong to'))
+    .action((members: string[], options: CommonOptions & { scan?: boolean }) => run(options.scan ? examineScan(members, options) : examine(members, options)));
 }
 
 async function examine(paths: string[], options: CommonOptions): Promise<number> {
@@ -31,7 +33,7 @@ async function examine(paths: string[], options: CommonOptions): Promise<number>
       if (!out.json) printError(error as JraidError, false);
     }
   }
-  if (out.json) out.result(results, () => '');
+  if (out.json) out.result({ examined: results }, () => '');
   return exitCode;
 }
 

@@ -10,7 +10,9 @@ import type { ScrubMismatch } from '../../engine/scrub.js';
 import { resolveArraySpec } from '../../engine/open.js';
 import { opAdd, opFailDisk, opReAdd, opRebuild, opRemove, opScrub } from '../../engine/operations.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
-import { onArray } from '../route.js';
+import { formatUuid } from '../../format/uuid.js';
+import { recordScrub } from '../../daemon/scrub-record.js';
+import { exclusiveNotice, onArray } from '../route.js';
 import { formatSizeBytes, parseSizeBytes } from '../../units.js';
 import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import type { Output } from '../output.js';
@@ -19,10 +21,11 @@ import { Progress } from '../progress.js';
 interface ForceOptions extends CommonOptions { force?: boolean }
 interface SpeedOptions extends CommonOptions { maxSpeed?: number }
 
-/** "50M", "50M/s", "1G": bytes per second. */
+/** "50M", "50M/s", "1G": bytes per second; a bare number is KiB/s, as md's speed limits (speed_limit_max). */
 export function rateArg(value: string): number {
-  const parsed = parseSizeBytes(value.replace(/\/s$/i, ''));
-  if (parsed === undefined || parsed <= 0) throw new InvalidArgumentError(`"${value}" is not a rate (bytes per second, e.g. 50M or 50M/s)`);
+  const text = value.replace(/\/s$/i, '').trim();
+  const parsed = parseSizeBytes(/^\d+$/.test(text) ? `${text}K` : text);
+  if (parsed === undefined || parsed <= 0) throw new InvalidArgumentError(`"${value}" is not a rate (a bare number is KiB/s, as md's; or 50M, 50M/s)`);
   return parsed;
 }
 
@@ -49,22 +52,22 @@ export function registerFailures(program: Command, run: Run): void {
   withCommonOptions(program.command('rebuild')
     .description('rebuild lost members onto a replacement or a spare; resumes an interrupted rebuild')
     .argument(...ARRAY_ARG)
-    .option('-r, --replacement <path>', 'rebuild onto this member (new, or the one whose rebuild was interrupted)')
-    .option('--max-speed <rate>', 'limit the rebuild rate (bytes/s, e.g. 50M)', rateArg)
+    .option('--replacement <path>', 'rebuild onto this member (new, or the one whose rebuild was interrupted)')
+    .option('--max-speed <rate>', 'limit the rebuild rate (a bare number is KiB/s, as md; or 50M, 50M/s)', rateArg)
     .option('-f, --force', 'overwrite a replacement that belongs to another jraid array'))
     .action((spec: string, options: SpeedOptions & ForceOptions & { replacement?: string }) => run(rebuildCommand(spec, options)));
   withCommonOptions(program.command('re-add')
     .description('take back a member that left; rebuild only what was written while it was away')
     .argument(...ARRAY_ARG)
     .argument('<member>', 'the returning member (name the array with it among its paths)')
-    .option('--max-speed <rate>', 'limit the rebuild rate (bytes/s)', rateArg))
+    .option('--max-speed <rate>', 'limit the rebuild rate (a bare number is KiB/s; or 50M/s)', rateArg))
     .action((spec: string, member: string, options: SpeedOptions) => run(reAddCommand(spec, member, options)));
   withCommonOptions(program.command('scrub')
     .description('read every stripe and check parity; --repair fixes mismatches')
     .argument(...ARRAY_ARG)
     .option('--repair', 'rewrite bad parity (RAID-6: fix the one bad chunk P and Q name)')
     .option('--restart', 'start from the beginning instead of the saved checkpoint')
-    .option('--max-speed <rate>', 'limit the scrub rate (bytes/s)', rateArg))
+    .option('--max-speed <rate>', 'limit the scrub rate (a bare number is KiB/s; or 50M/s)', rateArg))
     .action((spec: string, options: SpeedOptions & { repair?: boolean; restart?: boolean }) => run(scrubCommand(spec, options)));
 }
 
@@ -73,7 +76,7 @@ function exitFor(degraded: boolean): number {
 }
 
 /** Keeps the config file's member list true after members change (only for arrays named from it). */
-async function refreshConfig(spec: string, memberPaths: string[], options: CommonOptions, out: Output): Promise<void> {
+export async function refreshConfig(spec: string, memberPaths: string[], options: CommonOptions, out: Output): Promise<void> {
   const configFile = configFor(options);
   const resolved = await resolveArraySpec(spec, configFile).catch(() => undefined);
   if (!resolved?.fromConfig || !resolved.name) return;
@@ -123,12 +126,13 @@ async function rebuildCommand(spec: string, options: SpeedOptions & ForceOptions
   const out = outputFor(options);
   const progress = new Progress('rebuild', out.progressAllowed);
   const args = { replacement: options.replacement, maxSpeed: options.maxSpeed, force: !!options.force };
-  const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
+  const notice = exclusiveNotice((message) => out.info(message), spec, 'rebuild');
+  const onProgress = (p: { doneBytes: number; totalBytes: number }) => { notice.started(); progress.update(p.doneBytes, p.totalBytes); };
   // The config file names the replacement as soon as it joins, so that detail shows it while the
   // rebuild runs and a killed rebuild resumes with `jraid rebuild NAME`.
   const onMembersChanged = (paths: string[]) => refreshConfig(spec, paths, options, out)
     .catch((error: Error) => out.warn(`the rebuild goes on, but the config file was not updated: ${error.message}`));
-  const result = await onArray(spec, options, 'rebuild', args, (assembled) => opRebuild(assembled, args, { onProgress, onMembersChanged }), { onProgress, onMembersChanged });
+  const result = await onArray(spec, options, 'rebuild', args, (assembled) => opRebuild(assembled, args, { onProgress, onMembersChanged }), { onProgress, onMembersChanged, onDirect: notice.onDirect });
   progress.done();
   if (result.rebuilt.length > 0) await refreshConfig(spec, result.memberPaths, options, out);
   // More roles were lost than replacements and spares given: say what the rest need.
@@ -167,9 +171,15 @@ async function scrubCommand(spec: string, options: SpeedOptions & { repair?: boo
   const out = outputFor(options);
   const progress = new Progress(options.repair ? 'repair' : 'scrub', out.progressAllowed);
   const args = { repair: !!options.repair, restart: !!options.restart, maxSpeed: options.maxSpeed };
-  const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
+  const notice = exclusiveNotice((message) => out.info(message), spec, options.repair ? 'scrub --repair' : 'scrub');
+  const onProgress = (p: { doneBytes: number; totalBytes: number }) => { notice.started(); progress.update(p.doneBytes, p.totalBytes); };
   // Without --repair scrub only looks: members open read-only and nothing is written, not even its checkpoint.
-  const outcome = await onArray(spec, options, 'scrub', args, (assembled) => opScrub(assembled, args, { onProgress }), { onProgress, open: { readOnly: !options.repair } });
+  const outcome = await onArray(spec, options, 'scrub', args, async (assembled) => {
+    const result = await opScrub(assembled, args, { onProgress });
+    // For jraid status and monitor, where the run directory exists; one this user may not write only loses that line.
+    await recordScrub(formatUuid(assembled.array.sb.arrayUuid), result, { onlyIfRunDirExists: true }).catch(() => {});
+    return result;
+  }, { onProgress, open: { readOnly: !options.repair }, onDirect: notice.onDirect });
   progress.done();
   out.result(outcome, () => {
     const lines = [`jraid: scrub checked ${outcome.stripesChecked} stripes${outcome.resumedFromStripe ? ` (resumed at stripe ${outcome.resumedFromStripe})` : ''} in ${outcome.seconds.toFixed(1)} s: ${outcome.mismatches.length} mismatched stripe(s), ${outcome.mismatchBlocks} block(s)${outcome.repaired && outcome.mismatches.length ? ', repaired' : ''}`];

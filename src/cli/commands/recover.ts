@@ -20,9 +20,15 @@ async function recoverCommand(spec: string, options: RecoverCliOptions): Promise
   const out = outputFor(options);
   const progress = new Progress('recover', out.progressAllowed);
   const onProgress = (p: { doneBytes: number; totalBytes: number }) => progress.update(p.doneBytes, p.totalBytes);
-  const result = await onArray(spec, options, 'recover', { force: !!options.force }, (assembled) => opRecover(assembled), {
-    open: { forceRecovery: options.force, onRecoveryProgress: onProgress },
-  });
+  progress.spin(`recover: assembling ${spec} and reading its journal`);
+  let result;
+  try {
+    result = await onArray(spec, options, 'recover', { force: !!options.force }, (assembled) => opRecover(assembled), {
+      open: { forceRecovery: options.force, onRecoveryProgress: onProgress },
+    });
+  } finally {
+    progress.stop();
+  }
   progress.done();
   out.result(result, () => {
     const name = result.name || result.uuid;
