@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
-import type { ArrayDetail } from '../../engine/describe.js';
-import { opDetail } from '../../engine/operations.js';
+import type { ArrayDetail } from '../../app/describe.js';
+import { opDetail } from '../../app/operations.js';
 import { onArray } from '../route.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
 import { formatSizeBytes } from '../../units.js';

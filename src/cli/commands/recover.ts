@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
-import { opRecover } from '../../engine/operations.js';
+import { opRecover } from '../../app/operations.js';
 import { onArray } from '../route.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
 import { outputFor, withCommonOptions, type CommonOptions } from '../options.js';

@@ -2,13 +2,13 @@
 // schema). The CLI runs them directly, or asks a daemon that serves the array to run the same
 // ones through its control socket, so output and exit codes are the same either way.
 
-import type { Assembled } from './assemble.js';
+import type { Assembled } from '../engine/assemble.js';
 import { thisProcess } from '../device/lock.js';
 import { describeArray, type Activity, type ArrayDetail } from './describe.js';
-import { addSpare, failDisk, prepareReAdd, rebuildArray, removeMembers, runRebuild, type MaintenanceProgress, type RebuildOutcome, type RemovedMember } from './maintenance.js';
-import type { RaidArray } from './raid-array.js';
-import { scrubArray, type ScrubOutcome } from './scrub.js';
-import type { RecoveryOutcome } from './recover.js';
+import { addSpare, failDisk, prepareReAdd, rebuildArray, removeMembers, runRebuild, type MaintenanceProgress, type RebuildOutcome, type RemovedMember } from '../engine/maintenance.js';
+import type { RaidArray } from '../engine/raid-array.js';
+import { scrubArray, type ScrubOutcome } from '../engine/scrub.js';
+import type { RecoveryOutcome } from '../engine/recover.js';
 
 export interface OpContext {
   onProgress?: (progress: MaintenanceProgress) => void;

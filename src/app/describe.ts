@@ -5,10 +5,10 @@ import { FLAG_DIRTY, isFreeSlot, type Superblock } from '../format/superblock.js
 import { formatUuid } from '../format/uuid.js';
 import { FileDevice } from '../device/file-device.js';
 import { JraidError } from '../errors.js';
-import { missingRoleNote, type AssembleReport } from './assemble.js';
-import type { ArrayState, RaidArray } from './raid-array.js';
-import { readSuperblocks } from './superblock-io.js';
-import { journalLayoutFor } from './journal-store.js';
+import { missingRoleNote, type AssembleReport } from '../engine/assemble.js';
+import type { ArrayState, RaidArray } from '../engine/raid-array.js';
+import { readSuperblocks } from '../engine/superblock-io.js';
+import { journalLayoutFor } from '../engine/journal-store.js';
 import { findRegion } from '../format/layout.js';
 import { decodeJournalRecord, peekRecordSizeBytes } from '../format/journal-record.js';
 import { BLOCK_SIZE_BYTES, alignUp } from '../units.js';
