@@ -8,7 +8,7 @@ import { JraidError } from '../errors.js';
 import { missingRoleNote, type AssembleReport } from '../engine/assemble.js';
 import type { ArrayState, RaidArray } from '../engine/raid-array.js';
 import { readSuperblocks } from '../engine/superblock-io.js';
-import { journalLayoutFor } from '../engine/journal-store.js';
+import { journalLayoutFor } from '../journal/store.js';
 import { findRegion } from '../format/layout.js';
 import { decodeJournalRecord, peekRecordSizeBytes } from '../format/journal-record.js';
 import { BLOCK_SIZE_BYTES, alignUp } from '../units.js';

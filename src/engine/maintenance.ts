@@ -19,7 +19,7 @@ import { MemberDisk } from './member-disk.js';
 import { lockAll } from './member-locks.js';
 import type { RaidArray } from './raid-array.js';
 import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
-import { journalLayout } from './journal-store.js';
+import { journalLayout } from '../journal/store.js';
 
 export interface MaintenanceProgress {
   doneBytes: number;

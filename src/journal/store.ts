@@ -10,11 +10,11 @@
 
 import { DeviceIoError } from '../device/block-device.js';
 import { decodeJournalRecord, peekRecordSizeBytes, RECORD_HEADER_BYTES, type JournalRecord } from '../format/journal-record.js';
-import type { JournalStore } from '../journal/manager.js';
+import type { JournalStore } from './manager.js';
 import { JraidError } from '../errors.js';
 import { BLOCK_SIZE_BYTES, alignDown, alignUp, assert } from '../units.js';
-import type { MemberDisk } from './member-disk.js';
-import type { RaidArray } from './raid-array.js';
+import type { MemberDisk } from '../engine/member-disk.js';
+import type { RaidArray } from '../engine/raid-array.js';
 import { findRegion } from '../format/layout.js';
 import type { Superblock } from '../format/superblock.js';
 import { parityCount } from '../format/types.js';
