@@ -19,7 +19,7 @@ import { MemberDisk } from './member-disk.js';
 import { lockAll } from './member-locks.js';
 import type { RaidArray } from './raid-array.js';
 import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
-import { journalLayout } from '../journal/store.js';
+import { clearJournalSlots, journalLayout } from '../journal/store.js';
 
 export interface MaintenanceProgress {
   doneBytes: number;
@@ -400,11 +400,8 @@ async function prepareToJoin(array: RaidArray, disk: MemberDisk): Promise<void> 
   // replacements the members that hold the current one may all be gone.
   await array.persistBadBlocks();
   if (array.sb.policy !== 'dirty-log') return;
-  const layout = journalLayout(array);
-  const empty = Buffer.alloc(BLOCK_SIZE_BYTES);
   try {
-    for (let slot = 0; slot < layout.slotsPerMember; slot++) await disk.writeRegion('journal', slot * layout.slotBytes, empty);
-    await disk.flush();
+    await clearJournalSlots(disk, journalLayout(array));
   } catch (error) {
     if (!(error instanceof DeviceIoError)) throw error;
     await array.failMember(array.indexOfDisk(disk), `rebuild write failed: ${error.message}`);
