@@ -2,7 +2,7 @@
 //
 // dirty-log: the newest journal record lists the stripes that may be inconsistent. Each listed
 // stripe gets its parity recomputed from its data; each block check in the record classifies
-// its block (table below), and torn blocks go to the bad-block list. Nothing else is touched.
+// its block (a table in journal/recovery-plan.ts), and torn blocks go to the bad-block list. Nothing else is touched.
 // resync: no journal, so a dirty flag means every stripe is resynced.
 //
 // Degraded and dirty: a lost member's block in a dirty stripe cannot be rebuilt with
@@ -10,36 +10,21 @@
 // blocks go to the bad-block list and read as EIO until rewritten. A lost parity chunk puts
 // nothing at risk.
 //
-// Block verdicts (content CRC against the record's checks for that block):
-//   equals a new CRC                         -> new (the write landed)
-//   equals an old CRC                        -> old (it did not)
-//   an old CRC is known, matches neither     -> torn
-//   no old CRC, first sector equals new's    -> torn (part of the write landed)
-//   no old CRC, first sector differs         -> old
+// The plan (whether recovery is needed, block verdicts, stripes at risk) is decision tables in
+// journal/recovery-plan.ts; this module carries it out on the members.
 
-import { crc32c } from '../format/crc32c.js';
 import type { BlockCheck, JournalRecord } from '../format/journal-record.js';
 import type { BadBlockRange } from '../format/bad-blocks.js';
 import { FLAG_DIRTY } from '../format/superblock.js';
 import { computeP, computeQ, reconstructRow } from '../parity/parity.js';
 import { DeviceIoError } from '../device/block-device.js';
 import { JraidError } from '../errors.js';
-import { BLOCK_SIZE_BYTES, SECTOR_SIZE_BYTES } from '../units.js';
+import { BLOCK_SIZE_BYTES } from '../units.js';
+import { atRisk, classifyBlock, recoveryNeeded, type RecoveryAction } from '../journal/recovery-plan.js';
 import { resyncStripes } from './create.js';
 import type { RaidArray } from './raid-array.js';
 
-export type BlockVerdict = 'new' | 'old' | 'torn';
-
-export function classifyBlock(block: Uint8Array, checks: readonly BlockCheck[]): BlockVerdict {
-  const crc = crc32c(block);
-  if (checks.some((check) => check.newCrc === crc)) return 'new';
-  if (checks.some((check) => check.kind === 'old' && check.checkCrc === crc)) return 'old';
-  if (checks.some((check) => check.kind === 'old')) return 'torn';
-  const firstSector = crc32c(block.subarray(0, SECTOR_SIZE_BYTES));
-  return checks.some((check) => check.kind === 'first-sector' && check.checkCrc === firstSector) ? 'torn' : 'old';
-}
-
-export type RecoveryAction = 'none' | 'dirty-stripes' | 'full-resync';
+export type { RecoveryAction } from '../journal/recovery-plan.js';
 
 export interface RecoveryOutcome {
   policy: string;
@@ -52,39 +37,6 @@ export interface RecoveryOutcome {
   /** Blocks a member could not read in a row the crash left mid-update: recorded bad. */
   unreadableBlocks: BadBlockRange[];
   seconds: number;
-}
-
-export function recoveryNeeded(array: RaidArray): RecoveryAction {
-  if (array.sb.policy === 'dirty-log') {
-    const record = array.journalRecord;
-    if (record && !record.clean) return 'dirty-stripes';
-    return array.sb.resyncOffsetBytes < array.sb.dataSizeBytes ? 'full-resync' : 'none';
-  }
-  return array.sb.flags & FLAG_DIRTY || array.sb.resyncOffsetBytes < array.sb.dataSizeBytes ? 'full-resync' : 'none';
-}
-
-/**
- * Stripes whose unreadable data chunks cannot be trusted, with the array ranges at risk. A data
- * chunk is unreadable when its member is lost, or still being rebuilt and not yet past this
- * stripe: either way it would be rebuilt from parity that a crash may have left mid-update.
- */
-export function atRisk(array: RaidArray, stripes: readonly number[]): { stripes: number[]; blocks: BadBlockRange[] } {
-  const risky: number[] = [];
-  const blocks: BadBlockRange[] = [];
-  if (array.degradedRoles().length === 0) return { stripes: risky, blocks };
-  const g = array.geometry;
-  for (const stripe of stripes) {
-    const map = g.stripeMap(stripe);
-    let hit = false;
-    map.dataRoles.forEach((role, dataIndex) => {
-      if (array.readableDisk(role, stripe)) return;
-      hit = true;
-      const firstBlock = (stripe * g.stripeDataBytes + dataIndex * g.chunkSizeBytes) / BLOCK_SIZE_BYTES;
-      blocks.push({ firstBlock, blockCount: g.blocksPerChunk, reason: 'lost' });
-    });
-    if (hit) risky.push(stripe);
-  }
-  return { stripes: risky, blocks };
 }
 
 export interface RecoverOptions {
