@@ -20,6 +20,7 @@ import { lockAll } from './member-locks.js';
 import type { RaidArray } from './raid-array.js';
 import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
 import { clearJournalSlots, journalLayout } from '../journal/store.js';
+import { decideReAdd, type ReAddWhy } from './re-add-plan.js';
 
 export interface MaintenanceProgress {
   doneBytes: number;
@@ -441,16 +442,15 @@ export async function prepareReAdd(assembled: Assembled, path: string): Promise<
     throw new JraidError('E_IO', `${path}: its superblock cannot be read (${error.message})`, { path, hint: 'check the member; rebuild onto a replacement instead' });
   });
   const intent = array.writeIntent;
-  let mode: ReAddPlan['mode'] = 'full';
-  let reason: string;
-  if (!own) reason = 'its superblock is unreadable';
-  else if (own.members[own.thisIndex]?.state !== 'active') reason = `it was ${own.members[own.thisIndex]?.state ?? 'not in the array'} when it left, not in sync`;
-  else if (!intent.tracking) reason = 'no write-intent marks are kept for it (the array was made whole since it left)';
-  else if (own.events + 1 < intent.startEvents) reason = `it is older (events ${own.events}) than the write-intent marks (since events ${intent.startEvents})`;
-  else {
-    mode = 'partial';
-    reason = `${intent.markedBitCount()} region(s) of ${array.sb.writeIntentChunkBytes} bytes were written while it was away`;
-  }
+  const { mode, why } = decideReAdd(own, intent);
+  const reasons: Record<ReAddWhy, () => string> = {
+    'unreadable': () => 'its superblock is unreadable',
+    'not-in-sync': () => `it was ${own!.members[own!.thisIndex]?.state ?? 'not in the array'} when it left, not in sync`,
+    'no-marks': () => 'no write-intent marks are kept for it (the array was made whole since it left)',
+    'older-than-marks': () => `it is older (events ${own!.events}) than the write-intent marks (since events ${intent.startEvents})`,
+    'marks-cover': () => `${intent.markedBitCount()} region(s) of ${array.sb.writeIntentChunkBytes} bytes were written while it was away`,
+  };
+  const reason = reasons[why]();
   if (array.disks.get(found.index)?.device !== found.device) array.disks.set(found.index, new MemberDisk(found.device, own ?? array.sb));
   await array.commitSuperblocks((sb) => {
     sb.members[found.index] = { ...sb.members[found.index]!, state: 'rebuilding', recoveryOffsetBytes: 0, partialRebuild: mode === 'partial' };
