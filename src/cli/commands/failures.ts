@@ -9,7 +9,7 @@ import type { RebuildOutcome } from '../../engine/maintenance.js';
 import type { ScrubMismatch } from '../../engine/scrub.js';
 import { resolveArraySpec } from '../../app/open.js';
 import { opAdd, opFailDisk, opReAdd, opRebuild, opRemove, opScrub } from '../../app/operations.js';
-import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
+import { exitCodeFor } from '../../app/result-status.js';
 import { onArray } from '../route.js';
 import { formatSizeBytes, parseSizeBytes } from '../../units.js';
 import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
@@ -68,10 +68,6 @@ export function registerFailures(program: Command, run: Run): void {
     .action((spec: string, options: SpeedOptions & { repair?: boolean; restart?: boolean }) => run(scrubCommand(spec, options)));
 }
 
-function exitFor(degraded: boolean): number {
-  return degraded ? EXIT_DEGRADED : EXIT_OK;
-}
-
 /** Keeps the config file's member list true after members change (only for arrays named from it). */
 async function refreshConfig(spec: string, memberPaths: string[], options: CommonOptions, out: Output): Promise<void> {
   const configFile = configFor(options);
@@ -91,7 +87,7 @@ async function failDiskCommand(spec: string, member: string, options: ForceOptio
   const args = { member, force: !!options.force };
   const result = await onArray(spec, options, 'fail-disk', args, (assembled) => opFailDisk(assembled, args));
   out.result(result, () => `jraid: set ${member} faulty; the array is ${result.arrayState}`);
-  return exitFor(result.degraded);
+  return exitCodeFor(result);
 }
 
 async function addCommand(spec: string, path: string, options: ForceOptions): Promise<number> {
@@ -100,7 +96,7 @@ async function addCommand(spec: string, path: string, options: ForceOptions): Pr
   const result = await onArray(spec, options, 'add', args, (assembled) => opAdd(assembled, args));
   await refreshConfig(spec, result.memberPaths, options, out);
   out.result(result, () => `jraid: added ${path} as a spare${result.lost ? '; the array is degraded: run jraid rebuild to rebuild onto it' : ''}`);
-  return exitFor(result.degraded);
+  return exitCodeFor(result);
 }
 
 async function removeCommand(spec: string, member: string, options: CommonOptions): Promise<number> {
@@ -110,7 +106,7 @@ async function removeCommand(spec: string, member: string, options: CommonOption
   await refreshConfig(spec, result.memberPaths, options, out);
   out.result(result, () => result.removed.map((gone) =>
     `jraid: removed ${gone.path ?? gone.uuid} (member ${gone.number}, ${gone.state}) from the array; its slot is free for a new member`).join('\n'));
-  return exitFor(result.degraded);
+  return exitCodeFor(result);
 }
 
 function describeOutcome(outcome: RebuildOutcome): string {
@@ -139,7 +135,7 @@ async function rebuildCommand(spec: string, options: SpeedOptions & ForceOptions
     ...(result.rebuilt.length === 0 ? ['jraid: nothing to rebuild: no member is lost'] : result.rebuilt.map(describeOutcome)),
     ...(hint ? [`jraid: ${hint}`] : []),
   ].join('\n'));
-  return exitFor(result.degraded);
+  return exitCodeFor(result);
 }
 
 async function reAddCommand(spec: string, member: string, options: SpeedOptions): Promise<number> {
@@ -151,7 +147,7 @@ async function reAddCommand(spec: string, member: string, options: SpeedOptions)
   progress.done();
   out.info(`re-added ${member}: ${result.mode === 'partial' ? 'only regions written while it was away' : 'full rebuild'} (${result.reason})`);
   out.result(result, () => describeOutcome(result));
-  return exitFor(result.degraded);
+  return exitCodeFor(result);
 }
 
 function describeMismatch(m: ScrubMismatch): string {
@@ -176,5 +172,5 @@ async function scrubCommand(spec: string, options: SpeedOptions & { repair?: boo
     for (const m of outcome.mismatches) lines.push(`  ${describeMismatch(m)}`);
     return lines.join('\n');
   });
-  return outcome.mismatchCount > 0 ? EXIT_DEGRADED : exitFor(outcome.degraded);
+  return exitCodeFor({ degraded: outcome.degraded, problemsFound: outcome.mismatchCount > 0 });
 }
