@@ -28,6 +28,7 @@ export interface MaintenanceProgress {
 }
 
 export interface MaintenanceOptions {
+  /** --max-speed: bytes of array data per second (see Throttle), the same quantity for rebuild, re-add and scrub. */
   maxSpeedBytesPerSecond?: number;
   onProgress?: (progress: MaintenanceProgress) => void;
   /** How often the checkpoint reaches the superblocks. */
@@ -306,12 +307,12 @@ export async function prepareRebuild(array: RaidArray, replacement: BlockDevice 
 export async function runRebuild(array: RaidArray, index: number, options: MaintenanceOptions = {}): Promise<RebuildOutcome> {
   const startedMs = Date.now();
   const disk = array.disks.get(index)!;
-  const chunk = array.geometry.chunkSizeBytes;
+  const chunkSizeBytes = array.geometry.chunkSizeBytes;
   const initial = array.sb.members[index]!;
   const role = initial.role!;
   const partial = initial.partialRebuild;
   const resumedFromBytes = initial.recoveryOffsetBytes;
-  const firstStripe = Math.floor(resumedFromBytes / chunk);
+  const firstStripe = Math.floor(resumedFromBytes / chunkSizeBytes);
   const total = array.geometry.stripeCount;
   const throttle = new Throttle(options.maxSpeedBytesPerSecond);
   const checkpointMs = options.checkpointIntervalMs ?? 1000;
@@ -350,15 +351,15 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
           writeError = error;
           return;
         }
-        if (stillRebuilding()) array.rebuildProgress.set(index, (stripe + 1) * chunk);
+        if (stillRebuilding()) array.rebuildProgress.set(index, (stripe + 1) * chunkSizeBytes);
       });
       if (writeError) throw await targetFailed(writeError);
       stripesRebuilt++;
-      await throttle.account(chunk);
+      await throttle.account(array.geometry.stripeDataBytes);
     } else if (stillRebuilding()) {
-      array.rebuildProgress.set(index, (stripe + 1) * chunk);
+      array.rebuildProgress.set(index, (stripe + 1) * chunkSizeBytes);
     }
-    options.onProgress?.({ doneBytes: (stripe + 1) * chunk, totalBytes: total * chunk });
+    options.onProgress?.({ doneBytes: (stripe + 1) * chunkSizeBytes, totalBytes: total * chunkSizeBytes });
     if (Date.now() - lastCheckpointMs >= checkpointMs) {
       // The checkpoint reaches the superblocks only once what it covers is durable.
       const progress = array.rebuiltBytes(index);
@@ -384,7 +385,7 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
   await array.journal?.rewrite();
   return {
     path: disk.path, index, role, mode: partial ? 'partial' : 'full', resumedFromBytes,
-    stripesRebuilt, bytesWritten: stripesRebuilt * chunk, seconds: (Date.now() - startedMs) / 1000,
+    stripesRebuilt, bytesWritten: stripesRebuilt * chunkSizeBytes, seconds: (Date.now() - startedMs) / 1000,
   };
 }
 
@@ -458,20 +459,25 @@ export async function prepareReAdd(assembled: Assembled, path: string): Promise<
   return { index: found.index, mode, reason };
 }
 
-/** Sleeps as needed to keep the rate at or under the limit. */
+/**
+ * Sleeps as needed to keep the rate at or under --max-speed. The rate is in bytes of array data
+ * per second, for rebuild, re-add and scrub alike: a stripe counts its stripeDataBytes, whatever
+ * the work reads or writes on the members to handle it.
+ */
 export class Throttle {
-  private readonly limit: number | undefined;
+  private readonly arrayBytesPerSecondMax: number | undefined;
   private readonly startedMs = Date.now();
-  private bytes = 0;
+  private arrayBytes = 0;
 
-  constructor(limitBytesPerSecond: number | undefined) {
-    this.limit = limitBytesPerSecond && limitBytesPerSecond > 0 ? limitBytesPerSecond : undefined;
+  constructor(arrayBytesPerSecondMax: number | undefined) {
+    this.arrayBytesPerSecondMax = arrayBytesPerSecondMax && arrayBytesPerSecondMax > 0 ? arrayBytesPerSecondMax : undefined;
   }
 
-  async account(bytes: number): Promise<void> {
-    this.bytes += bytes;
-    if (!this.limit) return;
-    const aheadMs = (this.bytes / this.limit) * 1000 - (Date.now() - this.startedMs);
+  /** Counts `arrayBytes` of array data handled; resolves once the rate allows more. */
+  async account(arrayBytes: number): Promise<void> {
+    this.arrayBytes += arrayBytes;
+    if (!this.arrayBytesPerSecondMax) return;
+    const aheadMs = (this.arrayBytes / this.arrayBytesPerSecondMax) * 1000 - (Date.now() - this.startedMs);
     if (aheadMs > 0) await new Promise((resolve) => setTimeout(resolve, aheadMs));
   }
 }

@@ -68,13 +68,13 @@ export async function recoverArray(array: RaidArray, options: RecoverOptions = {
 
   if (!record && array.lostRoles().length === 0) {
     // The baseline: no journal, so every stripe from the resync point on.
-    await resyncStripes(g, (role) => array.writableDisk(role)!, stripes[0] ?? 0, g.stripeCount, async (done) => {
-      options.onProgress?.({ doneBytes: done * g.chunkSizeBytes * g.dataDisks, totalBytes: g.arraySizeBytes });
+    await resyncStripes(g, (role) => array.writableDisk(role)!, stripes[0] ?? 0, g.stripeCount, async (doneStripes) => {
+      options.onProgress?.({ doneBytes: doneStripes * g.stripeDataBytes, totalBytes: g.arraySizeBytes });
     });
   } else {
     const checksByStripe = new Map<number, BlockCheck[]>();
     for (const entry of record?.entries ?? []) checksByStripe.set(entry.stripe, [...(checksByStripe.get(entry.stripe) ?? []), ...entry.checks]);
-    let done = 0;
+    let doneStripes = 0;
     for (const stripe of stripes) {
       // Bounded: each pass that fails a member has one member fewer.
       for (let pass = 0; pass <= array.sb.members.length; pass++) {
@@ -100,8 +100,9 @@ export async function recoverArray(array: RaidArray, options: RecoverOptions = {
         outcome.unreadableBlocks.push(...result.unreadable);
         break;
       }
-      done++;
-      options.onProgress?.({ doneBytes: done, totalBytes: stripes.length });
+      doneStripes++;
+      // Array data bytes, like every other progress report: a listed stripe covers stripeDataBytes.
+      options.onProgress?.({ doneBytes: doneStripes * g.stripeDataBytes, totalBytes: stripes.length * g.stripeDataBytes });
     }
   }
   array.checkAlive();
@@ -134,7 +135,7 @@ async function recoverStripe(array: RaidArray, stripe: number, checks: BlockChec
   const rows = g.blocksPerChunk;
   const map = g.stripeMap(stripe);
   const roles = map.qRole >= 0 ? [...map.dataRoles, map.pRole, map.qRole] : [...map.dataRoles, map.pRole];
-  const offset = g.memberDataOffsetBytes(stripe, 0);
+  const memberDataOffsetBytes = g.memberDataOffsetBytes(stripe, 0);
   const outcome: StripeRecovery = { torn: [], unreadable: [], memberFailed: false };
   const blockRange = (dataIndex: number, row: number): BadBlockRange => ({ firstBlock: (stripe * g.stripeDataBytes + dataIndex * g.chunkSizeBytes) / B + row, blockCount: 1, reason: 'lost' });
 
@@ -147,12 +148,12 @@ async function recoverStripe(array: RaidArray, stripe: number, checks: BlockChec
     const chunk = Buffer.alloc(g.chunkSizeBytes);
     chunks[slot] = chunk;
     try {
-      await disk.readData(offset, chunk);
+      await disk.readData(memberDataOffsetBytes, chunk);
     } catch (error) {
       if (!(error instanceof DeviceIoError)) throw error;
       for (let row = 0; row < rows; row++) {
         try {
-          await disk.readData(offset + row * B, chunk.subarray(row * B, (row + 1) * B));
+          await disk.readData(memberDataOffsetBytes + row * B, chunk.subarray(row * B, (row + 1) * B));
         } catch (blockError) {
           if (!(blockError instanceof DeviceIoError)) throw blockError;
           holes[slot]!.add(row);
@@ -239,10 +240,10 @@ async function recoverStripe(array: RaidArray, stripe: number, checks: BlockChec
   }
 
   const writes: Promise<void>[] = [];
-  const write = (role: number, memberOffset: number, bytes: Buffer) => {
+  const write = (role: number, offsetBytes: number, bytes: Buffer) => {
     const disk = array.writableDisk(role);
     if (!disk) return;
-    writes.push(disk.writeData(memberOffset, bytes).catch(async (error: unknown) => {
+    writes.push(disk.writeData(offsetBytes, bytes).catch(async (error: unknown) => {
       if (!(error instanceof DeviceIoError)) throw error;
       outcome.memberFailed = true;
       await array.writeIntent.markStripe(stripe); // it missed this stripe's repair: rebuilt on re-add
@@ -250,9 +251,9 @@ async function recoverStripe(array: RaidArray, stripe: number, checks: BlockChec
     }));
   };
   parityOut.forEach((bytes, i) => {
-    for (const [first, count] of runsOf(parityKnown[i]!)) write(roles[k + i]!, offset + first * B, bytes.subarray(first * B, (first + count) * B));
+    for (const [first, count] of runsOf(parityKnown[i]!)) write(roles[k + i]!, memberDataOffsetBytes + first * B, bytes.subarray(first * B, (first + count) * B));
   });
-  for (const { slot, row } of repairs) write(roles[slot]!, offset + row * B, Buffer.from(view(slot, row)));
+  for (const { slot, row } of repairs) write(roles[slot]!, memberDataOffsetBytes + row * B, Buffer.from(view(slot, row)));
   await Promise.all(writes);
   return outcome;
 }

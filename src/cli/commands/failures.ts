@@ -50,21 +50,21 @@ export function registerFailures(program: Command, run: Run): void {
     .description('rebuild lost members onto a replacement or a spare; resumes an interrupted rebuild')
     .argument(...ARRAY_ARG)
     .option('-r, --replacement <path>', 'rebuild onto this member (new, or the one whose rebuild was interrupted)')
-    .option('--max-speed <rate>', 'limit the rebuild rate (bytes/s, e.g. 50M)', rateArg)
+    .option('--max-speed <rate>', 'limit the rebuild rate (bytes of array data per second, e.g. 50M)', rateArg)
     .option('-f, --force', 'overwrite a replacement that belongs to another jraid array'))
     .action((spec: string, options: SpeedOptions & ForceOptions & { replacement?: string }) => run(rebuildCommand(spec, options)));
   withCommonOptions(program.command('re-add')
     .description('take back a member that left; rebuild only what was written while it was away')
     .argument(...ARRAY_ARG)
     .argument('<member>', 'the returning member (name the array with it among its paths)')
-    .option('--max-speed <rate>', 'limit the rebuild rate (bytes/s)', rateArg))
+    .option('--max-speed <rate>', 'limit the rebuild rate (bytes of array data per second)', rateArg))
     .action((spec: string, member: string, options: SpeedOptions) => run(reAddCommand(spec, member, options)));
   withCommonOptions(program.command('scrub')
     .description('read every stripe and check parity; --repair fixes mismatches')
     .argument(...ARRAY_ARG)
     .option('--repair', 'rewrite bad parity (RAID-6: fix the one bad chunk P and Q name)')
     .option('--restart', 'start from the beginning instead of the saved checkpoint')
-    .option('--max-speed <rate>', 'limit the scrub rate (bytes/s)', rateArg))
+    .option('--max-speed <rate>', 'limit the scrub rate (bytes of array data per second)', rateArg))
     .action((spec: string, options: SpeedOptions & { repair?: boolean; restart?: boolean }) => run(scrubCommand(spec, options)));
 }
 
