@@ -38,9 +38,15 @@ export function journalLayoutFor(sb: Pick<Superblock, 'level' | 'raidDevices' | 
   return { copies, slotsPerMember, slotBytes };
 }
 
-/** Where record `generation` goes in each member's journal region. */
-export function slotOffsetBytes(layout: JournalLayout, generation: number): number {
-  return (generation % layout.slotsPerMember) * layout.slotBytes;
+/** Where slot `slot` starts in a member's journal region. */
+export function slotOffsetBytes(layout: JournalLayout, slot: number): number {
+  assert(Number.isInteger(slot) && slot >= 0 && slot < layout.slotsPerMember, `slot ${slot} of ${layout.slotsPerMember}`);
+  return slot * layout.slotBytes;
+}
+
+/** The slot record `generation` goes to: writing g never overwrites g - 1. */
+export function slotOfGeneration(layout: JournalLayout, generation: number): number {
+  return generation % layout.slotsPerMember;
 }
 
 export class MemberJournalStore<M extends JournalMember = JournalMember> implements JournalStore {
@@ -76,7 +82,7 @@ export class MemberJournalStore<M extends JournalMember = JournalMember> impleme
     assert(bytes.length <= this.layout.slotBytes, 'record fits a slot');
     const padded = Buffer.alloc(alignUp(bytes.length, BLOCK_SIZE_BYTES));
     bytes.copy(padded);
-    const slotOffset = slotOffsetBytes(this.layout, generation);
+    const slotOffset = slotOffsetBytes(this.layout, slotOfGeneration(this.layout, generation));
     const tried = new Set<M>();
     let written = 0;
     // Bounded: each round tries members not tried before, so at most one round per member.
@@ -135,7 +141,7 @@ export type SlotContent =
 export async function readJournalSlots(member: Pick<JournalMember, 'readRegion'>, arrayUuid: Buffer, layout: JournalLayout): Promise<SlotContent[]> {
   const slots: SlotContent[] = [];
   for (let slot = 0; slot < layout.slotsPerMember; slot++) {
-    const at = slot * layout.slotBytes;
+    const at = slotOffsetBytes(layout, slot);
     const head = Buffer.alloc(BLOCK_SIZE_BYTES);
     try {
       await member.readRegion('journal', at, head);
@@ -190,6 +196,6 @@ export async function readJournal(disks: readonly JournalMember[], arrayUuid: Bu
 /** Blanks every slot of a member's journal region, so no record older than the array's stays there. */
 export async function clearJournalSlots(member: JournalMember, layout: JournalLayout): Promise<void> {
   const empty = Buffer.alloc(BLOCK_SIZE_BYTES);
-  for (let slot = 0; slot < layout.slotsPerMember; slot++) await member.writeRegion('journal', slot * layout.slotBytes, empty);
+  for (let slot = 0; slot < layout.slotsPerMember; slot++) await member.writeRegion('journal', slotOffsetBytes(layout, slot), empty);
   await member.flush();
 }
