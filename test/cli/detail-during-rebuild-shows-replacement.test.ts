@@ -41,8 +41,8 @@ for (const backend of backends()) {
       expect((await ws.run(['write', 'r5', '-o', '0'], { input: randomBytes(16 * MIB) })).exitCode).toBe(EXIT.OK);
       expect((await ws.run(['fail-disk', 'r5', members[1]!])).exitCode).toBe(EXIT.DEGRADED);
 
-      // 16 MiB of member data (32 MiB of array data) at 4 MiB/s: about 8 s.
-      const rebuild = execa(JRAID_BIN, ['rebuild', 'r5', '--replacement', replacements[0]!, '--max-speed', '4M'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
+      // 16 MiB of member data, 32 MiB of array data at 2 MiB/s: about 16 s.
+      const rebuild = execa(JRAID_BIN, ['rebuild', 'r5', '--replacement', replacements[0]!, '--max-speed', '2M'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
       pids.push(rebuild.pid!);
       const replacementRow = async (): Promise<Member | undefined> =>
         (readJson((await ws.run(['detail', 'r5', '--json'])).stdout).members as Member[]).find((member) => member.path === replacements[0]);
@@ -74,7 +74,7 @@ for (const backend of backends()) {
       expect((await ws.run(['fail-disk', 'r5', members[2]!])).exitCode).toBe(EXIT.DEGRADED);
       const daemon = await startDaemon(ws, 'r5');
       pids.push(daemon.pid);
-      const served = execa(JRAID_BIN, ['rebuild', 'r5', '--replacement', replacements[1]!, '--max-speed', '4M'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
+      const served = execa(JRAID_BIN, ['rebuild', 'r5', '--replacement', replacements[1]!, '--max-speed', '2M'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
       await until(async () => readJson((await ws.run(['detail', 'r5', '--json'], { env })).stdout).rebuildPercent > 0, 'rebuild progress through the daemon');
       const viaDaemon = await ws.run(['detail', 'r5'], { env });
       expect(viaDaemon.exitCode).toBe(EXIT.DEGRADED);

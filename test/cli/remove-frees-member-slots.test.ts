@@ -38,7 +38,7 @@ for (const backend of backends()) {
 
       // A rebuilding member is refused: kill a throttled rebuild onto the spare half-way.
       expect((await ws.run(['fail-disk', 'r5', members[1]!])).exitCode).toBe(EXIT.DEGRADED);
-      const rebuild = execa(JRAID_BIN, ['rebuild', 'r5', '--max-speed', '2M'], { reject: false, env: { JRAID_CONFIG: ws.config } });
+      const rebuild = execa(JRAID_BIN, ['rebuild', 'r5', '--max-speed', '1M'], { reject: false, env: { JRAID_CONFIG: ws.config } });
       for (let waited = 0; waited < 15_000 && !((await detail()).rebuildPercent > 0); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
       rebuild.kill('SIGKILL');
       await rebuild;
