@@ -4,7 +4,9 @@
 //            daemon crash can no longer tear it; after a power loss a torn block is caught by
 //            the journal's block checks and reads as EIO, never as garbage;
 //   fast     reply once the whole request is buffered in the daemon (never before the whole
-//            payload arrived, seed 003); its outcome is reported at the next FLUSH.
+//            payload arrived, seed 003); its outcome is reported at the next FLUSH. The payload
+//            is the NBD server's buffer: the reply says so (NbdEarlyAcknowledgement), and the
+//            server keeps that buffer out of use, and counted, until the write has finished.
 // FLUSH waits for every write received before it, then makes them durable; FUA makes that
 // one write durable before its reply. Both keep their meaning at every level. The levels are
 // the table ACKNOWLEDGEMENT below. The backend also says which RAID failures a client sees as
@@ -15,7 +17,7 @@ import { decide, type DecisionTable } from '../decision-table.js';
 import { JraidError, type ErrorCode } from '../errors.js';
 import { MIB } from '../units.js';
 import { NBD_EIO } from './nbd-protocol.js';
-import type { NbdBackend } from './nbd-server.js';
+import type { NbdBackend, NbdEarlyAcknowledgement, NbdWriteOptions } from './nbd-server.js';
 
 export type Toughness = 'durable' | 'atomic' | 'fast';
 export const TOUGHNESS_LEVELS: readonly Toughness[] = ['durable', 'atomic', 'fast'];
@@ -87,12 +89,13 @@ export class ArrayBackend implements NbdBackend {
     return this.array.read(offsetBytes, lengthBytes).catch(rethrowForNbd);
   }
 
-  async write(offsetBytes: number, data: Buffer, options: { fua: boolean }): Promise<void> {
+  async write(offsetBytes: number, data: Buffer, options: NbdWriteOptions): Promise<void | NbdEarlyAcknowledgement> {
     const rule = options.fua ? this.ackRules.fua : this.ackRules.plain;
     const done = this.track(this.array.write(offsetBytes, data).then(() => { this.writesDone++; }, rethrowForNbd));
     if (!rule.waitForWrite) {
       done.catch((error: unknown) => { this.deferredFailure ??= error; });
-      return;
+      // The engine reads `data` until the write finishes: the server must not reuse it before.
+      return { dataReleased: done };
     }
     await done;
     if (rule.syncBeforeReply) await this.sync();
