@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assembleArray } from '../src/engine/assemble.js';
 import { createArray, resyncStripes } from '../src/engine/create.js';
-import { MemberJournalStore } from '../src/engine/journal-store.js';
+import { MemberJournalStore } from '../src/journal/store.js';
 import { encodeJournalRecord } from '../src/format/journal-record.js';
 import { Rng } from '../src/rng.js';
 import { GIB, MIB } from '../src/units.js';

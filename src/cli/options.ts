@@ -2,7 +2,7 @@
 
 import { Command, InvalidArgumentError } from 'commander';
 import { parseSizeBytes } from '../units.js';
-import { configPath } from '../engine/config.js';
+import { configPath } from '../app/config.js';
 import { Output } from './output.js';
 
 /** Byte counts for offsets and lengths: a bare number is bytes. */

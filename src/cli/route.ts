@@ -3,7 +3,7 @@
 
 import { findDaemon, type DaemonClient } from '../daemon/control-client.js';
 import type { AssembleOptions, Assembled } from '../engine/assemble.js';
-import { withArray, type ArraySpec } from '../engine/open.js';
+import { withArray, type ArraySpec } from '../app/open.js';
 import { configFor, type CommonOptions } from './options.js';
 
 export interface RouteOptions {

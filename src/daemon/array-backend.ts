@@ -8,15 +8,55 @@
 //            is the NBD server's buffer: the reply says so (NbdEarlyAcknowledgement), and the
 //            server keeps that buffer out of use, and counted, until the write has finished.
 // FLUSH waits for every write received before it, then makes them durable; FUA makes that
-// one write durable before its reply. Both keep their meaning at every level.
+// one write durable before its reply. Both keep their meaning at every level. The levels are
+// the table ACKNOWLEDGEMENT below. The backend also says which RAID failures a client sees as
+// which NBD error, so the NBD server itself knows nothing of RAID.
 
 import type { RaidArray } from '../engine/raid-array.js';
-import { JraidError } from '../errors.js';
+import { decide, type DecisionTable } from '../decision-table.js';
+import { JraidError, type ErrorCode } from '../errors.js';
 import { MIB } from '../units.js';
+import { NBD_EIO } from './nbd-protocol.js';
 import type { NbdBackend, NbdEarlyAcknowledgement, NbdWriteOptions } from './nbd-server.js';
 
 export type Toughness = 'durable' | 'atomic' | 'fast';
 export const TOUGHNESS_LEVELS: readonly Toughness[] = ['durable', 'atomic', 'fast'];
+
+/** When a write's reply may go. */
+export interface AckRule {
+  /** The reply waits for the write's data and parity writes to complete (otherwise: once buffered, failure reported at the next FLUSH). */
+  waitForWrite: boolean;
+  /** Then a group sync makes it durable before the reply. */
+  syncBeforeReply: boolean;
+}
+
+export const ACKNOWLEDGEMENT: DecisionTable<{ toughness: Toughness; fua: boolean }, AckRule> = {
+  name: 'acknowledgement level',
+  domains: { toughness: TOUGHNESS_LEVELS, fua: [false, true] },
+  rows: [
+    { when: { toughness: 'durable' }, then: { waitForWrite: true, syncBeforeReply: true } },
+    { when: { toughness: 'atomic', fua: false }, then: { waitForWrite: true, syncBeforeReply: false } },
+    { when: { toughness: 'fast', fua: false }, then: { waitForWrite: false, syncBeforeReply: false } },
+    // FUA keeps its meaning at every level: that write is durable before its reply.
+    { when: { toughness: ['atomic', 'fast'], fua: true }, then: { waitForWrite: true, syncBeforeReply: true } },
+  ],
+};
+
+/** RAID failures a client is expected to meet, and the NBD error each becomes. */
+export const NBD_ERROR_FOR_CODE: ReadonlyMap<ErrorCode, number> = new Map([
+  ['E_BAD_BLOCK', NBD_EIO], // a block unreadable on every copy (recorded bad)
+  ['E_ARRAY_FAILED', NBD_EIO], // too many members lost to serve I/O
+]);
+
+/** Marks an expected RAID failure with the NBD error it becomes (`nbdError`, which the server honours). */
+function forNbd(error: unknown): unknown {
+  const nbdError = error instanceof JraidError ? NBD_ERROR_FOR_CODE.get(error.code) : undefined;
+  return nbdError === undefined ? error : Object.assign(error as JraidError, { nbdError });
+}
+
+const rethrowForNbd = (error: unknown): never => {
+  throw forNbd(error);
+};
 
 /** Bytes of zeroes written per engine call for WRITE_ZEROES. */
 const ZERO_CHUNK_BYTES = 8 * MIB;
@@ -24,6 +64,8 @@ const ZERO_CHUNK_BYTES = 8 * MIB;
 export class ArrayBackend implements NbdBackend {
   private readonly array: RaidArray;
   readonly toughness: Toughness;
+  /** ACKNOWLEDGEMENT's rows for this level, without and with FUA. */
+  private readonly ackRules: { plain: AckRule; fua: AckRule };
   /** Writes received and not yet finished (fast mode replies before they finish). */
   private readonly pending = new Set<Promise<void>>();
   /** A write that failed after its fast reply: reported by the next FLUSH. */
@@ -36,6 +78,7 @@ export class ArrayBackend implements NbdBackend {
   constructor(array: RaidArray, toughness: Toughness) {
     this.array = array;
     this.toughness = toughness;
+    this.ackRules = { plain: decide(ACKNOWLEDGEMENT, { toughness, fua: false }), fua: decide(ACKNOWLEDGEMENT, { toughness, fua: true }) };
   }
 
   get sizeBytes(): number {
@@ -43,18 +86,19 @@ export class ArrayBackend implements NbdBackend {
   }
 
   read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    return this.array.read(offsetBytes, lengthBytes);
+    return this.array.read(offsetBytes, lengthBytes).catch(rethrowForNbd);
   }
 
   async write(offsetBytes: number, data: Buffer, options: NbdWriteOptions): Promise<void | NbdEarlyAcknowledgement> {
-    const done = this.track(this.array.write(offsetBytes, data).then(() => { this.writesDone++; }));
-    if (this.toughness === 'fast' && !options.fua) {
+    const rule = options.fua ? this.ackRules.fua : this.ackRules.plain;
+    const done = this.track(this.array.write(offsetBytes, data).then(() => { this.writesDone++; }, rethrowForNbd));
+    if (!rule.waitForWrite) {
       done.catch((error: unknown) => { this.deferredFailure ??= error; });
       // The engine reads `data` until the write finishes: the server must not reuse it before.
       return { dataReleased: done };
     }
     await done;
-    if (this.toughness === 'durable' || options.fua) await this.sync();
+    if (rule.syncBeforeReply) await this.sync();
   }
 
   /** FLUSH: every write received so far finished, then durable. */
@@ -98,7 +142,7 @@ export class ArrayBackend implements NbdBackend {
    */
   private sync(): Promise<void> {
     if (!this.syncRunning) {
-      this.syncRunning = this.array.flush().then(() => { this.syncsDone++; }).finally(() => { this.syncRunning = undefined; });
+      this.syncRunning = this.array.flush().then(() => { this.syncsDone++; }, rethrowForNbd).finally(() => { this.syncRunning = undefined; });
       return this.syncRunning;
     }
     this.syncQueued ??= this.syncRunning.catch(() => {}).then(() => {

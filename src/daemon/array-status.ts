@@ -2,10 +2,10 @@
 // described as it is now (through its daemon when one serves it, else read-only from its
 // members, taking no lock), with the one thing to do next when something needs doing.
 
-import { readConfig } from '../engine/config.js';
-import type { ArrayDetail } from '../engine/describe.js';
-import { withArray } from '../engine/open.js';
-import { opDetail } from '../engine/operations.js';
+import { readConfig } from '../app/config.js';
+import type { ArrayDetail } from '../app/describe.js';
+import { withArray } from '../app/open.js';
+import { opDetail } from '../app/operations.js';
 import { JraidError, isJraidError } from '../errors.js';
 import { DaemonClient } from './control-client.js';
 import { listRegistry, readLastScrub, type DaemonRecord, type LastScrub } from './registry.js';

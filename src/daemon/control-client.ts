@@ -5,7 +5,7 @@ import { FileDevice } from '../device/file-device.js';
 import { JraidError, type ErrorCode } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
 import { checkExpectedUuid } from '../engine/assemble.js';
-import { resolveArraySpec, type ArraySpec } from '../engine/open.js';
+import { resolveArraySpec, type ArraySpec } from '../app/open.js';
 import { readSuperblocks } from '../engine/superblock-io.js';
 import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
 import { readRegistry, type DaemonRecord } from './registry.js';

@@ -176,8 +176,6 @@ const EXPECTED_FAILURE_CODES: ReadonlyMap<string, number> = new Map([
   ['EDQUOT', NBD_ENOSPC], // the spec asks for EDQUOT and EFBIG to be reported as ENOSPC
   ['EFBIG', NBD_ENOSPC],
   ['EROFS', NBD_EPERM],
-  ['E_BAD_BLOCK', NBD_EIO], // JraidError: a block unreadable on every copy
-  ['E_ARRAY_FAILED', NBD_EIO], // JraidError: too many members lost to serve I/O
 ]);
 
 /** Maps what a backend threw to the error sent to the client; `expected: false` failures deserve a log line at error level. */

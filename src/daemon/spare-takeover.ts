@@ -4,7 +4,7 @@
 
 import { resolve } from 'node:path';
 import type { Assembled } from '../engine/assemble.js';
-import { opRebuild, type OpContext } from '../engine/operations.js';
+import { opRebuild, type OpContext } from '../app/operations.js';
 import type { Logger } from './daemon.js';
 import { rebuildSteps, type EventHub } from './monitor-events.js';
 

@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { FileDevice, openForLock } from '../device/file-device.js';
 import { tryLockMember, unlockMember } from '../device/lock.js';
 import { checkExpectedUuid } from '../engine/assemble.js';
-import { resolveArraySpec } from '../engine/open.js';
+import { resolveArraySpec } from '../app/open.js';
 import { readSuperblocks } from '../engine/superblock-io.js';
 import { JraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';

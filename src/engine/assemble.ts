@@ -18,7 +18,8 @@ import { exclusiveHolders, lockAll, type LockedMembers } from './member-locks.js
 import type { HolderProcess } from '../device/lock.js';
 import { RaidArray, type ArrayEvent, type JournalOptions } from './raid-array.js';
 import { readSuperblocks } from './superblock-io.js';
-import { recoverArray, recoveryNeeded, type RecoveryAction, type RecoveryOutcome } from './recover.js';
+import { recoverArray, type RecoveryOutcome } from './recover.js';
+import { recoveryNeeded, type RecoveryAction } from '../journal/recovery-plan.js';
 
 export interface AssembleOptions {
   readOnly?: boolean;

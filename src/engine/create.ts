@@ -276,20 +276,20 @@ export async function resyncStripes(
   endStripe: number,
   onStripes?: (doneStripes: number) => Promise<void>,
 ): Promise<void> {
-  const chunk = geometry.chunkSizeBytes;
-  const data = Array.from({ length: geometry.dataDisks }, () => Buffer.alloc(chunk));
-  const p = Buffer.alloc(chunk);
-  const q = Buffer.alloc(chunk);
-  const reportEvery = Math.max(1, Math.floor((64 * MIB) / (chunk * geometry.dataDisks)));
+  const chunkSizeBytes = geometry.chunkSizeBytes;
+  const data = Array.from({ length: geometry.dataDisks }, () => Buffer.alloc(chunkSizeBytes));
+  const p = Buffer.alloc(chunkSizeBytes);
+  const q = Buffer.alloc(chunkSizeBytes);
+  const reportEvery = Math.max(1, Math.floor((64 * MIB) / (chunkSizeBytes * geometry.dataDisks)));
   for (let stripe = firstStripe; stripe < endStripe; stripe++) {
     const map = geometry.stripeMap(stripe);
-    const offset = geometry.memberDataOffsetBytes(stripe, 0);
-    await Promise.all(map.dataRoles.map((role, i) => diskForRole(role).readData(offset, data[i]!)));
+    const memberDataOffsetBytes = geometry.memberDataOffsetBytes(stripe, 0);
+    await Promise.all(map.dataRoles.map((role, i) => diskForRole(role).readData(memberDataOffsetBytes, data[i]!)));
     computeP(data, p);
-    const writes = [diskForRole(map.pRole).writeData(offset, p)];
+    const writes = [diskForRole(map.pRole).writeData(memberDataOffsetBytes, p)];
     if (map.qRole >= 0) {
       computeQ(data, q, map.qExponents);
-      writes.push(diskForRole(map.qRole).writeData(offset, q));
+      writes.push(diskForRole(map.qRole).writeData(memberDataOffsetBytes, q));
     }
     await Promise.all(writes);
     if (onStripes && ((stripe + 1 - firstStripe) % reportEvery === 0 || stripe + 1 === endStripe)) await onStripes(stripe + 1);

@@ -19,7 +19,8 @@ import { MemberDisk } from './member-disk.js';
 import { lockAll } from './member-locks.js';
 import type { RaidArray } from './raid-array.js';
 import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
-import { journalLayout } from './journal-store.js';
+import { clearJournalSlots, journalLayout } from '../journal/store.js';
+import { decideReAdd, type ReAddWhy } from './re-add-plan.js';
 
 export interface MaintenanceProgress {
   doneBytes: number;
@@ -27,6 +28,7 @@ export interface MaintenanceProgress {
 }
 
 export interface MaintenanceOptions {
+  /** --max-speed: bytes of array data per second (see Throttle), the same quantity for rebuild, re-add and scrub. */
   maxSpeedBytesPerSecond?: number;
   onProgress?: (progress: MaintenanceProgress) => void;
   /** How often the checkpoint reaches the superblocks. */
@@ -305,12 +307,12 @@ export async function prepareRebuild(array: RaidArray, replacement: BlockDevice 
 export async function runRebuild(array: RaidArray, index: number, options: MaintenanceOptions = {}): Promise<RebuildOutcome> {
   const startedMs = Date.now();
   const disk = array.disks.get(index)!;
-  const chunk = array.geometry.chunkSizeBytes;
+  const chunkSizeBytes = array.geometry.chunkSizeBytes;
   const initial = array.sb.members[index]!;
   const role = initial.role!;
   const partial = initial.partialRebuild;
   const resumedFromBytes = initial.recoveryOffsetBytes;
-  const firstStripe = Math.floor(resumedFromBytes / chunk);
+  const firstStripe = Math.floor(resumedFromBytes / chunkSizeBytes);
   const total = array.geometry.stripeCount;
   const throttle = new Throttle(options.maxSpeedBytesPerSecond);
   const checkpointMs = options.checkpointIntervalMs ?? 1000;
@@ -349,15 +351,15 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
           writeError = error;
           return;
         }
-        if (stillRebuilding()) array.rebuildProgress.set(index, (stripe + 1) * chunk);
+        if (stillRebuilding()) array.rebuildProgress.set(index, (stripe + 1) * chunkSizeBytes);
       });
       if (writeError) throw await targetFailed(writeError);
       stripesRebuilt++;
-      await throttle.account(chunk);
+      await throttle.account(array.geometry.stripeDataBytes);
     } else if (stillRebuilding()) {
-      array.rebuildProgress.set(index, (stripe + 1) * chunk);
+      array.rebuildProgress.set(index, (stripe + 1) * chunkSizeBytes);
     }
-    options.onProgress?.({ doneBytes: (stripe + 1) * chunk, totalBytes: total * chunk });
+    options.onProgress?.({ doneBytes: (stripe + 1) * chunkSizeBytes, totalBytes: total * chunkSizeBytes });
     if (Date.now() - lastCheckpointMs >= checkpointMs) {
       // The checkpoint reaches the superblocks only once what it covers is durable.
       const progress = array.rebuiltBytes(index);
@@ -383,7 +385,7 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
   await array.journal?.rewrite();
   return {
     path: disk.path, index, role, mode: partial ? 'partial' : 'full', resumedFromBytes,
-    stripesRebuilt, bytesWritten: stripesRebuilt * chunk, seconds: (Date.now() - startedMs) / 1000,
+    stripesRebuilt, bytesWritten: stripesRebuilt * chunkSizeBytes, seconds: (Date.now() - startedMs) / 1000,
   };
 }
 
@@ -400,11 +402,8 @@ async function prepareToJoin(array: RaidArray, disk: MemberDisk): Promise<void> 
   // replacements the members that hold the current one may all be gone.
   await array.persistBadBlocks();
   if (array.sb.policy !== 'dirty-log') return;
-  const layout = journalLayout(array);
-  const empty = Buffer.alloc(BLOCK_SIZE_BYTES);
   try {
-    for (let slot = 0; slot < layout.slotsPerMember; slot++) await disk.writeRegion('journal', slot * layout.slotBytes, empty);
-    await disk.flush();
+    await clearJournalSlots(disk, journalLayout(array));
   } catch (error) {
     if (!(error instanceof DeviceIoError)) throw error;
     await array.failMember(array.indexOfDisk(disk), `rebuild write failed: ${error.message}`);
@@ -444,16 +443,15 @@ export async function prepareReAdd(assembled: Assembled, path: string): Promise<
     throw new JraidError('E_IO', `${path}: its superblock cannot be read (${error.message})`, { path, hint: 'check the member; rebuild onto a replacement instead' });
   });
   const intent = array.writeIntent;
-  let mode: ReAddPlan['mode'] = 'full';
-  let reason: string;
-  if (!own) reason = 'its superblock is unreadable';
-  else if (own.members[own.thisIndex]?.state !== 'active') reason = `it was ${own.members[own.thisIndex]?.state ?? 'not in the array'} when it left, not in sync`;
-  else if (!intent.tracking) reason = 'no write-intent marks are kept for it (the array was made whole since it left)';
-  else if (own.events + 1 < intent.startEvents) reason = `it is older (events ${own.events}) than the write-intent marks (since events ${intent.startEvents})`;
-  else {
-    mode = 'partial';
-    reason = `${intent.markedBitCount()} region(s) of ${array.sb.writeIntentChunkBytes} bytes were written while it was away`;
-  }
+  const { mode, why } = decideReAdd(own, intent);
+  const reasons: Record<ReAddWhy, () => string> = {
+    'unreadable': () => 'its superblock is unreadable',
+    'not-in-sync': () => `it was ${own!.members[own!.thisIndex]?.state ?? 'not in the array'} when it left, not in sync`,
+    'no-marks': () => 'no write-intent marks are kept for it (the array was made whole since it left)',
+    'older-than-marks': () => `it is older (events ${own!.events}) than the write-intent marks (since events ${intent.startEvents})`,
+    'marks-cover': () => `${intent.markedBitCount()} region(s) of ${array.sb.writeIntentChunkBytes} bytes were written while it was away`,
+  };
+  const reason = reasons[why]();
   if (array.disks.get(found.index)?.device !== found.device) array.disks.set(found.index, new MemberDisk(found.device, own ?? array.sb));
   await array.commitSuperblocks((sb) => {
     sb.members[found.index] = { ...sb.members[found.index]!, state: 'rebuilding', recoveryOffsetBytes: 0, partialRebuild: mode === 'partial' };
@@ -461,20 +459,25 @@ export async function prepareReAdd(assembled: Assembled, path: string): Promise<
   return { index: found.index, mode, reason };
 }
 
-/** Sleeps as needed to keep the rate at or under the limit. */
+/**
+ * Sleeps as needed to keep the rate at or under --max-speed. The rate is in bytes of array data
+ * per second, for rebuild, re-add and scrub alike: a stripe counts its stripeDataBytes, whatever
+ * the work reads or writes on the members to handle it.
+ */
 export class Throttle {
-  private readonly limit: number | undefined;
+  private readonly arrayBytesPerSecondMax: number | undefined;
   private readonly startedMs = Date.now();
-  private bytes = 0;
+  private arrayBytes = 0;
 
-  constructor(limitBytesPerSecond: number | undefined) {
-    this.limit = limitBytesPerSecond && limitBytesPerSecond > 0 ? limitBytesPerSecond : undefined;
+  constructor(arrayBytesPerSecondMax: number | undefined) {
+    this.arrayBytesPerSecondMax = arrayBytesPerSecondMax && arrayBytesPerSecondMax > 0 ? arrayBytesPerSecondMax : undefined;
   }
 
-  async account(bytes: number): Promise<void> {
-    this.bytes += bytes;
-    if (!this.limit) return;
-    const aheadMs = (this.bytes / this.limit) * 1000 - (Date.now() - this.startedMs);
+  /** Counts `arrayBytes` of array data handled; resolves once the rate allows more. */
+  async account(arrayBytes: number): Promise<void> {
+    this.arrayBytes += arrayBytes;
+    if (!this.arrayBytesPerSecondMax) return;
+    const aheadMs = (this.arrayBytes / this.arrayBytesPerSecondMax) * 1000 - (Date.now() - this.startedMs);
     if (aheadMs > 0) await new Promise((resolve) => setTimeout(resolve, aheadMs));
   }
 }

@@ -15,7 +15,7 @@ import { MemberDisk } from './member-disk.js';
 import { StripeLocks } from './stripe-lock.js';
 import { WriteIntent } from './write-intent.js';
 import { BadBlocks } from './bad-blocks.js';
-import { MemberJournalStore, readJournal, type NewestRecord } from './journal-store.js';
+import { MemberJournalStore, readJournal, type NewestRecord } from '../journal/store.js';
 import { JournalManager } from '../journal/manager.js';
 import { encodeJournalRecord, type BlockCheck, type JournalRecord } from '../format/journal-record.js';
 import { crc32c } from '../format/crc32c.js';

@@ -2,7 +2,7 @@
 //
 // dirty-log: the newest journal record lists the stripes that may be inconsistent. Each listed
 // stripe gets its parity recomputed from its data; each block check in the record classifies
-// its block (table below), and torn blocks go to the bad-block list. Nothing else is touched.
+// its block (a table in journal/recovery-plan.ts), and torn blocks go to the bad-block list. Nothing else is touched.
 // resync: no journal, so a dirty flag means every stripe is resynced.
 //
 // Degraded and dirty: a lost member's block in a dirty stripe cannot be rebuilt with
@@ -10,36 +10,21 @@
 // blocks go to the bad-block list and read as EIO until rewritten. A lost parity chunk puts
 // nothing at risk.
 //
-// Block verdicts (content CRC against the record's checks for that block):
-//   equals a new CRC                         -> new (the write landed)
-//   equals an old CRC                        -> old (it did not)
-//   an old CRC is known, matches neither     -> torn
-//   no old CRC, first sector equals new's    -> torn (part of the write landed)
-//   no old CRC, first sector differs         -> old
+// The plan (whether recovery is needed, block verdicts, stripes at risk) is decision tables in
+// journal/recovery-plan.ts; this module carries it out on the members.
 
-import { crc32c } from '../format/crc32c.js';
 import type { BlockCheck, JournalRecord } from '../format/journal-record.js';
 import type { BadBlockRange } from '../format/bad-blocks.js';
 import { FLAG_DIRTY } from '../format/superblock.js';
 import { computeP, computeQ, reconstructRow } from '../parity/parity.js';
 import { DeviceIoError } from '../device/block-device.js';
 import { JraidError } from '../errors.js';
-import { BLOCK_SIZE_BYTES, SECTOR_SIZE_BYTES } from '../units.js';
+import { BLOCK_SIZE_BYTES } from '../units.js';
+import { atRisk, classifyBlock, recoveryNeeded, type RecoveryAction } from '../journal/recovery-plan.js';
 import { resyncStripes } from './create.js';
 import type { RaidArray } from './raid-array.js';
 
-export type BlockVerdict = 'new' | 'old' | 'torn';
-
-export function classifyBlock(block: Uint8Array, checks: readonly BlockCheck[]): BlockVerdict {
-  const crc = crc32c(block);
-  if (checks.some((check) => check.newCrc === crc)) return 'new';
-  if (checks.some((check) => check.kind === 'old' && check.checkCrc === crc)) return 'old';
-  if (checks.some((check) => check.kind === 'old')) return 'torn';
-  const firstSector = crc32c(block.subarray(0, SECTOR_SIZE_BYTES));
-  return checks.some((check) => check.kind === 'first-sector' && check.checkCrc === firstSector) ? 'torn' : 'old';
-}
-
-export type RecoveryAction = 'none' | 'dirty-stripes' | 'full-resync';
+export type { RecoveryAction } from '../journal/recovery-plan.js';
 
 export interface RecoveryOutcome {
   policy: string;
@@ -52,39 +37,6 @@ export interface RecoveryOutcome {
   /** Blocks a member could not read in a row the crash left mid-update: recorded bad. */
   unreadableBlocks: BadBlockRange[];
   seconds: number;
-}
-
-export function recoveryNeeded(array: RaidArray): RecoveryAction {
-  if (array.sb.policy === 'dirty-log') {
-    const record = array.journalRecord;
-    if (record && !record.clean) return 'dirty-stripes';
-    return array.sb.resyncOffsetBytes < array.sb.dataSizeBytes ? 'full-resync' : 'none';
-  }
-  return array.sb.flags & FLAG_DIRTY || array.sb.resyncOffsetBytes < array.sb.dataSizeBytes ? 'full-resync' : 'none';
-}
-
-/**
- * Stripes whose unreadable data chunks cannot be trusted, with the array ranges at risk. A data
- * chunk is unreadable when its member is lost, or still being rebuilt and not yet past this
- * stripe: either way it would be rebuilt from parity that a crash may have left mid-update.
- */
-export function atRisk(array: RaidArray, stripes: readonly number[]): { stripes: number[]; blocks: BadBlockRange[] } {
-  const risky: number[] = [];
-  const blocks: BadBlockRange[] = [];
-  if (array.degradedRoles().length === 0) return { stripes: risky, blocks };
-  const g = array.geometry;
-  for (const stripe of stripes) {
-    const map = g.stripeMap(stripe);
-    let hit = false;
-    map.dataRoles.forEach((role, dataIndex) => {
-      if (array.readableDisk(role, stripe)) return;
-      hit = true;
-      const firstBlock = (stripe * g.stripeDataBytes + dataIndex * g.chunkSizeBytes) / BLOCK_SIZE_BYTES;
-      blocks.push({ firstBlock, blockCount: g.blocksPerChunk, reason: 'lost' });
-    });
-    if (hit) risky.push(stripe);
-  }
-  return { stripes: risky, blocks };
 }
 
 export interface RecoverOptions {
@@ -116,13 +68,13 @@ export async function recoverArray(array: RaidArray, options: RecoverOptions = {
 
   if (!record && array.lostRoles().length === 0) {
     // The baseline: no journal, so every stripe from the resync point on.
-    await resyncStripes(g, (role) => array.writableDisk(role)!, stripes[0] ?? 0, g.stripeCount, async (done) => {
-      options.onProgress?.({ doneBytes: done * g.chunkSizeBytes * g.dataDisks, totalBytes: g.arraySizeBytes });
+    await resyncStripes(g, (role) => array.writableDisk(role)!, stripes[0] ?? 0, g.stripeCount, async (doneStripes) => {
+      options.onProgress?.({ doneBytes: doneStripes * g.stripeDataBytes, totalBytes: g.arraySizeBytes });
     });
   } else {
     const checksByStripe = new Map<number, BlockCheck[]>();
     for (const entry of record?.entries ?? []) checksByStripe.set(entry.stripe, [...(checksByStripe.get(entry.stripe) ?? []), ...entry.checks]);
-    let done = 0;
+    let doneStripes = 0;
     for (const stripe of stripes) {
       // Bounded: each pass that fails a member has one member fewer.
       for (let pass = 0; pass <= array.sb.members.length; pass++) {
@@ -148,8 +100,9 @@ export async function recoverArray(array: RaidArray, options: RecoverOptions = {
         outcome.unreadableBlocks.push(...result.unreadable);
         break;
       }
-      done++;
-      options.onProgress?.({ doneBytes: done, totalBytes: stripes.length });
+      doneStripes++;
+      // Array data bytes, like every other progress report: a listed stripe covers stripeDataBytes.
+      options.onProgress?.({ doneBytes: doneStripes * g.stripeDataBytes, totalBytes: stripes.length * g.stripeDataBytes });
     }
   }
   array.checkAlive();
@@ -182,7 +135,7 @@ async function recoverStripe(array: RaidArray, stripe: number, checks: BlockChec
   const rows = g.blocksPerChunk;
   const map = g.stripeMap(stripe);
   const roles = map.qRole >= 0 ? [...map.dataRoles, map.pRole, map.qRole] : [...map.dataRoles, map.pRole];
-  const offset = g.memberDataOffsetBytes(stripe, 0);
+  const memberDataOffsetBytes = g.memberDataOffsetBytes(stripe, 0);
   const outcome: StripeRecovery = { torn: [], unreadable: [], memberFailed: false };
   const blockRange = (dataIndex: number, row: number): BadBlockRange => ({ firstBlock: (stripe * g.stripeDataBytes + dataIndex * g.chunkSizeBytes) / B + row, blockCount: 1, reason: 'lost' });
 
@@ -195,12 +148,12 @@ async function recoverStripe(array: RaidArray, stripe: number, checks: BlockChec
     const chunk = Buffer.alloc(g.chunkSizeBytes);
     chunks[slot] = chunk;
     try {
-      await disk.readData(offset, chunk);
+      await disk.readData(memberDataOffsetBytes, chunk);
     } catch (error) {
       if (!(error instanceof DeviceIoError)) throw error;
       for (let row = 0; row < rows; row++) {
         try {
-          await disk.readData(offset + row * B, chunk.subarray(row * B, (row + 1) * B));
+          await disk.readData(memberDataOffsetBytes + row * B, chunk.subarray(row * B, (row + 1) * B));
         } catch (blockError) {
           if (!(blockError instanceof DeviceIoError)) throw blockError;
           holes[slot]!.add(row);
@@ -287,10 +240,10 @@ async function recoverStripe(array: RaidArray, stripe: number, checks: BlockChec
   }
 
   const writes: Promise<void>[] = [];
-  const write = (role: number, memberOffset: number, bytes: Buffer) => {
+  const write = (role: number, offsetBytes: number, bytes: Buffer) => {
     const disk = array.writableDisk(role);
     if (!disk) return;
-    writes.push(disk.writeData(memberOffset, bytes).catch(async (error: unknown) => {
+    writes.push(disk.writeData(offsetBytes, bytes).catch(async (error: unknown) => {
       if (!(error instanceof DeviceIoError)) throw error;
       outcome.memberFailed = true;
       await array.writeIntent.markStripe(stripe); // it missed this stripe's repair: rebuilt on re-add
@@ -298,9 +251,9 @@ async function recoverStripe(array: RaidArray, stripe: number, checks: BlockChec
     }));
   };
   parityOut.forEach((bytes, i) => {
-    for (const [first, count] of runsOf(parityKnown[i]!)) write(roles[k + i]!, offset + first * B, bytes.subarray(first * B, (first + count) * B));
+    for (const [first, count] of runsOf(parityKnown[i]!)) write(roles[k + i]!, memberDataOffsetBytes + first * B, bytes.subarray(first * B, (first + count) * B));
   });
-  for (const { slot, row } of repairs) write(roles[slot]!, offset + row * B, Buffer.from(view(slot, row)));
+  for (const { slot, row } of repairs) write(roles[slot]!, memberDataOffsetBytes + row * B, Buffer.from(view(slot, row)));
   await Promise.all(writes);
   return outcome;
 }

@@ -83,19 +83,19 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
     throw new JraidError('E_ARRAY_DEGRADED', 'the array is degraded: parity cannot be checked on every stripe', { hint: 'rebuild the lost member first (jraid rebuild)' });
   }
   const g = array.geometry;
-  const chunk = g.chunkSizeBytes;
+  const chunkSizeBytes = g.chunkSizeBytes;
   const k = g.dataDisks;
   const hasQ = g.parityDisks === 2;
   // A read-only scrub keeps no checkpoint (it writes nothing), so it checks every stripe.
-  const resumedFromStripe = options.restart || array.readOnly ? 0 : Math.floor(array.sb.scrubOffsetBytes / chunk);
+  const resumedFromStripe = options.restart || array.readOnly ? 0 : Math.floor(array.sb.scrubOffsetBytes / chunkSizeBytes);
   const throttle = new Throttle(options.maxSpeedBytesPerSecond);
   const checkpointMs = options.checkpointIntervalMs ?? 1000;
   let lastCheckpointMs = Date.now();
   const mismatches: ScrubMismatch[] = [];
   const p = Buffer.alloc(BLOCK_SIZE_BYTES);
   const q = Buffer.alloc(BLOCK_SIZE_BYTES);
-  const wholeP = Buffer.alloc(chunk);
-  const wholeQ = Buffer.alloc(chunk);
+  const wholeP = Buffer.alloc(chunkSizeBytes);
+  const wholeQ = Buffer.alloc(chunkSizeBytes);
   for (let stripe = resumedFromStripe; stripe < g.stripeCount; stripe++) {
     await array.withStripe(stripe, async () => {
       let { map, roles, chunks } = await array.readStripeChunks(stripe);
@@ -116,7 +116,7 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
         computeQ(chunks.slice(0, k) as Buffer[], wholeQ, map.qExponents);
         consistent = wholeQ.equals(chunks[k + 1]!);
       }
-      for (let at = 0; !consistent && at < chunk; at += BLOCK_SIZE_BYTES) {
+      for (let at = 0; !consistent && at < chunkSizeBytes; at += BLOCK_SIZE_BYTES) {
         const data = Array.from({ length: k }, (_, i) => chunks[i]!.subarray(at, at + BLOCK_SIZE_BYTES));
         const storedP = chunks[k]!.subarray(at, at + BLOCK_SIZE_BYTES);
         computeP(data, p);
@@ -133,7 +133,7 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
         const key = `${verdict.bad}:${slot}`;
         const role = slot >= 0 ? roles[slot]! : null;
         const mismatch = found.get(key) ?? {
-          stripe, arrayOffsetBytes: stripe * chunk * k, arrayLengthBytes: chunk * k, bad: verdict.bad,
+          stripe, arrayOffsetBytes: stripe * chunkSizeBytes * k, arrayLengthBytes: chunkSizeBytes * k, bad: verdict.bad,
           role, path: role === null ? null : array.readableDisk(role, stripe)?.path ?? null, blocks: 0, repaired: false,
         };
         mismatch.blocks++;
@@ -155,10 +155,10 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
         await array.repairBlocks(stripe, fixes.map((fix) => ({ role: roles[fix.slot]!, chunkOffsetBytes: fix.offsetBytes, block: fix.block })));
       }
     });
-    await throttle.account(chunk * g.raidDevices);
-    options.onProgress?.({ doneBytes: (stripe + 1) * chunk * k, totalBytes: g.arraySizeBytes });
+    await throttle.account(g.stripeDataBytes);
+    options.onProgress?.({ doneBytes: (stripe + 1) * chunkSizeBytes * k, totalBytes: g.arraySizeBytes });
     if (!array.readOnly && Date.now() - lastCheckpointMs >= checkpointMs) {
-      await array.commitSuperblocks((sb) => { sb.scrubOffsetBytes = (stripe + 1) * chunk; });
+      await array.commitSuperblocks((sb) => { sb.scrubOffsetBytes = (stripe + 1) * chunkSizeBytes; });
       lastCheckpointMs = Date.now();
     }
   }

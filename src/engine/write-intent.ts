@@ -57,9 +57,9 @@ export class WriteIntent {
   }
 
   private bitRange(stripe: number): [number, number] {
-    const chunk = this.host.geometry.chunkSizeBytes;
-    const first = Math.floor((stripe * chunk) / this.host.chunkBytes);
-    const last = Math.floor(((stripe + 1) * chunk - 1) / this.host.chunkBytes);
+    const chunkSizeBytes = this.host.geometry.chunkSizeBytes;
+    const first = Math.floor((stripe * chunkSizeBytes) / this.host.chunkBytes);
+    const last = Math.floor(((stripe + 1) * chunkSizeBytes - 1) / this.host.chunkBytes);
     return [first, last];
   }
 

@@ -41,7 +41,7 @@ for (const backend of backends()) {
       expect((await ws.run(['write', 'r5', '-o', '0'], { input: randomBytes(16 * MIB) })).exitCode).toBe(EXIT.OK);
       expect((await ws.run(['fail-disk', 'r5', members[1]!])).exitCode).toBe(EXIT.DEGRADED);
 
-      // 16 MiB at 2 MiB/s: about 8 s.
+      // 16 MiB of member data, 32 MiB of array data at 2 MiB/s: about 16 s.
       const rebuild = execa(JRAID_BIN, ['rebuild', 'r5', '--replacement', replacements[0]!, '--max-speed', '2M'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
       pids.push(rebuild.pid!);
       const replacementRow = async (): Promise<Member | undefined> =>

@@ -38,13 +38,13 @@ for (const backend of backends()) {
       expect((await ws.run(['create', '-l', '5', '-n', '3', '-c', '64K', '-N', 'r5', '--save-config', ...members])).exitCode).toBe(EXIT.OK);
       expect((await ws.run(['write', 'r5', '-o', '0'], { input: randomBytes(8 * MIB) })).exitCode).toBe(EXIT.OK);
 
-      // 24 MiB of member data at 2 MiB/s: about 12 s.
-      const scrub = execa(JRAID_BIN, ['scrub', 'r5', '--repair', '--max-speed', '2M'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
+      // 16 MiB of array data at 1300 KiB/s: about 12 s.
+      const scrub = execa(JRAID_BIN, ['scrub', 'r5', '--repair', '--max-speed', '1300K'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
       pids.push(scrub.pid!);
       await until(async () => readJson((await ws.run(['detail', 'r5', '--json'])).stdout).scrubOffsetBytes > 0, 'the first scrub checkpoint');
       const running = await ws.run(['detail', 'r5']);
       expect(running.exitCode).toBe(EXIT.OK);
-      expect(running.stdout).toMatch(new RegExp(`Scrub Status : running, \\d+\\.\\d% checked \\(pid ${scrub.pid}: jraid scrub r5 --repair --max-speed 2M\\)`));
+      expect(running.stdout).toMatch(new RegExp(`Scrub Status : running, \\d+\\.\\d% checked \\(pid ${scrub.pid}: jraid scrub r5 --repair --max-speed 1300K\\)`));
       expect(running.stdout).not.toMatch(/interrupted/);
       expect(readJson((await ws.run(['detail', 'r5', '--json'])).stdout).scrubStatus).toMatchObject({ state: 'running', pid: scrub.pid, operation: 'scrub' });
 
@@ -59,7 +59,7 @@ for (const backend of backends()) {
       // A check-only scrub writes nothing, not even a checkpoint: killed, it leaves no trace.
       const resumed = await ws.run(['scrub', 'r5', '--repair']);
       expect(resumed.exitCode).toBe(EXIT.OK);
-      const check = execa(JRAID_BIN, ['scrub', 'r5', '--max-speed', '2M'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
+      const check = execa(JRAID_BIN, ['scrub', 'r5', '--max-speed', '1300K'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
       pids.push(check.pid!);
       // Past the one-second checkpoint interval a repairing scrub would have used.
       await new Promise((resolve) => setTimeout(resolve, 2500));
@@ -73,7 +73,7 @@ for (const backend of backends()) {
       // Through the daemon: the scrub runs inside it, and detail asks it.
       const daemon = await startDaemon(ws, 'r5');
       pids.push(daemon.pid);
-      const served = execa(JRAID_BIN, ['scrub', 'r5', '--restart', '--max-speed', '2M', '--json'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
+      const served = execa(JRAID_BIN, ['scrub', 'r5', '--restart', '--max-speed', '1300K', '--json'], { reject: false, env: { JRAID_CONFIG: ws.config, ...env } });
       await until(async () => readJson((await ws.run(['detail', 'r5', '--json'], { env })).stdout).scrubStatus?.percent > 0, 'scrub progress through the daemon');
       const viaDaemon = await ws.run(['detail', 'r5'], { env });
       expect(viaDaemon.stdout).toMatch(new RegExp(`Scrub Status : running, \\d+\\.\\d% checked \\(pid ${daemon.pid}: jraid daemon r5`));

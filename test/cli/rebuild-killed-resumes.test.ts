@@ -53,10 +53,11 @@ for (const backend of backends()) {
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
       };
-      // 32 MiB at 2 MiB/s takes ~16 s; kill it twice on the way. The checkpoint reaches the
-      // superblocks once a second, so a run that started over from zero would first record about
-      // 2 MiB: each run is let past 4 MiB beyond where it started before it is killed, and the
-      // first checkpoint of the next run must lie beyond the last one.
+      // 32 MiB of member data is 96 MiB of array data: at 2 MiB/s (of array data) it takes ~48 s;
+      // kill it twice on the way. The checkpoint reaches the superblocks once a second, so a run
+      // that started over from zero would first record about 0.7 MiB: each run is let past 4 MiB
+      // beyond where it started before it is killed, and the first checkpoint of the next run
+      // must lie beyond the last one.
       for (let kill = 0; kill < 2; kill++) {
         const child = execa(JRAID_BIN, ['rebuild', spec, '--replacement', replacement!, '--max-speed', '2M'], { reject: false, env: { JRAID_CONFIG: ws.config } });
         const previous = seenOffsets[kill]!;

@@ -11,7 +11,7 @@ import { backends } from '../helpers/backends.js';
 import { MIB } from '../../src/units.js';
 import { STRIPES_IN_FLIGHT_MAX } from '../../src/engine/raid-array.js';
 import { CLEAN_BATCH_STRIPES_DEFAULT } from '../../src/journal/manager.js';
-import { examineMember } from '../../src/engine/describe.js';
+import { examineMember } from '../../src/app/describe.js';
 import { FLAG_DIRTY } from '../../src/format/superblock.js';
 
 let ws: Workspace;

@@ -23,7 +23,7 @@ import { DATA_OFFSET_BYTES } from '../../src/format/layout.js';
 import { writeNewArray } from '../../src/engine/create.js';
 import { assembleDevices, type Assembled } from '../../src/engine/assemble.js';
 import type { RaidArray } from '../../src/engine/raid-array.js';
-import { describeArray } from '../../src/engine/describe.js';
+import { describeArray } from '../../src/app/describe.js';
 import { enrolMember, failDisk, prepareReAdd, prepareRebuild, runRebuild } from '../../src/engine/maintenance.js';
 import { scrubArray } from '../../src/engine/scrub.js';
 import type { RecoveryOutcome } from '../../src/engine/recover.js';

@@ -1,4 +1,4 @@
-// Proves: backend failures become the NBD errors the table names (EIO, nbdError, ENOSPC family, jraid's E_BAD_BLOCK and E_ARRAY_FAILED), unexpected ones become EIO with an error log, a failed READ sends no payload so the stream stays in step, and FUA, NO_HOLE and TRIM+FUA reach the backend as asked.
+// Proves: backend failures become the NBD errors the table names (EIO, nbdError, ENOSPC family; jraid's own codes are the backend's to map, the server knows none), unexpected ones become EIO with an error log, a failed READ sends no payload so the stream stays in step, and FUA, NO_HOLE and TRIM+FUA reach the backend as asked.
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   NBD_CMD_FLAG_FUA, NBD_CMD_FLAG_NO_HOLE, NBD_CMD_READ, NBD_CMD_TRIM, NBD_CMD_WRITE, NBD_CMD_WRITE_ZEROES, NBD_EIO, NBD_ENOSPC,
@@ -36,8 +36,8 @@ describe('backend failures', () => {
     ['EDQUOT', withCode('EDQUOT'), NBD_ENOSPC, true],
     ['EFBIG', withCode('EFBIG'), NBD_ENOSPC, true],
     ['EROFS', withCode('EROFS'), NBD_EPERM, true],
-    ['JraidError E_BAD_BLOCK', new JraidError('E_BAD_BLOCK', 'unreadable block'), NBD_EIO, true],
-    ['JraidError E_ARRAY_FAILED', new JraidError('E_ARRAY_FAILED', 'too many members lost'), NBD_EIO, true],
+    ['JraidError E_BAD_BLOCK the backend did not map', new JraidError('E_BAD_BLOCK', 'unreadable block'), NBD_EIO, false],
+    ['JraidError E_BAD_BLOCK the backend mapped', Object.assign(new JraidError('E_BAD_BLOCK', 'unreadable block'), { nbdError: NBD_EIO }), NBD_EIO, true],
     ['JraidError with another code', new JraidError('E_CONFIG', 'odd'), NBD_EIO, false],
     ['a plain Error', new Error('bug'), NBD_EIO, false],
     ['a thrown string', 'oops', NBD_EIO, false],
@@ -51,7 +51,7 @@ describe('backend failures', () => {
 
   it('a failed READ gets its error and no payload; the next request is parsed correctly', async () => {
     const client = await ready();
-    fixture!.backend.failWith = (call) => (call.op === 'read' && call.offsetBytes === 0 ? new JraidError('E_BAD_BLOCK', 'unreadable') : undefined);
+    fixture!.backend.failWith = (call) => (call.op === 'read' && call.offsetBytes === 0 ? withCode('EIO') : undefined);
     client.sendRequest({ type: NBD_CMD_READ, handle: 1n, offset: 0, lengthBytes: 64 * 1024 });
     expect(await client.readReply(64 * 1024)).toMatchObject({ error: NBD_EIO, handle: 1n, data: Buffer.alloc(0) });
     const ok = await client.read(4096, 512, 2n);

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../src/files.js';
-import { saveArrayToConfig } from '../../src/engine/config.js';
+import { saveArrayToConfig } from '../../src/app/config.js';
 
 let dir: string;
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,7 +40,7 @@ describe('atomic, durable replace', () => {
   it.runIf(existsSync('/usr/bin/strace'))('config writes fsync the file and the directory', async () => {
     dir = mkdtempSync(join(tmpdir(), 'jraid-atomic-'));
     const config = join(dir, 'jraid.conf');
-    const script = `import { saveArrayToConfig } from ${JSON.stringify(resolve(import.meta.dirname, '../../dist/src/engine/config.js'))};
+    const script = `import { saveArrayToConfig } from ${JSON.stringify(resolve(import.meta.dirname, '../../dist/src/app/config.js'))};
 await saveArrayToConfig(${JSON.stringify(config)}, { name: 'r5', uuid: '2f0c1a2b-0000-4000-8000-000000000001', devices: ['/a.img', '/b.img', '/c.img'] });`;
     const traced = await execa('strace', ['-f', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,openat', 'node', '--input-type=module', '-e', script], { reject: false });
     expect(traced.exitCode, traced.stderr.slice(-2000)).toBe(0);

@@ -2,7 +2,7 @@
 // shown dirty even when the array is also degraded, never "clean" beside a list of dirty stripes.
 import { describe, expect, it } from 'vitest';
 import { assembleDevices } from '../../src/engine/assemble.js';
-import { describeArray } from '../../src/engine/describe.js';
+import { describeArray } from '../../src/app/describe.js';
 import { makeMemoryMembers } from '../helpers/memory-array.js';
 
 describe('detail and the journal', () => {

@@ -3,7 +3,7 @@
 // older record can never win.
 import { describe, expect, it } from 'vitest';
 import { assembleDevices } from '../../src/engine/assemble.js';
-import { readJournal, journalLayout } from '../../src/engine/journal-store.js';
+import { readJournal, journalLayout } from '../../src/journal/store.js';
 import { failDisk, prepareRebuild, runRebuild } from '../../src/engine/maintenance.js';
 import { makeMemoryMembers } from '../helpers/memory-array.js';
 

@@ -3,7 +3,7 @@
 // before it, and the journal stays readable after losing any member (any two on RAID-6).
 import { describe, expect, it } from 'vitest';
 import { assembleDevices } from '../../src/engine/assemble.js';
-import { MemberJournalStore, readJournal } from '../../src/engine/journal-store.js';
+import { MemberJournalStore, readJournal } from '../../src/journal/store.js';
 import { encodeJournalRecord } from '../../src/format/journal-record.js';
 import { cloneDevices, makeMemoryMembers } from '../helpers/memory-array.js';
 import { MIB } from '../../src/units.js';

@@ -5,7 +5,7 @@
 // record, sync and close. One failure beyond the level's redundancy ends in E_ARRAY_FAILED.
 import { describe, expect, it } from 'vitest';
 import { assembleDevices } from '../../src/engine/assemble.js';
-import { journalLayout, readJournal } from '../../src/engine/journal-store.js';
+import { journalLayout, readJournal } from '../../src/journal/store.js';
 import type { RaidArray } from '../../src/engine/raid-array.js';
 import { FaultDevice } from '../../src/device/fault-device.js';
 import { makeMemoryMembers } from '../helpers/memory-array.js';

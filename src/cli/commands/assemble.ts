@@ -2,10 +2,11 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
 import { assembleArray, type AssembleReport, type ExpectedUuid } from '../../engine/assemble.js';
-import { expectedUuidOf } from '../../engine/open.js';
-import { readConfig, saveArrayToConfig } from '../../engine/config.js';
-import type { RaidArray } from '../../engine/raid-array.js';
-import { EXIT_DEGRADED, EXIT_OK, JraidError } from '../../errors.js';
+import { expectedUuidOf } from '../../app/open.js';
+import { readConfig, saveArrayToConfig } from '../../app/config.js';
+import type { ArrayState, RaidArray } from '../../engine/raid-array.js';
+import { EXIT_OK, JraidError } from '../../errors.js';
+import { exitCodeForState } from '../../app/result-status.js';
 import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import type { Output } from '../output.js';
 
@@ -30,7 +31,7 @@ export function registerAssemble(program: Command, run: Run): void {
 interface AssembleResult {
   name: string;
   uuid: string;
-  state: string;
+  state: ArrayState;
   events: number;
   members: AssembleReport['members'];
   missingRoles: number[];
@@ -69,7 +70,7 @@ async function assemble(args: string[], options: AssembleCliOptions): Promise<nu
         });
       }
       results.push(result);
-      if (result.state !== 'clean' && result.state !== 'active') exitCode = EXIT_DEGRADED;
+      exitCode = Math.max(exitCode, exitCodeForState(result.state));
       report(out, result);
     } finally {
       await assembled.release();

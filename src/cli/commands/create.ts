@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
 import { createArray } from '../../engine/create.js';
-import { checkConfigAcceptsNewArray, saveArrayToConfig } from '../../engine/config.js';
+import { checkConfigAcceptsNewArray, saveArrayToConfig } from '../../app/config.js';
 import { formatUuid } from '../../format/uuid.js';
 import { JraidError } from '../../errors.js';
 import { formatSizeBytes } from '../../units.js';

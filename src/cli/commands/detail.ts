@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
-import type { ArrayDetail } from '../../engine/describe.js';
-import { opDetail } from '../../engine/operations.js';
+import type { ArrayDetail } from '../../app/describe.js';
+import { opDetail } from '../../app/operations.js';
 import { onArray } from '../route.js';
 import { EXIT_DEGRADED, EXIT_OK, JraidError } from '../../errors.js';
 import { detailScan } from './scan.js';
+import { exitCodeForState } from '../../app/result-status.js';
 import { formatSizeBytes } from '../../units.js';
 import { outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { keyValues, table } from '../output.js';
@@ -28,7 +29,7 @@ async function detail(spec: string, options: CommonOptions): Promise<number> {
   const out = outputFor(options);
   const info = await onArray(spec, options, 'detail', {}, (assembled) => opDetail(assembled), { open: { readOnly: true, lock: 'none' } });
   out.result(info, () => formatDetail(spec, info));
-  return info.state === 'clean' || info.state === 'active' ? EXIT_OK : EXIT_DEGRADED;
+  return exitCodeForState(info.state);
 }
 
 export function formatDetail(spec: string, info: ArrayDetail): string {

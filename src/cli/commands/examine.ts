@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
-import { examineMember, type MemberExamination } from '../../engine/describe.js';
+import { examineMember, type MemberExamination } from '../../app/describe.js';
 import { isJraidError, JraidError, EXIT_FAILED, EXIT_OK } from '../../errors.js';
 import { formatSizeBytes } from '../../units.js';
 import { outputFor, withCommonOptions, type CommonOptions } from '../options.js';

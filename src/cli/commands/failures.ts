@@ -4,15 +4,16 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
 import { InvalidArgumentError } from 'commander';
-import { readConfig, saveArrayToConfig } from '../../engine/config.js';
+import { readConfig, saveArrayToConfig } from '../../app/config.js';
 import type { RebuildOutcome } from '../../engine/maintenance.js';
 import type { ScrubMismatch } from '../../engine/scrub.js';
-import { resolveArraySpec } from '../../engine/open.js';
-import { opAdd, opFailDisk, opReAdd, opRebuild, opRemove, opScrub } from '../../engine/operations.js';
+import { resolveArraySpec } from '../../app/open.js';
+import { opAdd, opFailDisk, opReAdd, opRebuild, opRemove, opScrub } from '../../app/operations.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
 import { formatUuid } from '../../format/uuid.js';
 import { recordScrub } from '../../daemon/scrub-record.js';
 import { exclusiveNotice, onArray } from '../route.js';
+import { exitCodeFor } from '../../app/result-status.js';
 import { formatSizeBytes, parseSizeBytes } from '../../units.js';
 import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import type { Output } from '../output.js';
@@ -53,26 +54,22 @@ export function registerFailures(program: Command, run: Run): void {
     .description('rebuild lost members onto a replacement or a spare; resumes an interrupted rebuild')
     .argument(...ARRAY_ARG)
     .option('--replacement <path>', 'rebuild onto this member (new, or the one whose rebuild was interrupted)')
-    .option('--max-speed <rate>', 'limit the rebuild rate (a bare number is KiB/s, as md; or 50M, 50M/s)', rateArg)
+    .option('--max-speed <rate>', 'limit the rebuild rate, in array data per second (a bare number is KiB/s, as md; or 50M, 50M/s)', rateArg)
     .option('-f, --force', 'overwrite a replacement that belongs to another jraid array'))
     .action((spec: string, options: SpeedOptions & ForceOptions & { replacement?: string }) => run(rebuildCommand(spec, options)));
   withCommonOptions(program.command('re-add')
     .description('take back a member that left; rebuild only what was written while it was away')
     .argument(...ARRAY_ARG)
     .argument('<member>', 'the returning member (name the array with it among its paths)')
-    .option('--max-speed <rate>', 'limit the rebuild rate (a bare number is KiB/s; or 50M/s)', rateArg))
+    .option('--max-speed <rate>', 'limit the rebuild rate, in array data per second (a bare number is KiB/s; or 50M/s)', rateArg))
     .action((spec: string, member: string, options: SpeedOptions) => run(reAddCommand(spec, member, options)));
   withCommonOptions(program.command('scrub')
     .description('read every stripe and check parity; --repair fixes mismatches')
     .argument(...ARRAY_ARG)
     .option('--repair', 'rewrite bad parity (RAID-6: fix the one bad chunk P and Q name)')
     .option('--restart', 'start from the beginning instead of the saved checkpoint')
-    .option('--max-speed <rate>', 'limit the scrub rate (a bare number is KiB/s; or 50M/s)', rateArg))
+    .option('--max-speed <rate>', 'limit the scrub rate, in array data per second (a bare number is KiB/s; or 50M/s)', rateArg))
     .action((spec: string, options: SpeedOptions & { repair?: boolean; restart?: boolean }) => run(scrubCommand(spec, options)));
-}
-
-function exitFor(degraded: boolean): number {
-  return degraded ? EXIT_DEGRADED : EXIT_OK;
 }
 
 /** Keeps the config file's member list true after members change (only for arrays named from it). */
@@ -94,7 +91,7 @@ async function failDiskCommand(spec: string, member: string, options: ForceOptio
   const args = { member, force: !!options.force };
   const result = await onArray(spec, options, 'fail-disk', args, (assembled) => opFailDisk(assembled, args));
   out.result(result, () => `jraid: set ${member} faulty; the array is ${result.arrayState}`);
-  return exitFor(result.degraded);
+  return exitCodeFor(result);
 }
 
 async function addCommand(spec: string, path: string, options: ForceOptions): Promise<number> {
@@ -103,7 +100,7 @@ async function addCommand(spec: string, path: string, options: ForceOptions): Pr
   const result = await onArray(spec, options, 'add', args, (assembled) => opAdd(assembled, args));
   await refreshConfig(spec, result.memberPaths, options, out);
   out.result(result, () => `jraid: added ${path} as a spare${result.lost ? '; the array is degraded: run jraid rebuild to rebuild onto it' : ''}`);
-  return exitFor(result.degraded);
+  return exitCodeFor(result);
 }
 
 async function removeCommand(spec: string, member: string, options: CommonOptions): Promise<number> {
@@ -113,7 +110,7 @@ async function removeCommand(spec: string, member: string, options: CommonOption
   await refreshConfig(spec, result.memberPaths, options, out);
   out.result(result, () => result.removed.map((gone) =>
     `jraid: removed ${gone.path ?? gone.uuid} (member ${gone.number}, ${gone.state}) from the array; its slot is free for a new member`).join('\n'));
-  return exitFor(result.degraded);
+  return exitCodeFor(result);
 }
 
 function describeOutcome(outcome: RebuildOutcome): string {
@@ -143,7 +140,7 @@ async function rebuildCommand(spec: string, options: SpeedOptions & ForceOptions
     ...(result.rebuilt.length === 0 ? ['jraid: nothing to rebuild: no member is lost'] : result.rebuilt.map(describeOutcome)),
     ...(hint ? [`jraid: ${hint}`] : []),
   ].join('\n'));
-  return exitFor(result.degraded);
+  return exitCodeFor(result);
 }
 
 async function reAddCommand(spec: string, member: string, options: SpeedOptions): Promise<number> {
@@ -155,7 +152,7 @@ async function reAddCommand(spec: string, member: string, options: SpeedOptions)
   progress.done();
   out.info(`re-added ${member}: ${result.mode === 'partial' ? 'only regions written while it was away' : 'full rebuild'} (${result.reason})`);
   out.result(result, () => describeOutcome(result));
-  return exitFor(result.degraded);
+  return exitCodeFor(result);
 }
 
 function describeMismatch(m: ScrubMismatch): string {
@@ -186,5 +183,5 @@ async function scrubCommand(spec: string, options: SpeedOptions & { repair?: boo
     for (const m of outcome.mismatches) lines.push(`  ${describeMismatch(m)}`);
     return lines.join('\n');
   });
-  return outcome.mismatchCount > 0 ? EXIT_DEGRADED : exitFor(outcome.degraded);
+  return exitCodeFor({ degraded: outcome.degraded, problemsFound: outcome.mismatchCount > 0 });
 }

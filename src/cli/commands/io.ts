@@ -4,12 +4,14 @@ import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
-import { withArray } from '../../engine/open.js';
+import { withArray } from '../../app/open.js';
 import type { AssembleOptions } from '../../engine/assemble.js';
 import type { ArrayEvent, RaidArray } from '../../engine/raid-array.js';
 import { daemonFor } from '../route.js';
-import { EXIT_DEGRADED, EXIT_OK, JraidError } from '../../errors.js';
-import { lostMemberNames } from '../../engine/operations.js';
+import { JraidError } from '../../errors.js';
+import { exitCodeForState } from '../../app/result-status.js';
+import type { ArrayState } from '../../engine/raid-array.js';
+import { lostMemberNames } from '../../app/operations.js';
 import type { Output } from '../output.js';
 import { MIB } from '../../units.js';
 import { bytesArg, configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
@@ -54,7 +56,7 @@ interface ByteTarget {
 
 /** The array's health once the command is done (after the clean shutdown when run directly), and its lost members. */
 interface FinalState {
-  health: string;
+  health: ArrayState;
   lostMembers: string[];
 }
 
@@ -62,7 +64,7 @@ async function withTarget<T>(spec: string, options: CommonOptions, open: Assembl
   const daemon = await daemonFor(spec, options);
   if (daemon) {
     try {
-      const status = async () => (await daemon.call<{ sizeBytes: number; health: string; lostMembers?: string[] }>('status')).result;
+      const status = async () => (await daemon.call<{ sizeBytes: number; health: ArrayState; lostMembers?: string[] }>('status')).result;
       const value = await fn({
         sizeBytes: (await status()).sizeBytes,
         write: async (offset, data) => { await daemon.call('write', { offset }, data); },
@@ -177,7 +179,7 @@ async function writeCommand(spec: string, options: WriteCliOptions): Promise<num
   const result = { bytesWritten, offsetBytes: options.offset, state: final.health };
   if (final.lostMembers.length > 0) out.warn(`the array is ${final.health}: ${final.lostMembers.join(', ')} ${final.lostMembers.length === 1 ? 'is' : 'are'} faulty or missing`);
   out.result(result, () => `jraid: wrote ${result.bytesWritten} bytes at offset ${result.offsetBytes}${result.state === 'degraded' ? ' (array degraded)' : ''}`);
-  return result.state === 'degraded' ? EXIT_DEGRADED : EXIT_OK;
+  return exitCodeForState(result.state);
 }
 
 async function readCommand(spec: string, options: ReadCliOptions): Promise<number> {
@@ -217,7 +219,7 @@ async function readCommand(spec: string, options: ReadCliOptions): Promise<numbe
   });
   const state = final.health;
   if (!toStdout) out.result({ bytesRead: options.length, offsetBytes: options.offset, output: options.output, state }, () => `jraid: read ${options.length} bytes at offset ${options.offset} into ${options.output}`);
-  return state === 'degraded' ? EXIT_DEGRADED : EXIT_OK;
+  return exitCodeForState(state);
 }
 
 function writeStdout(data: Buffer): Promise<void> {

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { Run } from '../run.js';
 import { findDaemon } from '../../daemon/control-client.js';
 import type { IoCounters, IoSample } from '../../daemon/io-stats.js';
-import { resolveArraySpec } from '../../engine/open.js';
+import { resolveArraySpec } from '../../app/open.js';
 import { EXIT_OK, JraidError } from '../../errors.js';
 import { configFor, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { table } from '../output.js';

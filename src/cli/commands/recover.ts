@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
-import { opRecover } from '../../engine/operations.js';
+import { opRecover } from '../../app/operations.js';
 import { onArray } from '../route.js';
-import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
+import { exitCodeFor } from '../../app/result-status.js';
 import { outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { Progress } from '../progress.js';
 
@@ -42,5 +42,5 @@ async function recoverCommand(spec: string, options: RecoverCliOptions): Promise
     }
     return lines.join('\n');
   });
-  return result.tornBlocks.length + result.lostBlocks.length + result.unreadableBlocks.length > 0 || result.degraded ? EXIT_DEGRADED : EXIT_OK;
+  return exitCodeFor({ degraded: result.degraded, problemsFound: result.tornBlocks.length + result.lostBlocks.length + result.unreadableBlocks.length > 0 });
 }

@@ -2,7 +2,7 @@
 
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
-import { opReplace, type ReplaceResult } from '../../engine/replace.js';
+import { opReplace, type ReplaceResult } from '../../app/replace.js';
 import { EXIT_DEGRADED, EXIT_OK } from '../../errors.js';
 import { formatSizeBytes } from '../../units.js';
 import { outputFor, withCommonOptions, type CommonOptions } from '../options.js';

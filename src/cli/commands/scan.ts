@@ -2,8 +2,8 @@
 // `examine --scan MEMBER...` (ARRAY lines from the members' own superblocks), as mdadm prints them.
 
 import { resolve } from 'node:path';
-import { readConfig } from '../../engine/config.js';
-import { opDetail } from '../../engine/operations.js';
+import { readConfig } from '../../app/config.js';
+import { opDetail } from '../../app/operations.js';
 import { scanMembers } from '../../engine/scan.js';
 import { EXIT_FAILED, EXIT_OK, JraidError, isJraidError } from '../../errors.js';
 import { configFor, outputFor, type CommonOptions } from '../options.js';

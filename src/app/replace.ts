@@ -10,9 +10,9 @@ import type { BlockDevice } from '../device/block-device.js';
 import { probeMember } from '../device/member-path.js';
 import { JraidError } from '../errors.js';
 import { assert } from '../units.js';
-import type { Assembled } from './assemble.js';
-import { enrolMember, findAssembledMember, openNewMember, Throttle, type MaintenanceOptions } from './maintenance.js';
-import type { MemberDisk } from './member-disk.js';
+import type { Assembled } from '../engine/assemble.js';
+import { enrolMember, findAssembledMember, openNewMember, Throttle, type MaintenanceOptions } from '../engine/maintenance.js';
+import type { MemberDisk } from '../engine/member-disk.js';
 import { currentMemberPaths, tracked, type OpContext } from './operations.js';
 
 export interface ReplaceOutcome {

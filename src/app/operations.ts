@@ -2,13 +2,14 @@
 // schema). The CLI runs them directly, or asks a daemon that serves the array to run the same
 // ones through its control socket, so output and exit codes are the same either way.
 
-import type { Assembled } from './assemble.js';
+import type { Assembled } from '../engine/assemble.js';
 import { thisProcess } from '../device/lock.js';
 import { describeArray, type Activity, type ArrayDetail } from './describe.js';
-import { addSpare, failDisk, prepareReAdd, rebuildArray, removeMembers, runRebuild, type MaintenanceProgress, type RebuildOutcome, type RemovedMember } from './maintenance.js';
-import type { RaidArray } from './raid-array.js';
-import { scrubArray, type ScrubOutcome } from './scrub.js';
-import type { RecoveryOutcome } from './recover.js';
+import { addSpare, failDisk, prepareReAdd, rebuildArray, removeMembers, runRebuild, type MaintenanceProgress, type RebuildOutcome, type RemovedMember } from '../engine/maintenance.js';
+import type { RaidArray } from '../engine/raid-array.js';
+import { scrubArray, type ScrubOutcome } from '../engine/scrub.js';
+import type { RecoveryOutcome } from '../engine/recover.js';
+import { isDegraded } from './result-status.js';
 
 export interface OpContext {
   onProgress?: (progress: MaintenanceProgress) => void;
@@ -59,7 +60,7 @@ export interface FailDiskResult { member: string; role: number | null; state: 'f
 export async function opFailDisk(assembled: Assembled, args: { member: string; force?: boolean }): Promise<FailDiskResult> {
   const result = await failDisk(assembled, args.member, !!args.force);
   const array = assembled.array;
-  return { member: args.member, role: result.role, state: 'faulty', arrayState: result.arrayState, events: array.sb.events, degraded: array.degradedRoles().length > 0 };
+  return { member: args.member, role: result.role, state: 'faulty', arrayState: result.arrayState, events: array.sb.events, degraded: isDegraded(array.state()) };
 }
 
 export interface AddResult { path: string; number: number; state: 'spare'; arrayState: string; lost: boolean; degraded: boolean; memberPaths: string[] }
@@ -67,7 +68,7 @@ export interface AddResult { path: string; number: number; state: 'spare'; array
 export async function opAdd(assembled: Assembled, args: { path: string; force?: boolean }): Promise<AddResult> {
   const array = assembled.array;
   const { index } = await addSpare(array, args.path, !!args.force);
-  return { path: args.path, number: index, state: 'spare', arrayState: array.health(), lost: array.lostRoles().length > 0, degraded: array.degradedRoles().length > 0, memberPaths: currentMemberPaths(array) };
+  return { path: args.path, number: index, state: 'spare', arrayState: array.health(), lost: array.lostRoles().length > 0, degraded: isDegraded(array.state()), memberPaths: currentMemberPaths(array) };
 }
 
 /** `lostRoles`: roles still without a member after the rebuild (more were lost than replacements and spares given). */
@@ -76,7 +77,7 @@ export interface RemoveResult { removed: RemovedMember[]; arrayState: string; de
 export async function opRemove(assembled: Assembled, args: { member: string }): Promise<RemoveResult> {
   const array = assembled.array;
   const removed = await removeMembers(assembled, args.member);
-  return { removed, arrayState: array.health(), degraded: array.degradedRoles().length > 0, memberPaths: currentMemberPaths(array) };
+  return { removed, arrayState: array.health(), degraded: isDegraded(array.state()), memberPaths: currentMemberPaths(array) };
 }
 
 export interface RebuildResult { rebuilt: RebuildOutcome[]; arrayState: string; degraded: boolean; lostRoles: number[]; memberPaths: string[] }
@@ -87,7 +88,7 @@ export async function opRebuild(assembled: Assembled, args: { replacement?: stri
     replacementPath: args.replacement, force: args.force, maxSpeedBytesPerSecond: args.maxSpeed, onProgress,
     onTargetsReady: async () => { await context.onMembersChanged?.(currentMemberPaths(array)); },
   }));
-  return { rebuilt, arrayState: array.health(), degraded: array.degradedRoles().length > 0, lostRoles: array.lostRoles(), memberPaths: currentMemberPaths(array) };
+  return { rebuilt, arrayState: array.health(), degraded: isDegraded(array.state()), lostRoles: array.lostRoles(), memberPaths: currentMemberPaths(array) };
 }
 
 export interface ReAddResult extends RebuildOutcome { reason: string; arrayState: string; degraded: boolean }
@@ -97,7 +98,7 @@ export async function opReAdd(assembled: Assembled, args: { member: string; maxS
   const plan = await prepareReAdd(assembled, args.member);
   context.onPlan?.(plan);
   const outcome = await tracked(array, 're-add', context, (onProgress) => runRebuild(array, plan.index, { maxSpeedBytesPerSecond: args.maxSpeed, onProgress }));
-  return { ...outcome, reason: plan.reason, arrayState: array.health(), degraded: array.degradedRoles().length > 0 };
+  return { ...outcome, reason: plan.reason, arrayState: array.health(), degraded: isDegraded(array.state()) };
 }
 
 export interface ScrubResult extends ScrubOutcome { mismatchCount: number; degraded: boolean }
@@ -105,7 +106,7 @@ export interface ScrubResult extends ScrubOutcome { mismatchCount: number; degra
 export async function opScrub(assembled: Assembled, args: { repair?: boolean; restart?: boolean; maxSpeed?: number }, context: OpContext = {}): Promise<ScrubResult> {
   const array = assembled.array;
   const outcome = await tracked(array, 'scrub', context, (onProgress) => scrubArray(array, { repair: args.repair, restart: args.restart, maxSpeedBytesPerSecond: args.maxSpeed, onProgress }));
-  return { ...outcome, mismatchCount: outcome.mismatches.length, degraded: array.degradedRoles().length > 0 };
+  return { ...outcome, mismatchCount: outcome.mismatches.length, degraded: isDegraded(array.state()) };
 }
 
 export interface RecoverResult {
@@ -122,6 +123,6 @@ export function opRecover(assembled: Assembled): RecoverResult {
     name: report.name, uuid: report.arrayUuid, recovered: !!performed,
     action: performed?.action ?? 'none', generation: performed?.generation ?? null,
     stripes: performed?.stripes ?? [], tornBlocks: performed?.tornBlocks ?? [], lostBlocks: performed?.lostBlocks ?? [], unreadableBlocks: performed?.unreadableBlocks ?? [],
-    seconds: performed?.seconds ?? 0, arrayState: array.health(), degraded: array.degradedRoles().length > 0,
+    seconds: performed?.seconds ?? 0, arrayState: array.health(), degraded: isDegraded(array.state()),
   };
 }

@@ -5,13 +5,11 @@ import { FLAG_DIRTY, isFreeSlot, type Superblock } from '../format/superblock.js
 import { formatUuid } from '../format/uuid.js';
 import { FileDevice } from '../device/file-device.js';
 import { JraidError } from '../errors.js';
-import { missingRoleNote, type AssembleReport } from './assemble.js';
-import type { ArrayState, RaidArray } from './raid-array.js';
-import { readSuperblocks } from './superblock-io.js';
-import { journalLayoutFor } from './journal-store.js';
-import { findRegion } from '../format/layout.js';
-import { decodeJournalRecord, peekRecordSizeBytes } from '../format/journal-record.js';
-import { BLOCK_SIZE_BYTES, alignUp } from '../units.js';
+import { missingRoleNote, type AssembleReport } from '../engine/assemble.js';
+import type { ArrayState, RaidArray } from '../engine/raid-array.js';
+import { readSuperblocks } from '../engine/superblock-io.js';
+import { journalLayoutFor, readJournalSlots } from '../journal/store.js';
+import { MemberDisk } from '../engine/member-disk.js';
 
 export interface MemberDetail {
   number: number;
@@ -280,24 +278,8 @@ export async function examineMember(path: string): Promise<MemberExamination> {
 }
 
 async function examineJournal(device: FileDevice, sb: Superblock): Promise<MemberExamination['journal']> {
-  const layout = journalLayoutFor(sb);
-  const region = findRegion(sb.regions, 'journal')!;
-  const slots: MemberExamination['journal'] = [];
-  for (let slot = 0; slot < layout.slotsPerMember; slot++) {
-    const at = region.offsetBytes + slot * layout.slotBytes;
-    const head = Buffer.alloc(BLOCK_SIZE_BYTES);
-    await device.read(head, at);
-    const size = peekRecordSizeBytes(head);
-    if (size === undefined) continue;
-    const bytes = Buffer.alloc(alignUp(Math.min(Math.max(size, 1), layout.slotBytes), BLOCK_SIZE_BYTES));
-    await device.read(bytes, at);
-    const decoded = decodeJournalRecord(bytes);
-    if (!decoded.ok) {
-      slots.push({ slot, generation: null, clean: null, stripes: [], problem: decoded.reason });
-      continue;
-    }
-    if (!decoded.value.arrayUuid.equals(sb.arrayUuid)) continue;
-    slots.push({ slot, generation: decoded.value.generation, clean: decoded.value.clean, stripes: decoded.value.entries.map((entry) => entry.stripe), problem: null });
-  }
-  return slots;
+  const slots = await readJournalSlots(new MemberDisk(device, sb), sb.arrayUuid, journalLayoutFor(sb));
+  return slots.map(({ slot, record, problem }) => record
+    ? { slot, generation: record.generation, clean: record.clean, stripes: record.entries.map((entry) => entry.stripe), problem: null }
+    : { slot, generation: null, clean: null, stripes: [], problem });
 }

@@ -9,12 +9,11 @@
 // the newest valid generation wins.
 
 import { DeviceIoError } from '../device/block-device.js';
-import { decodeJournalRecord, peekRecordSizeBytes, RECORD_HEADER_BYTES, type JournalRecord } from '../format/journal-record.js';
-import type { JournalStore } from '../journal/manager.js';
+import { decodeJournalRecord, peekRecordSizeBytes, type JournalRecord } from '../format/journal-record.js';
+import type { JournalStore } from './manager.js';
+import type { JournalMember, JournalMemberSet } from './members.js';
 import { JraidError } from '../errors.js';
 import { BLOCK_SIZE_BYTES, alignDown, alignUp, assert } from '../units.js';
-import type { MemberDisk } from './member-disk.js';
-import type { RaidArray } from './raid-array.js';
 import { findRegion } from '../format/layout.js';
 import type { Superblock } from '../format/superblock.js';
 import { parityCount } from '../format/types.js';
@@ -25,12 +24,12 @@ export interface JournalLayout {
   slotBytes: number;
 }
 
-export function journalLayout(array: RaidArray): JournalLayout {
+export function journalLayout(array: { sb: Pick<Superblock, 'level' | 'raidDevices' | 'regions'> }): JournalLayout {
   return journalLayoutFor(array.sb);
 }
 
 /** The journal layout a superblock implies (docs/FORMAT.md, "Journal region"). */
-export function journalLayoutFor(sb: Superblock): JournalLayout {
+export function journalLayoutFor(sb: Pick<Superblock, 'level' | 'raidDevices' | 'regions'>): JournalLayout {
   const copies = Math.min(parityCount(sb.level) + 1, sb.raidDevices);
   const slotsPerMember = copies + 1;
   const regionBytes = findRegion(sb.regions, 'journal')?.sizeBytes ?? 0;
@@ -39,21 +38,32 @@ export function journalLayoutFor(sb: Superblock): JournalLayout {
   return { copies, slotsPerMember, slotBytes };
 }
 
-export class MemberJournalStore implements JournalStore {
-  private readonly array: RaidArray;
+/** Where slot `slot` starts in a member's journal region. */
+export function slotOffsetBytes(layout: JournalLayout, slot: number): number {
+  assert(Number.isInteger(slot) && slot >= 0 && slot < layout.slotsPerMember, `slot ${slot} of ${layout.slotsPerMember}`);
+  return slot * layout.slotBytes;
+}
+
+/** The slot record `generation` goes to: writing g never overwrites g - 1. */
+export function slotOfGeneration(layout: JournalLayout, generation: number): number {
+  return generation % layout.slotsPerMember;
+}
+
+export class MemberJournalStore<M extends JournalMember = JournalMember> implements JournalStore {
+  private readonly array: JournalMemberSet<M>;
   readonly layout: JournalLayout;
   /** Record writes that reached disk, per member path (for stats and tests). */
   readonly writesByPath = new Map<string, number>();
 
-  constructor(array: RaidArray) {
+  constructor(array: JournalMemberSet<M>) {
     this.array = array;
     this.layout = journalLayout(array);
   }
 
   /** In-sync roles in the order record `generation` tries them: rotating from generation mod n. */
-  candidates(generation: number): { role: number; disk: MemberDisk }[] {
+  candidates(generation: number): { role: number; disk: M }[] {
     const n = this.array.sb.raidDevices;
-    const out: { role: number; disk: MemberDisk }[] = [];
+    const out: { role: number; disk: M }[] = [];
     for (let step = 0; step < n; step++) {
       const role = (generation + step) % n;
       const index = this.array.memberIndexForRole(role);
@@ -64,7 +74,7 @@ export class MemberJournalStore implements JournalStore {
   }
 
   /** Roles that get record `generation` when every write succeeds. */
-  targets(generation: number): { role: number; disk: MemberDisk }[] {
+  targets(generation: number): { role: number; disk: M }[] {
     return this.candidates(generation).slice(0, this.layout.copies);
   }
 
@@ -72,14 +82,14 @@ export class MemberJournalStore implements JournalStore {
     assert(bytes.length <= this.layout.slotBytes, 'record fits a slot');
     const padded = Buffer.alloc(alignUp(bytes.length, BLOCK_SIZE_BYTES));
     bytes.copy(padded);
-    const slotOffset = (generation % this.layout.slotsPerMember) * this.layout.slotBytes;
-    const tried = new Set<MemberDisk>();
+    const slotOffset = slotOffsetBytes(this.layout, slotOfGeneration(this.layout, generation));
+    const tried = new Set<M>();
     let written = 0;
     // Bounded: each round tries members not tried before, so at most one round per member.
     for (let round = 0; round <= this.array.sb.raidDevices && written < this.layout.copies; round++) {
       const targets = this.candidates(generation).filter(({ disk }) => !tried.has(disk)).slice(0, this.layout.copies - written);
       if (targets.length === 0) break;
-      const failed: { disk: MemberDisk; error: DeviceIoError }[] = [];
+      const failed: { disk: M; error: DeviceIoError }[] = [];
       await Promise.all(targets.map(async ({ disk }) => {
         tried.add(disk);
         try {
@@ -119,42 +129,73 @@ export interface NewestRecord {
   copies: RecordCopy[];
 }
 
+/** What one slot of one member's journal region holds: a record of this array, or why it is unusable. */
+export type SlotContent =
+  | { slot: number; record: JournalRecord; problem: null }
+  | { slot: number; record: null; problem: string };
+
+/**
+ * Reads every slot of one member's journal region (the one slot walk: assembly, examine). Empty
+ * slots and records of another array (left by an earlier array on this member) are left out.
+ */
+export async function readJournalSlots(member: Pick<JournalMember, 'readRegion'>, arrayUuid: Buffer, layout: JournalLayout): Promise<SlotContent[]> {
+  const slots: SlotContent[] = [];
+  for (let slot = 0; slot < layout.slotsPerMember; slot++) {
+    const at = slotOffsetBytes(layout, slot);
+    const head = Buffer.alloc(BLOCK_SIZE_BYTES);
+    try {
+      await member.readRegion('journal', at, head);
+    } catch (error) {
+      if (!(error instanceof DeviceIoError)) throw error;
+      slots.push({ slot, record: null, problem: `unreadable: ${error.message}` });
+      continue;
+    }
+    const size = peekRecordSizeBytes(head);
+    if (size === undefined) continue; // an empty slot
+    if (size > layout.slotBytes) {
+      slots.push({ slot, record: null, problem: `record size ${size} does not fit its slot` });
+      continue;
+    }
+    let bytes = head;
+    if (size > head.length) {
+      bytes = Buffer.alloc(alignUp(size, BLOCK_SIZE_BYTES));
+      try {
+        await member.readRegion('journal', at, bytes);
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error;
+        slots.push({ slot, record: null, problem: `unreadable: ${error.message}` });
+        continue;
+      }
+    }
+    const decoded = decodeJournalRecord(bytes);
+    if (!decoded.ok) {
+      slots.push({ slot, record: null, problem: decoded.reason });
+      continue;
+    }
+    if (!decoded.value.arrayUuid.equals(arrayUuid)) continue;
+    slots.push({ slot, record: decoded.value, problem: null });
+  }
+  return slots;
+}
+
 /** Reads every slot of every given member; the newest valid record of this array wins. */
-export async function readJournal(disks: MemberDisk[], arrayUuid: Buffer, layout: JournalLayout): Promise<NewestRecord> {
+export async function readJournal(disks: readonly JournalMember[], arrayUuid: Buffer, layout: JournalLayout): Promise<NewestRecord> {
   let newest: JournalRecord | undefined;
   const copies: RecordCopy[] = [];
   for (const disk of disks) {
-    for (let slot = 0; slot < layout.slotsPerMember; slot++) {
-      const at = slot * layout.slotBytes;
-      const head = Buffer.alloc(BLOCK_SIZE_BYTES);
-      try {
-        await disk.readRegion('journal', at, head);
-      } catch (error) {
-        if (!(error instanceof DeviceIoError)) throw error;
-        copies.push({ path: disk.path, slot, generation: null, clean: null, stripes: 0, problem: `unreadable: ${error.message}` });
-        continue;
-      }
-      const size = peekRecordSizeBytes(head);
-      if (size === undefined) continue; // an empty slot
-      if (size < RECORD_HEADER_BYTES || size > layout.slotBytes) {
-        copies.push({ path: disk.path, slot, generation: null, clean: null, stripes: 0, problem: `record size ${size} does not fit its slot` });
-        continue;
-      }
-      let bytes = head;
-      if (size > head.length) {
-        bytes = Buffer.alloc(alignUp(size, BLOCK_SIZE_BYTES));
-        await disk.readRegion('journal', at, bytes).catch(() => {});
-      }
-      const decoded = decodeJournalRecord(bytes);
-      if (!decoded.ok) {
-        copies.push({ path: disk.path, slot, generation: null, clean: null, stripes: 0, problem: decoded.reason });
-        continue;
-      }
-      const record = decoded.value;
-      if (!record.arrayUuid.equals(arrayUuid)) continue; // left by an earlier array on this member
-      copies.push({ path: disk.path, slot, generation: record.generation, clean: record.clean, stripes: record.entries.length, problem: null });
-      if (!newest || record.generation > newest.generation) newest = record;
+    for (const { slot, record, problem } of await readJournalSlots(disk, arrayUuid, layout)) {
+      copies.push(record
+        ? { path: disk.path, slot, generation: record.generation, clean: record.clean, stripes: record.entries.length, problem: null }
+        : { path: disk.path, slot, generation: null, clean: null, stripes: 0, problem });
+      if (record && (!newest || record.generation > newest.generation)) newest = record;
     }
   }
   return { record: newest, copies };
+}
+
+/** Blanks every slot of a member's journal region, so no record older than the array's stays there. */
+export async function clearJournalSlots(member: JournalMember, layout: JournalLayout): Promise<void> {
+  const empty = Buffer.alloc(BLOCK_SIZE_BYTES);
+  for (let slot = 0; slot < layout.slotsPerMember; slot++) await member.writeRegion('journal', slotOffsetBytes(layout, slot), empty);
+  await member.flush();
 }

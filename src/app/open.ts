@@ -5,9 +5,9 @@ import { JraidError } from '../errors.js';
 import { FileDevice } from '../device/file-device.js';
 import { memberPathError, probeMember } from '../device/member-path.js';
 import { formatUuid, parseUuid } from '../format/uuid.js';
-import { assembleArray, type AssembleOptions, type Assembled, type ExpectedUuid } from './assemble.js';
+import { assembleArray, type AssembleOptions, type Assembled, type ExpectedUuid } from '../engine/assemble.js';
 import { readConfig, type ConfigArray } from './config.js';
-import { readSuperblocks } from './superblock-io.js';
+import { readSuperblocks } from '../engine/superblock-io.js';
 
 export interface ArraySpec {
   paths: string[];
