@@ -36,8 +36,8 @@ export interface ArrayStatus {
   scrubStatus: ArrayDetail['scrubStatus'];
   lastScrub: LastScrub | null;
   daemon: { pid: number; nbd: string[]; controlSocket: string; toughness: string } | null;
-  /** No standby daemons exist yet: always null, kept so scripts need not change when they do. */
-  standby: null;
+  /** The standby daemon waiting to take the array over (daemon --standby), or null. */
+  standby: { pid: number; since: string } | null;
   /** What to do next, or null when nothing needs doing. */
   action: string | null;
   /** Why the array could not be described (its members are missing, ...), else null. */
@@ -49,7 +49,7 @@ export interface DaemonCounters {
   checksumErrors: Record<string, number>;
 }
 
-type Described = ArrayDetail & { daemon?: { pid: number; nbd: string[]; controlSocket: string; toughness: string }; counters?: DaemonCounters };
+type Described = ArrayDetail & { daemon?: { pid: number; nbd: string[]; controlSocket: string; toughness: string; standby?: { pid: number; since: string } | null }; counters?: DaemonCounters };
 
 export async function collectStatus(configFile: string, names: string[] = []): Promise<ArrayStatus[]> {
   const config = await readConfig(configFile);
@@ -87,7 +87,8 @@ async function describeOne(name: string, record: DaemonRecord | undefined, direc
       action: error.hint ?? 'see the error', error: { code: error.code, message: error.message, path: error.path ?? null, hint: error.hint ?? null },
     };
   }
-  const daemon = info.daemon ?? null;
+  const daemon = info.daemon ? { pid: info.daemon.pid, nbd: info.daemon.nbd, controlSocket: info.daemon.controlSocket, toughness: info.daemon.toughness } : null;
+  const standby = info.daemon?.standby ?? null;
   const needsRecovery = !daemon && !info.clean && info.state !== 'failed';
   const members: StatusMember[] = info.members.map((member) => ({
     number: member.number, role: member.role, state: member.state, path: member.path, readErrorsCorrected: member.readErrorsCorrected,
@@ -97,7 +98,7 @@ async function describeOne(name: string, record: DaemonRecord | undefined, direc
   return {
     name: info.name || name, uuid: info.uuid, level: info.level, arraySizeBytes: info.arraySizeBytes, state: info.state, needsRecovery,
     journal: info.journal, members, rebuildStatus: info.rebuildStatus, scrubStatus: info.scrubStatus, lastScrub: await readLastScrub(info.uuid),
-    daemon, standby: null, action: actionFor(name, info, needsRecovery), error: null,
+    daemon, standby, action: actionFor(name, info, needsRecovery), error: null,
   };
 }
 
