@@ -6,15 +6,20 @@
 //   fast     reply once the whole request is buffered in the daemon (never before the whole
 //            payload arrived, seed 003); its outcome is reported at the next FLUSH.
 // FLUSH waits for every write received before it, then makes them durable; FUA makes that
-// one write durable before its reply. Both keep their meaning at every level.
+// one write durable before its reply. Both keep their meaning at every level. Writes replied
+// to before they finish (fast) are bounded: past FAST_WRITES_PENDING_MAX writes unfinished, a
+// fast write's reply waits for room, so the client's own in-flight limit holds it back.
 
 import type { RaidArray } from '../engine/raid-array.js';
 import { JraidError } from '../errors.js';
-import { MIB } from '../units.js';
+import { MIB, assert } from '../units.js';
 import type { NbdBackend } from './nbd-server.js';
 
 export type Toughness = 'durable' | 'atomic' | 'fast';
 export const TOUGHNESS_LEVELS: readonly Toughness[] = ['durable', 'atomic', 'fast'];
+
+/** Writes unfinished at once before a fast write's reply waits for one of them to finish. */
+export const FAST_WRITES_PENDING_MAX = 1024;
 
 /** Bytes of zeroes written per engine call for WRITE_ZEROES. */
 const ZERO_CHUNK_BYTES = 8 * MIB;
@@ -31,9 +36,18 @@ export class ArrayBackend implements NbdBackend {
   writesDone = 0;
   syncsDone = 0;
 
-  constructor(array: RaidArray, toughness: Toughness) {
+  readonly fastWritesPendingMax: number;
+
+  constructor(array: RaidArray, toughness: Toughness, options: { fastWritesPendingMax?: number } = {}) {
     this.array = array;
     this.toughness = toughness;
+    this.fastWritesPendingMax = options.fastWritesPendingMax ?? FAST_WRITES_PENDING_MAX;
+    assert(Number.isSafeInteger(this.fastWritesPendingMax) && this.fastWritesPendingMax >= 1, 'fastWritesPendingMax >= 1');
+  }
+
+  /** Writes received and not yet finished. */
+  get pendingCount(): number {
+    return this.pending.size;
   }
 
   get sizeBytes(): number {
@@ -45,8 +59,12 @@ export class ArrayBackend implements NbdBackend {
   }
 
   async write(offsetBytes: number, data: Buffer, options: { fua: boolean }): Promise<void> {
+    const fast = this.toughness === 'fast' && !options.fua;
+    // Room is checked and taken in one turn of the event loop: no two writers take the last place.
+    if (fast) while (this.pending.size >= this.fastWritesPendingMax) await Promise.race(this.pending).catch(() => {});
     const done = this.track(this.array.write(offsetBytes, data).then(() => { this.writesDone++; }));
-    if (this.toughness === 'fast' && !options.fua) {
+    if (fast) {
+      assert(this.pending.size <= this.fastWritesPendingMax, `fast writes pending within their bound (${this.fastWritesPendingMax})`);
       done.catch((error: unknown) => { this.deferredFailure ??= error; });
       return;
     }
