@@ -74,8 +74,20 @@ export class RaidArray implements StripeHost {
    * Recovery this array needs and, being read-only, did not run. Reads that would depend on
    * it (a stripe the journal lists, or a rebuild from stale parity) are refused.
    */
-  unrecovered: 'none' | 'dirty-stripes' | 'full-resync' = 'none';
+  private unrecoveredNeed: 'none' | 'dirty-stripes' | 'full-resync' = 'none';
   private unrecoveredStripes: ReadonlySet<number> | undefined;
+
+  /** Recovery this array needs and, being read-only, did not run (see markUnrecovered). */
+  get unrecovered(): 'none' | 'dirty-stripes' | 'full-resync' {
+    return this.unrecoveredNeed;
+  }
+
+  /** Assembly of a read-only array that needs recovery: reads that depend on it are refused. */
+  markUnrecovered(need: 'dirty-stripes' | 'full-resync'): void {
+    assert(this.readOnly, 'only a read-only array is left unrecovered');
+    this.unrecoveredNeed = need;
+    this.unrecoveredStripes = undefined;
+  }
 
   constructor(sb: Superblock, disks: Map<number, MemberDisk>, options: RaidArrayOptions) {
     this.readOnly = options.readOnly;
@@ -356,8 +368,8 @@ export class RaidArray implements StripeHost {
   }
 
   refuseUnrecovered(stripe: number, reconstructing: boolean): void {
-    if (this.unrecovered === 'none') return;
-    if (this.unrecovered === 'dirty-stripes') {
+    if (this.unrecoveredNeed === 'none') return;
+    if (this.unrecoveredNeed === 'dirty-stripes') {
       this.unrecoveredStripes ??= new Set(this.journalRecord?.entries.map((entry) => entry.stripe) ?? []);
       if (!this.unrecoveredStripes.has(stripe)) return;
     } else if (!reconstructing) {
