@@ -131,9 +131,9 @@ export class MemberDisk {
     return this.io('read', kind, offsetInRegionBytes, buf);
   }
 
-  writeRegion(kind: RegionKind, offsetInRegionBytes: number, buf: Uint8Array): Promise<void> {
+  async writeRegion(kind: RegionKind, offsetInRegionBytes: number, buf: Uint8Array): Promise<void> {
     assert(kind !== 'superblock-primary' && kind !== 'superblock-secondary', `superblocks of ${this.path} are written whole, by writeSuperblock`);
-    return this.io('write', kind, offsetInRegionBytes, buf);
+    await this.io('write', kind, offsetInRegionBytes, buf);
   }
 
   /** Writes this member's own superblock (both copies) and keeps it as the member's. */
