@@ -4,7 +4,7 @@ import type { BlockDevice } from '../device/block-device.js';
 import { FileDevice } from '../device/file-device.js';
 import { probeMember, requireMemberPath, type MemberProbe } from '../device/member-path.js';
 import { JraidError } from '../errors.js';
-import { buildMemberLayout, DATA_OFFSET_BYTES, findRegion, minMemberSizeBytes } from '../format/layout.js';
+import { buildMemberLayout, findRegion, minMemberSizeBytes } from '../format/layout.js';
 import { FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, NAME_SIZE_BYTES, type MemberEntry, type Superblock } from '../format/superblock.js';
 import {
   DEFAULT_CHUNK_SIZE_BYTES, LEVELS, MAX_CHUNK_SIZE_BYTES, MAX_MEMBERS, MIN_CHUNK_SIZE_BYTES, defaultLayout,
@@ -12,7 +12,7 @@ import {
 } from '../format/types.js';
 import { formatUuid, newUuid } from '../format/uuid.js';
 import { WRITE_INTENT_BIT_COUNT } from '../format/write-intent.js';
-import { BLOCK_SIZE_BYTES, MIB, alignDown, formatSizeBytes, isPowerOfTwo } from '../units.js';
+import { MIB, alignDown, formatSizeBytes, isPowerOfTwo } from '../units.js';
 import { detectForeignSignatures, SIGNATURE_HEAD_BYTES, SIGNATURE_TAIL_BYTES } from '../format/foreign-signatures.js';
 import { rm } from 'node:fs/promises';
 import { MemberDisk, memberIo, probeZone, zeroMetadata } from './member-disk.js';

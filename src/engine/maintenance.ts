@@ -118,6 +118,7 @@ export async function enrolMember(array: RaidArray, device: BlockDevice, entry: 
       hint: `remove faulty members first: jraid remove ${array.sb.name || 'ARRAY'} failed (or jraid remove ARRAY MEMBER)`,
     });
   }
+  assert(!array.disks.has(index), `slot ${index} has no open member`);
   // Clear the metadata regions, then give it a superblock before it joins the table.
   const members = [...array.sb.members];
   members[index] = { ...member };
