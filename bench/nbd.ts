@@ -2,31 +2,40 @@
 // one plain file on the same disk, in the same run: 4 KiB random write and read IOPS at QD32,
 // 1 MiB sequential write MB/s; journal records per 1000 writes; random writes again with the
 // resync policy (no journal) to show what the journal costs. Needs fio and nbdkit.
+//
+// First, the protocol ceiling: the same fio jobs against jraid's NbdServer over a backend that
+// does nothing (run in this process), beside nbdkit's null plugin; with, for jraid's server,
+// the heap bytes it allocates per request and the garbage collections per 100k requests.
+// JRAID_BENCH_NBD_CEILING_ONLY=1 stops after the ceiling (quick to repeat while working on the server).
 
 import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, rmSync } from 'node:fs';
+import v8 from 'node:v8';
 import { truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DaemonClient } from '../src/daemon/control-client.js';
+import { NbdServer, type NbdBackend } from '../src/daemon/nbd-server.js';
 import { readRegistry } from '../src/daemon/registry.js';
-import { MIB } from '../src/units.js';
+import { GIB, MIB } from '../src/units.js';
 import type { Bench } from './measure.js';
 
 const JRAID = resolve(import.meta.dirname, '../../bin/jraid');
 const REGION = '1G';
 const RUNTIME_S = 8;
 
-interface FioFigures { iops: number; mbPerSecond: number }
+interface FioFigures { iops: number; mbPerSecond: number; requests: number }
+
+type FioSide = { iops: number; bw_bytes: number; total_ios: number };
 
 async function fio(uri: string, rw: string, bs: string, iodepth: number): Promise<FioFigures> {
   const result = await execa('fio', [
     '--name=bench', '--ioengine=nbd', `--uri=${uri}`, `--rw=${rw}`, `--bs=${bs}`, `--iodepth=${iodepth}`, `--size=${REGION}`,
     `--runtime=${RUNTIME_S}`, '--time_based', '--randrepeat=1', '--output-format=json',
   ]);
-  const json = JSON.parse(result.stdout.slice(result.stdout.indexOf('{'))) as { jobs: { read: { iops: number; bw_bytes: number }; write: { iops: number; bw_bytes: number } }[] };
+  const json = JSON.parse(result.stdout.slice(result.stdout.indexOf('{'))) as { jobs: { read: FioSide; write: FioSide }[] };
   const side = rw.includes('read') ? json.jobs[0]!.read : json.jobs[0]!.write;
-  return { iops: side.iops, mbPerSecond: side.bw_bytes / 1e6 };
+  return { iops: side.iops, mbPerSecond: side.bw_bytes / 1e6, requests: side.total_ios };
 }
 
 async function tool(name: string): Promise<boolean> {
@@ -57,6 +66,71 @@ async function journalStats(env: Record<string, string>, name: string): Promise<
   }
 }
 
+// --- The protocol ceiling ------------------------------------------------------------------
+
+/** nbdkit's null plugin, in this process: writes vanish, reads are zeroes, nothing is kept. */
+class NullNbdBackend implements NbdBackend {
+  constructor(readonly sizeBytes: number) {}
+
+  async read(_offsetBytes: number, _lengthBytes: number, target: Buffer): Promise<Buffer> {
+    return target.fill(0);
+  }
+
+  async write(): Promise<void> {}
+  async flush(): Promise<void> {}
+  async trim(): Promise<void> {}
+  async writeZeroes(): Promise<void> {}
+}
+
+/** Heap bytes this process allocated and the collections it ran while `work` ran (v8's GC profiler sees each collection's before and after). */
+async function allocationDuring<T>(work: () => Promise<T>): Promise<{ result: T; heapBytes: number; collections: number }> {
+  const profiler = new v8.GCProfiler();
+  const usedBefore = v8.getHeapStatistics().used_heap_size;
+  profiler.start();
+  const result = await work();
+  const { statistics } = profiler.stop();
+  const usedAfter = v8.getHeapStatistics().used_heap_size;
+  let freedBytes = 0;
+  for (const gc of statistics) freedBytes += gc.beforeGC.heapStatistics.usedHeapSize - gc.afterGC.heapStatistics.usedHeapSize;
+  return { result, heapBytes: freedBytes + usedAfter - usedBefore, collections: statistics.length };
+}
+
+const CEILING_JOBS = [
+  { name: '4K random write QD32', rw: 'randwrite', bs: '4k', iodepth: 32, payloadBytes: 4096 },
+  { name: '4K random read QD32', rw: 'randread', bs: '4k', iodepth: 32, payloadBytes: 4096 },
+  { name: '1M sequential write', rw: 'write', bs: '1M', iodepth: 8, payloadBytes: MIB },
+] as const;
+
+async function benchCeiling(dir: string, report: Parameters<Bench>[0]): Promise<void> {
+  const kitSocket = join(dir, 'nbdkit-null.sock');
+  const nbdkit = execa('nbdkit', ['--foreground', '--unix', kitSocket, '--exit-with-parent', 'null', `size=${GIB}`], { reject: false });
+  const server = new NbdServer({ backend: new NullNbdBackend(GIB) });
+  try {
+    const jraidSocket = join(dir, 'jraid-null.sock');
+    await server.listen({ kind: 'unix', path: jraidSocket });
+    for (let i = 0; i < 100 && (await execa('test', ['-S', kitSocket], { reject: false })).exitCode !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (const job of CEILING_JOBS) {
+      const jraid = await allocationDuring(() => fio(`nbd+unix:///?socket=${jraidSocket}`, job.rw, job.bs, job.iodepth));
+      const kit = await fio(`nbd+unix:///?socket=${kitSocket}`, job.rw, job.bs, job.iodepth);
+      const bandwidth = job.bs === '1M';
+      report({
+        name: `ceiling ${job.name}`, figure: bandwidth ? jraid.result.mbPerSecond : jraid.result.iops, unit: bandwidth ? 'MB/s' : 'IOPS',
+        reference: { what: 'nbdkit null plugin', figure: bandwidth ? kit.mbPerSecond : kit.iops, unit: bandwidth ? 'MB/s' : 'IOPS' },
+      });
+      const requests = Math.max(1, jraid.result.requests);
+      report({
+        name: `  heap bytes per request (${((100_000 * jraid.collections) / requests).toFixed(1)} GCs per 100k requests)`,
+        figure: jraid.heapBytes / requests, unit: 'B',
+        reference: { what: 'the payload it carries', figure: job.payloadBytes, unit: 'B' },
+      });
+    }
+  } finally {
+    await server.close();
+    nbdkit.kill();
+    await nbdkit.catch(() => {});
+  }
+}
+
 export const benchNbd: Bench = async (report) => {
   for (const name of ['fio', 'nbdkit']) {
     if (!(await tool(name))) {
@@ -64,6 +138,13 @@ export const benchNbd: Bench = async (report) => {
       return;
     }
   }
+  const ceilingDir = mkdtempSync(join(tmpdir(), 'jraid-bench-nbd-ceiling-'));
+  try {
+    await benchCeiling(ceilingDir, report);
+  } finally {
+    rmSync(ceilingDir, { recursive: true, force: true });
+  }
+  if (process.env.JRAID_BENCH_NBD_CEILING_ONLY === '1') return;
   const dir = mkdtempSync(join(tmpdir(), 'jraid-bench-nbd-'));
   let nbdkit: ResultPromise | undefined;
   try {

@@ -4,7 +4,9 @@
 //            daemon crash can no longer tear it; after a power loss a torn block is caught by
 //            the journal's block checks and reads as EIO, never as garbage;
 //   fast     reply once the whole request is buffered in the daemon (never before the whole
-//            payload arrived, seed 003); its outcome is reported at the next FLUSH.
+//            payload arrived, seed 003); its outcome is reported at the next FLUSH. The payload
+//            is the NBD server's buffer: the reply says so (NbdEarlyAcknowledgement), and the
+//            server keeps that buffer out of use, and counted, until the write has finished.
 // FLUSH waits for every write received before it, then makes them durable; FUA makes that
 // one write durable before its reply. Both keep their meaning at every level. Writes replied
 // to before they finish (fast) are bounded: past FAST_WRITES_PENDING_MAX writes unfinished, a
@@ -13,7 +15,7 @@
 import type { RaidArray } from '../engine/raid-array.js';
 import { JraidError } from '../errors.js';
 import { MIB, assert } from '../units.js';
-import type { NbdBackend } from './nbd-server.js';
+import type { NbdBackend, NbdEarlyAcknowledgement, NbdWriteOptions } from './nbd-server.js';
 
 export type Toughness = 'durable' | 'atomic' | 'fast';
 export const TOUGHNESS_LEVELS: readonly Toughness[] = ['durable', 'atomic', 'fast'];
@@ -58,15 +60,17 @@ export class ArrayBackend implements NbdBackend {
     return this.array.read(offsetBytes, lengthBytes);
   }
 
-  async write(offsetBytes: number, data: Buffer, options: { fua: boolean }): Promise<void> {
+  async write(offsetBytes: number, data: Buffer, options: NbdWriteOptions): Promise<void | NbdEarlyAcknowledgement> {
     const fast = this.toughness === 'fast' && !options.fua;
+    // Counted as well as the server's payload bound: WRITE_ZEROES writes from no payload.
     // Room is checked and taken in one turn of the event loop: no two writers take the last place.
     if (fast) while (this.pending.size >= this.fastWritesPendingMax) await Promise.race(this.pending).catch(() => {});
     const done = this.track(this.array.write(offsetBytes, data).then(() => { this.writesDone++; }));
     if (fast) {
       assert(this.pending.size <= this.fastWritesPendingMax, `fast writes pending within their bound (${this.fastWritesPendingMax})`);
       done.catch((error: unknown) => { this.deferredFailure ??= error; });
-      return;
+      // The engine reads `data` until the write finishes: the server must not reuse it before.
+      return { dataReleased: done };
     }
     await done;
     if (this.toughness === 'durable' || options.fua) await this.sync();

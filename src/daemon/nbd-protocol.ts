@@ -435,34 +435,75 @@ export interface RequestLimits {
 }
 
 /**
- * Decides, from the header alone, whether a request may run. A WRITE longer than the maximum
- * block size is answered EINVAL and closes the connection: its length field is what tells us
- * where the next header starts, and a client that broke the advertised limit (or a stream that
- * lost sync) gives no reason to trust it, so reading and discarding up to 4 GiB on its word
- * would only delay the inevitable. The spec allows this hard disconnect for lengths above 2^25.
+ * The checkpoint's outcomes, in the order the rules are tried: the first rule a request breaks
+ * decides its reply. Numbers, so the server judges every request without allocating.
  */
-export function checkRequest(header: RequestHeader, limits: RequestLimits): RequestCheck {
-  const { type, flags, lengthBytes } = header;
-  const payloadBytes = type === NBD_CMD_WRITE ? lengthBytes : 0;
-  const fail = (error: number, reason: string): RequestCheck => ({ error, payloadBytes, disconnect: false, reason });
-  if (type === NBD_CMD_WRITE && lengthBytes > limits.blockSizeMaxBytes) {
-    return { error: NBD_EINVAL, payloadBytes: 0, disconnect: true, reason: `write of ${lengthBytes} bytes exceeds the maximum ${limits.blockSizeMaxBytes}` };
-  }
+export const REQUEST_OK = 0;
+/** A WRITE longer than the maximum block size: EINVAL, and the connection closes (see requestRule). */
+export const REQUEST_WRITE_TOO_LONG = 1;
+export const REQUEST_UNKNOWN_COMMAND = 2;
+export const REQUEST_BAD_FLAGS = 3;
+export const REQUEST_FLUSH_WITH_RANGE = 4;
+export const REQUEST_ZERO_LENGTH = 5;
+export const REQUEST_TOO_LONG = 6;
+export const REQUEST_PAST_END = 7;
+
+/**
+ * Decides, from the header alone, whether a request may run; returns the first rule it breaks
+ * (REQUEST_OK when none). `offsetBytes` is the 64-bit offset as a number: above 2^53 it may be
+ * rounded, which changes nothing, as every export ends below 2^53.
+ *
+ * A WRITE longer than the maximum block size is answered EINVAL and closes the connection: its
+ * length field is what tells us where the next header starts, and a client that broke the
+ * advertised limit (or a stream that lost sync) gives no reason to trust it, so reading and
+ * discarding up to 4 GiB on its word would only delay the inevitable. The spec allows this hard
+ * disconnect for lengths above 2^25.
+ */
+export function requestRule(type: number, flags: number, offsetBytes: number, lengthBytes: number, limits: RequestLimits): number {
+  if (type === NBD_CMD_WRITE && lengthBytes > limits.blockSizeMaxBytes) return REQUEST_WRITE_TOO_LONG;
   const allowedFlags = ALLOWED_FLAGS.get(type);
-  if (allowedFlags === undefined) return fail(NBD_EINVAL, `unsupported command ${type}`);
-  if ((flags & ~allowedFlags) !== 0) return fail(NBD_EINVAL, `command ${type} does not accept flags 0x${(flags & ~allowedFlags).toString(16)}`);
-  if (type === NBD_CMD_DISC) return { error: 0, payloadBytes: 0, disconnect: false };
-  if (type === NBD_CMD_FLUSH) {
-    return header.offset === 0n && lengthBytes === 0 ? { error: 0, payloadBytes: 0, disconnect: false } : fail(NBD_EINVAL, 'flush with nonzero offset or length');
+  if (allowedFlags === undefined) return REQUEST_UNKNOWN_COMMAND;
+  if ((flags & ~allowedFlags) !== 0) return REQUEST_BAD_FLAGS;
+  if (type === NBD_CMD_DISC) return REQUEST_OK;
+  if (type === NBD_CMD_FLUSH) return offsetBytes === 0 && lengthBytes === 0 ? REQUEST_OK : REQUEST_FLUSH_WITH_RANGE;
+  if (lengthBytes === 0) return REQUEST_ZERO_LENGTH;
+  if (LENGTH_BOUNDED_COMMANDS.has(type) && lengthBytes > limits.blockSizeMaxBytes) return REQUEST_TOO_LONG;
+  // Exact below 2^53; at or above it the sum is at least 2^53 too, so still past the end.
+  if (offsetBytes + lengthBytes > limits.exportSizeBytes) return REQUEST_PAST_END;
+  return REQUEST_OK;
+}
+
+/** The error a request that broke `rule` is answered with (0 for REQUEST_OK). */
+export function requestRuleError(rule: number, type: number): number {
+  if (rule === REQUEST_OK) return 0;
+  // The spec: a write past the end fails with ENOSPC; everything else refused is EINVAL.
+  if (rule === REQUEST_PAST_END && WRITING_COMMANDS.has(type)) return NBD_ENOSPC;
+  return NBD_EINVAL;
+}
+
+/** Why a request was refused, for the log (only ever built for a refusal). */
+export function requestRuleReason(rule: number, header: RequestHeader, limits: RequestLimits): string {
+  const { type, flags, lengthBytes } = header;
+  switch (rule) {
+    case REQUEST_WRITE_TOO_LONG: return `write of ${lengthBytes} bytes exceeds the maximum ${limits.blockSizeMaxBytes}`;
+    case REQUEST_UNKNOWN_COMMAND: return `unsupported command ${type}`;
+    case REQUEST_BAD_FLAGS: return `command ${type} does not accept flags 0x${(flags & ~(ALLOWED_FLAGS.get(type) ?? 0)).toString(16)}`;
+    case REQUEST_FLUSH_WITH_RANGE: return 'flush with nonzero offset or length';
+    case REQUEST_ZERO_LENGTH: return `command ${type} with length 0`;
+    case REQUEST_TOO_LONG: return `command ${type} of ${lengthBytes} bytes exceeds the maximum ${limits.blockSizeMaxBytes}`;
+    case REQUEST_PAST_END: return `${lengthBytes} bytes at ${header.offset} run past the end (${limits.exportSizeBytes})`;
+    default: assert(false, `request rule ${rule} is a refusal`);
   }
-  if (lengthBytes === 0) return fail(NBD_EINVAL, `command ${type} with length 0`);
-  if (LENGTH_BOUNDED_COMMANDS.has(type) && lengthBytes > limits.blockSizeMaxBytes) {
-    return fail(NBD_EINVAL, `command ${type} of ${lengthBytes} bytes exceeds the maximum ${limits.blockSizeMaxBytes}`);
-  }
-  if (header.offset + BigInt(lengthBytes) > BigInt(limits.exportSizeBytes)) {
-    return fail(WRITING_COMMANDS.has(type) ? NBD_ENOSPC : NBD_EINVAL, `${lengthBytes} bytes at ${header.offset} run past the end (${limits.exportSizeBytes})`);
-  }
-  return { error: 0, payloadBytes, disconnect: false };
+}
+
+/** The checkpoint for one decoded header, with the reason spelled out: what tests and tools use. */
+export function checkRequest(header: RequestHeader, limits: RequestLimits): RequestCheck {
+  const rule = requestRule(header.type, header.flags, Number(header.offset), header.lengthBytes, limits);
+  const error = requestRuleError(rule, header.type);
+  const disconnect = rule === REQUEST_WRITE_TOO_LONG;
+  const payloadBytes = header.type === NBD_CMD_WRITE && !disconnect ? header.lengthBytes : 0;
+  if (rule === REQUEST_OK) return { error, payloadBytes, disconnect };
+  return { error, payloadBytes, disconnect, reason: requestRuleReason(rule, header, limits) };
 }
 
 // --- Helpers ------------------------------------------------------------------------------

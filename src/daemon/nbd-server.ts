@@ -2,11 +2,15 @@
 // on Unix sockets and TCP. It knows nothing of RAID: anything with read/write/flush/trim/
 // writeZeroes can be served, and jraid's array is one such backend.
 //
-// Each connection reads requests as a state machine over its input bytes, runs every request
-// as its own task, and writes each reply whole (replies may leave out of order). Memory is
-// bounded by three named limits: requests in flight per connection, payload bytes in flight
-// per connection, and payload bytes in flight across the server. When a request does not fit,
-// the connection stops reading its socket until enough requests complete (backpressure).
+// Each connection parses every complete request a socket read delivers, runs each as soon as it
+// is whole (its write payload received), and answers with simple replies, which may leave out of
+// order: replies that complete in the same turn of the event loop leave together, in one corked
+// write. Memory is bounded by named limits: requests in flight per connection, payload bytes per
+// connection and across the server (nbd-buffers.ts). When a request does not fit, the connection
+// stops reading its socket until room comes back (backpressure).
+// In a steady state a connection allocates no buffers: requests live in a fixed set of slots
+// made when the connection enters transmission, each with its own reply header; payloads live in
+// the connection's pool; replies without data are copied into one of two batch buffers.
 // Descriptors are bounded too: a client must finish its handshake within handshakeTimeoutMs,
 // and at most connectionsMax connections are open (silent clients make room for new ones).
 //
@@ -20,6 +24,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { JraidError } from '../errors.js';
 import { KIB, MIB, assert } from '../units.js';
+import { PayloadBudget, PayloadPool } from './nbd-buffers.js';
 import {
   CLIENT_FLAGS_SIZE_BYTES, NBD_CMD_DISC, NBD_CMD_FLAG_FUA, NBD_CMD_FLAG_NO_HOLE, NBD_CMD_FLUSH, NBD_CMD_READ, NBD_CMD_TRIM,
   NBD_CMD_WRITE, NBD_CMD_WRITE_ZEROES, NBD_EIO, NBD_ENOSPC, NBD_EPERM, NBD_ERRORS, NBD_FLAG_CAN_MULTI_CONN,
@@ -27,21 +32,56 @@ import {
   NBD_FLAG_SEND_FLUSH, NBD_FLAG_SEND_FUA, NBD_FLAG_SEND_TRIM, NBD_FLAG_SEND_WRITE_ZEROES, NBD_INFO_DESCRIPTION, NBD_INFO_NAME,
   NBD_OPT_ABORT, NBD_OPT_EXPORT_NAME, NBD_OPT_GO, NBD_OPT_INFO, NBD_OPT_LIST, NBD_OPT_STARTTLS, NBD_OPT_STRUCTURED_REPLY,
   NBD_REP_ACK, NBD_REP_ERR_INVALID, NBD_REP_ERR_POLICY, NBD_REP_ERR_TOO_BIG, NBD_REP_ERR_UNKNOWN, NBD_REP_ERR_UNSUP, NBD_REP_INFO, NBD_REP_SERVER,
-  NBD_STRING_BYTES_MAX, OPTION_HEADER_SIZE_BYTES, REQUEST_HEADER_SIZE_BYTES, blockSizeConstraintsProblem, checkRequest,
-  decodeInfoRequest, decodeOptionHeader, decodeRequestHeader, encodeExportNameReply, encodeGreeting, encodeInfoBlockSize,
-  encodeInfoDescription, encodeInfoExport, encodeInfoName, encodeOptionReply, encodeServerReplyData, encodeSimpleReplyHeader,
-  type BlockSizeConstraints, type RequestCheck, type RequestHeader,
+  NBD_REQUEST_MAGIC, NBD_SIMPLE_REPLY_MAGIC, NBD_STRING_BYTES_MAX, OPTION_HEADER_SIZE_BYTES, REQUEST_HEADER_SIZE_BYTES, REQUEST_OK,
+  REQUEST_WRITE_TOO_LONG, SIMPLE_REPLY_HEADER_SIZE_BYTES, blockSizeConstraintsProblem, decodeInfoRequest, decodeOptionHeader,
+  encodeExportNameReply, encodeGreeting, encodeInfoBlockSize, encodeInfoDescription, encodeInfoExport, encodeInfoName, encodeOptionReply,
+  encodeServerReplyData, requestRule, requestRuleError, requestRuleReason, type BlockSizeConstraints, type RequestHeader,
 } from './nbd-protocol.js';
 
-/** What the server exports. Every range the server passes is non-empty and lies inside [0, sizeBytes). */
+/**
+ * What the server exports. Every range the server passes is non-empty and lies inside [0, sizeBytes).
+ *
+ * Buffers belong to the server, which reuses them for later requests; the rules below are what
+ * make that safe. Options objects are shared and frozen: read them, never keep them.
+ */
 export interface NbdBackend {
   readonly sizeBytes: number;
-  read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
-  write(offsetBytes: number, data: Buffer, options: { fua: boolean }): Promise<void>;
+  /**
+   * `target` is the server's buffer of exactly `lengthBytes`, holding stale bytes: fill all of it
+   * and resolve with it, or resolve with a buffer of your own of exactly `lengthBytes` (the server
+   * sends it and never writes to it). Either way, never touch `target` once the returned promise
+   * has settled, resolved or rejected: work still running on it then (a second extent, say) must
+   * be waited for before settling.
+   */
+  read(offsetBytes: number, lengthBytes: number, target: Buffer): Promise<Buffer>;
+  /**
+   * `data` is lent, read-only: use it until the returned promise settles, never after (resolved
+   * or rejected), as the server then fills it with another request's payload. A backend that
+   * acknowledges before it has finished with `data` (ArrayBackend at toughness fast) resolves
+   * with an NbdEarlyAcknowledgement: the server keeps the buffer out of use until its
+   * `dataReleased` settles, and counts it against the connection's payload bound meanwhile, so
+   * early acknowledgements cannot pile up past it.
+   */
+  write(offsetBytes: number, data: Buffer, options: NbdWriteOptions): Promise<void | NbdEarlyAcknowledgement>;
   /** Makes every completed write, from every connection, durable. */
   flush(): Promise<void>;
   trim(offsetBytes: number, lengthBytes: number): Promise<void>;
-  writeZeroes(offsetBytes: number, lengthBytes: number, options: { fua: boolean; noHole: boolean }): Promise<void>;
+  writeZeroes(offsetBytes: number, lengthBytes: number, options: NbdWriteZeroesOptions): Promise<void>;
+}
+
+export interface NbdWriteOptions {
+  readonly fua: boolean;
+}
+
+export interface NbdWriteZeroesOptions {
+  readonly fua: boolean;
+  readonly noHole: boolean;
+}
+
+/** What a write resolves with when it replies before it is done with the payload (see NbdBackend.write). */
+export interface NbdEarlyAcknowledgement {
+  /** Settles (either way) once the backend no longer reads the payload. */
+  readonly dataReleased: Promise<unknown>;
 }
 
 export type NbdLogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -52,11 +92,15 @@ export type NbdAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: s
 export interface NbdLimits {
   /** Longest READ, WRITE or WRITE_ZEROES accepted; advertised as the maximum block size. */
   blockSizeMaxBytes: number;
-  /** Requests one connection may have between header and flushed reply. */
+  /** Requests one connection may have between header and flushed reply (its request slots). */
   inflightRequestsMax: number;
-  /** READ and WRITE payload bytes one connection may hold at once. */
+  /**
+   * READ and WRITE payload buffer bytes one connection may hold at once: lent out (a request's,
+   * or a payload the backend has not let go of yet) or idle for reuse. Buffers come in size
+   * classes (powers of two from 4 KiB up to blockSizeMaxBytes), so a payload holds its class.
+   */
   connectionPayloadBytesMax: number;
-  /** READ and WRITE payload bytes all connections together may hold at once. */
+  /** The same, for all connections together. */
   serverPayloadBytesMax: number;
   /** Longest option data read into memory during the handshake; longer options are discarded and refused. */
   optionDataBytesMax: number;
@@ -149,72 +193,20 @@ export function nbdErrorForFailure(failure: unknown): { error: number; expected:
   return { error: NBD_EIO, expected: false };
 }
 
-// --- Payload budget shared by all connections ---------------------------------------------
-
-interface BudgetWaiter {
-  readonly bytes: number;
-  state: 'waiting' | 'granted' | 'cancelled';
-  readonly onGranted: () => void;
-}
-
-/** Bytes of READ/WRITE payload the server may hold. First come, first served, so a large request is not starved by small ones. */
-class PayloadBudget {
-  private availableBytes: number;
-  private readonly waiters: BudgetWaiter[] = [];
-
-  constructor(readonly capacityBytes: number) {
-    this.availableBytes = capacityBytes;
-  }
-
-  /** 'granted' now, or a waiter whose onGranted runs (asynchronously) once the bytes are reserved for it. */
-  reserve(bytes: number, onGranted: () => void): 'granted' | BudgetWaiter {
-    assert(bytes > 0 && bytes <= this.capacityBytes, `budget request of ${bytes} bytes fits capacity ${this.capacityBytes}`);
-    if (this.waiters.length === 0 && bytes <= this.availableBytes) {
-      this.availableBytes -= bytes;
-      return 'granted';
-    }
-    const waiter: BudgetWaiter = { bytes, state: 'waiting', onGranted };
-    this.waiters.push(waiter);
-    return waiter;
-  }
-
-  release(bytes: number): void {
-    this.availableBytes += bytes;
-    assert(this.availableBytes <= this.capacityBytes, 'budget released no more than was reserved');
-    this.grantWaiters();
-  }
-
-  /** Withdraws a waiter; bytes already granted to it are returned. */
-  cancel(waiter: BudgetWaiter): void {
-    if (waiter.state === 'waiting') {
-      this.waiters.splice(this.waiters.indexOf(waiter), 1);
-      waiter.state = 'cancelled';
-      this.grantWaiters();
-    } else if (waiter.state === 'granted') {
-      waiter.state = 'cancelled';
-      this.release(waiter.bytes);
-    }
-  }
-
-  private grantWaiters(): void {
-    while (this.waiters.length > 0 && this.waiters[0]!.bytes <= this.availableBytes) {
-      const waiter = this.waiters.shift()!;
-      this.availableBytes -= waiter.bytes;
-      waiter.state = 'granted';
-      // Deferred so a release inside one connection's callback never re-enters another connection.
-      queueMicrotask(() => {
-        if (waiter.state === 'granted') waiter.onGranted();
-      });
-    }
-  }
-}
-
 // --- Input bytes --------------------------------------------------------------------------
 
-/** Bytes received and not yet consumed; bounded because the socket is paused whenever the parser stops consuming. */
+/**
+ * Bytes received and not yet consumed, as the chunks the socket delivered; bounded because the
+ * socket is paused whenever the parser stops consuming. Consuming moves an offset into the first
+ * chunk rather than slicing it, so parsing many requests from one read makes no new views.
+ */
 class ByteQueue {
   private readonly chunks: Buffer[] = [];
+  /** Bytes of chunks[0] already consumed. */
+  private headOffsetBytes = 0;
   lengthBytes = 0;
+  /** Where, in the buffer locate() returned, the located bytes start. */
+  locatedAtBytes = 0;
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
@@ -222,34 +214,80 @@ class ByteQueue {
     this.lengthBytes += chunk.length;
   }
 
-  /** Exactly `count` bytes (copied only when they span chunks). */
+  /** Exactly `count` bytes, consumed, in a buffer of their own (the handshake's use; it allocates). */
   take(count: number): Buffer {
-    assert(count <= this.lengthBytes, `take ${count} of ${this.lengthBytes} queued bytes`);
-    const first = this.chunks[0];
-    if (first !== undefined && first.length >= count) return this.takeUpTo(count);
     const out = Buffer.allocUnsafe(count);
-    let filled = 0;
-    while (filled < count) {
-      const piece = this.takeUpTo(count - filled);
-      piece.copy(out, filled);
-      filled += piece.length;
-    }
+    const copied = this.copyInto(out, 0, count);
+    assert(copied === count, `take ${count} of ${copied + this.lengthBytes} queued bytes`);
     return out;
   }
 
-  /** Between 1 and `count` bytes from the front, without copying. */
-  takeUpTo(count: number): Buffer {
+  /**
+   * The next `count` bytes without consuming them: in place in the first chunk when they lie
+   * there (at locatedAtBytes), otherwise copied into `scratch` (at 0).
+   */
+  locate(count: number, scratch: Buffer): Buffer {
+    if (!(count <= this.lengthBytes && count <= scratch.length)) assert(false, `locate ${count} of ${this.lengthBytes} queued bytes`);
+    const first = this.chunks[0]!;
+    if (first.length - this.headOffsetBytes >= count) {
+      this.locatedAtBytes = this.headOffsetBytes;
+      return first;
+    }
+    let chunkIndex = 0;
+    let at = this.headOffsetBytes;
+    for (let index = 0; index < count; index++) {
+      while (at === this.chunks[chunkIndex]!.length) {
+        chunkIndex++;
+        at = 0;
+      }
+      scratch[index] = this.chunks[chunkIndex]![at++]!;
+    }
+    this.locatedAtBytes = 0;
+    return scratch;
+  }
+
+  /** Consumes exactly `count` bytes. */
+  skip(count: number): void {
+    if (!(count <= this.lengthBytes)) assert(false, `skip ${count} of ${this.lengthBytes} queued bytes`);
+    let left = count;
+    while (left > 0) left -= this.skipUpTo(left);
+  }
+
+  /** Consumes between 1 and `count` bytes from the front (those of the first chunk); returns how many. */
+  skipUpTo(count: number): number {
     const first = this.chunks[0];
-    assert(first !== undefined && count > 0, 'takeUpTo from a non-empty queue');
-    const piece = first.length <= count ? this.chunks.shift()! : first.subarray(0, count);
-    if (piece !== first) this.chunks[0] = first.subarray(count);
-    this.lengthBytes -= piece.length;
-    return piece;
+    if (!(first !== undefined && count > 0)) assert(false, 'skipUpTo from a non-empty queue');
+    const taken = Math.min(count, first.length - this.headOffsetBytes);
+    this.consume(taken);
+    return taken;
+  }
+
+  /** Moves up to `count` bytes from the front into `target` at `targetOffsetBytes`; returns how many. */
+  copyInto(target: Buffer, targetOffsetBytes: number, count: number): number {
+    let copied = 0;
+    while (copied < count && this.lengthBytes > 0) {
+      const first = this.chunks[0]!;
+      const piece = Math.min(count - copied, first.length - this.headOffsetBytes);
+      first.copy(target, targetOffsetBytes + copied, this.headOffsetBytes, this.headOffsetBytes + piece);
+      this.consume(piece);
+      copied += piece;
+    }
+    return copied;
   }
 
   clear(): void {
     this.chunks.length = 0;
+    this.headOffsetBytes = 0;
     this.lengthBytes = 0;
+  }
+
+  private consume(count: number): void {
+    this.headOffsetBytes += count;
+    this.lengthBytes -= count;
+    if (this.headOffsetBytes === this.chunks[0]!.length) {
+      this.chunks.shift();
+      this.headOffsetBytes = 0;
+    }
   }
 }
 
@@ -262,12 +300,13 @@ export class NbdServer {
   readonly description: string | undefined;
   readonly transmissionFlags: number;
   readonly log: NbdLogger;
-  /** Payload bytes all connections draw from (serverPayloadBytesMax). */
+  /** Payload bytes all connections' pools draw from (serverPayloadBytesMax). */
   readonly budget: PayloadBudget;
   private readonly listeners: { netServer: net.Server; address: NbdAddress }[] = [];
   private readonly connections = new Set<NbdConnection>();
   private nextConnectionId = 1;
   private closing: Promise<void> | undefined;
+  private closedConnectionHeldBytesMax = 0;
 
   constructor(options: NbdServerOptions) {
     this.backend = options.backend;
@@ -287,6 +326,16 @@ export class NbdServer {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /**
+   * Payload memory: bytes held by every connection's pool now and at most, the most one
+   * connection ever held, and how many buffers were ever allocated (flat in a steady state).
+   */
+  get payloadStats(): { heldBytes: number; heldBytesMax: number; connectionHeldBytesMax: number; buffersAllocated: number } {
+    let connectionHeldBytesMax = this.closedConnectionHeldBytesMax;
+    for (const connection of this.connections) connectionHeldBytesMax = Math.max(connectionHeldBytesMax, connection.payloadHeldBytesMax);
+    return { heldBytes: this.budget.heldBytes, heldBytesMax: this.budget.heldBytesMax, connectionHeldBytesMax, buffersAllocated: this.budget.buffersAllocated };
   }
 
   /** Connections not already on their way out (an evicted one stays in the set until it closes). */
@@ -348,7 +397,10 @@ export class NbdServer {
     }
     const connection = new NbdConnection(this, stream, this.nextConnectionId++, refusal);
     this.connections.add(connection);
-    void connection.closed.then(() => this.connections.delete(connection));
+    void connection.closed.then(() => {
+      this.closedConnectionHeldBytesMax = Math.max(this.closedConnectionHeldBytesMax, connection.payloadHeldBytesMax);
+      this.connections.delete(connection);
+    });
     if (this.closing !== undefined) connection.shutdown();
     else connection.start();
     return connection.closed;
@@ -381,31 +433,108 @@ function describeAddress(address: NbdAddress): string {
 
 /** What the parser waits for next. Each state names the bytes it needs. */
 type ReadState =
-  | { kind: 'client-flags' }
-  | { kind: 'option-header' }
-  | { kind: 'option-data'; option: number; lengthBytes: number }
-  | { kind: 'option-discard'; option: number; remainingBytes: number }
-  | { kind: 'request-header' }
-  | { kind: 'admission'; request: PendingRequest }
-  | { kind: 'write-payload'; request: PendingRequest; entry: InflightEntry; payload: Buffer; receivedBytes: number }
-  | { kind: 'payload-discard'; request: PendingRequest; entry: InflightEntry; remainingBytes: number }
-  | { kind: 'stopped' };
+  | { readonly kind: 'client-flags' }
+  | { readonly kind: 'option-header' }
+  | { readonly kind: 'option-data'; readonly option: number; readonly lengthBytes: number }
+  | { readonly kind: 'option-discard'; readonly option: number; remainingBytes: number }
+  | { readonly kind: 'request-header' }
+  /** `parsing` waits for a slot or payload room. */
+  | { readonly kind: 'admission' }
+  /** `parsing`'s write payload is arriving. */
+  | { readonly kind: 'write-payload' }
+  /** `parsing` was refused and its write payload is skipped. */
+  | { readonly kind: 'payload-discard' }
+  | { readonly kind: 'stopped' };
 
-interface PendingRequest {
-  header: RequestHeader;
-  check: RequestCheck;
-  /** READ or WRITE payload this request will hold in memory (0 when it is refused). */
-  payloadBytes: number;
-  budgetGranted: boolean;
-  budgetWaiter: BudgetWaiter | undefined;
+// The transmission states carry nothing (the request is the connection's `parsing` slot), so
+// moving between them allocates nothing.
+const CLIENT_FLAGS: ReadState = Object.freeze({ kind: 'client-flags' });
+const OPTION_HEADER: ReadState = Object.freeze({ kind: 'option-header' });
+const REQUEST_HEADER: ReadState = Object.freeze({ kind: 'request-header' });
+const ADMISSION: ReadState = Object.freeze({ kind: 'admission' });
+const WRITE_PAYLOAD: ReadState = Object.freeze({ kind: 'write-payload' });
+const PAYLOAD_DISCARD: ReadState = Object.freeze({ kind: 'payload-discard' });
+const STOPPED: ReadState = Object.freeze({ kind: 'stopped' });
+
+/** Options handed to the backend: made once, shared, frozen. Indexed by FUA (and NO_HOLE << 1). */
+const WRITE_OPTIONS: readonly NbdWriteOptions[] = [Object.freeze({ fua: false }), Object.freeze({ fua: true })];
+const WRITE_ZEROES_OPTIONS: readonly NbdWriteZeroesOptions[] = [
+  Object.freeze({ fua: false, noHole: false }), Object.freeze({ fua: true, noHole: false }),
+  Object.freeze({ fua: false, noHole: true }), Object.freeze({ fua: true, noHole: true }),
+];
+
+/** Batches of replies being written at once; a third batch waits until one of these has been written. */
+const REPLY_BATCHES_MAX = 2;
+
+/**
+ * free: on the connection's free list. parsed: header read, waiting for admission (not in
+ * flight). running: admitted: receiving its payload, in the backend, or (refused) skipping its
+ * payload. ready: reply queued for the next batch. replying: handed to the stream.
+ */
+type SlotState = 'free' | 'parsed' | 'running' | 'ready' | 'replying';
+
+/** One request from its header to its written reply. A connection makes inflightRequestsMax + 1 of them once, and reuses them. */
+class RequestSlot {
+  state: SlotState = 'free';
+  type = 0;
+  flags = 0;
+  /** The 64-bit offset as two halves (for messages) and as a number (exact below 2^53, which is all the checkpoint lets through). */
+  offsetHigh = 0;
+  offsetLow = 0;
+  offsetBytes = 0;
+  lengthBytes = 0;
+  /** The checkpoint's verdict (nbd-protocol.ts requestRule) and the error the reply carries. */
+  rule = REQUEST_OK;
+  error = 0;
+  /** The pool buffer this request holds (a WRITE's payload or a READ's target) and its exact-length view given to the backend. */
+  buffer: Buffer | undefined;
+  view: Buffer | undefined;
+  /** What a successful READ sends: `view`, or a buffer the backend handed back. */
+  data: Buffer | undefined;
+  /** Payload bytes received so far (write-payload), or still to skip (payload-discard). */
+  progressBytes = 0;
+  /** A TRIM with FUA whose flush is still to run. */
+  flushAfterTrim = false;
+  readonly onResolved: (value: unknown) => void;
+  readonly onRejected: (failure: unknown) => void;
+
+  /** `replyHeader`: this slot's own 16 bytes, magic set once; the handle is copied in when a header is parsed. */
+  constructor(readonly replyHeader: Buffer, connection: NbdConnection) {
+    replyHeader.writeUInt32BE(NBD_SIMPLE_REPLY_MAGIC, 0);
+    this.onResolved = (value) => connection.onBackendResolved(this, value);
+    this.onRejected = (failure) => connection.onBackendRejected(this, failure);
+  }
+
+  /** The header as the checkpoint's text functions take it (messages only: it allocates). */
+  describeHeader(): RequestHeader {
+    return { type: this.type, flags: this.flags, handle: this.replyHeader.readBigUInt64BE(8), offset: (BigInt(this.offsetHigh) << 32n) | BigInt(this.offsetLow), lengthBytes: this.lengthBytes };
+  }
 }
 
-/** A request from admission until its reply has left (or can never leave). */
-interface InflightEntry {
-  payloadBytes: number;
-  /** The reply has been handed to the stream; only its write callback is outstanding. */
-  replying: boolean;
-  done: boolean;
+/** Replies written together: headers of replies without data copied into `headers`, each READ as its slot's header and its data. */
+class ReplyBatch {
+  busy = false;
+  slots: RequestSlot[] = [];
+  private readonly headers: Buffer;
+  /** headers.subarray(0, n * 16), made the first time n replies share a batch. */
+  private readonly headerViews: (Buffer | undefined)[] = [];
+  readonly onWritten: () => void;
+
+  constructor(repliesMax: number, onWritten: (batch: ReplyBatch) => void) {
+    this.headers = Buffer.alloc(repliesMax * SIMPLE_REPLY_HEADER_SIZE_BYTES);
+    this.onWritten = () => onWritten(this);
+  }
+
+  /** Copies the headers of the batch's replies without data together; returns them as one buffer, or undefined when there are none. */
+  gatherHeaders(): Buffer | undefined {
+    let count = 0;
+    for (let index = 0; index < this.slots.length; index++) {
+      const slot = this.slots[index]!;
+      if (slot.data === undefined) this.headers.set(slot.replyHeader, SIMPLE_REPLY_HEADER_SIZE_BYTES * count++);
+    }
+    if (count === 0) return undefined;
+    return (this.headerViews[count] ??= this.headers.subarray(0, SIMPLE_REPLY_HEADER_SIZE_BYTES * count));
+  }
 }
 
 type Phase = 'handshake' | 'transmission' | 'draining' | 'lingering' | 'closed';
@@ -415,14 +544,14 @@ const COMMAND_NAMES: ReadonlyMap<number, string> = new Map([
   [NBD_CMD_TRIM, 'trim'], [NBD_CMD_WRITE_ZEROES, 'write-zeroes'],
 ]);
 
+const TWO_TO_THE_32 = 2 ** 32;
+
 class NbdConnection {
   readonly closed: Promise<void>;
   private resolveClosed!: () => void;
   private phase: Phase = 'handshake';
-  private state: ReadState = { kind: 'client-flags' };
+  private state: ReadState = CLIENT_FLAGS;
   private readonly input = new ByteQueue();
-  private readonly inflight = new Set<InflightEntry>();
-  private inflightPayloadBytes = 0;
   private optionsReceived = 0;
   private noZeroes = false;
   private exportSizeBytes = 0;
@@ -431,6 +560,20 @@ class NbdConnection {
   private inputEnded = false;
   private lingerTimer: NodeJS.Timeout | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
+
+  // Transmission only: made by enterTransmission, so a connection still negotiating costs little.
+  private readonly freeSlots: RequestSlot[] = [];
+  /** Admitted requests: from admission until their reply has left (or can never leave). */
+  private inflightCount = 0;
+  /** The request the parser is on: waiting for admission, receiving its payload, or skipping it. */
+  private parsing: RequestSlot | undefined;
+  /** Replies completed and not yet in a batch. */
+  private ready: RequestSlot[] = [];
+  private readonly batches: ReplyBatch[] = [];
+  private flushScheduled = false;
+  private pool: PayloadPool | undefined;
+  private readonly headerScratch = Buffer.alloc(REQUEST_HEADER_SIZE_BYTES);
+  private readonly flushReplies = (): void => this.writeReadyReplies();
 
   /** `refusal`: the server is full; the client is told so at its first option, then closed. */
   constructor(private readonly server: NbdServer, private readonly stream: Duplex, private readonly id: number, private readonly refusal?: string) {
@@ -465,6 +608,11 @@ class NbdConnection {
   /** Destroyed or ending: it no longer counts against the cap. */
   get closing(): boolean {
     return this.stream.destroyed || this.phase === 'draining' || this.phase === 'lingering' || this.phase === 'closed';
+  }
+
+  /** The most payload memory this connection's pool ever held. */
+  get payloadHeldBytesMax(): number {
+    return this.pool?.stats.heldBytesMax ?? 0;
   }
 
   /** Server shutdown: a client still negotiating has nothing to lose and is dropped; one in transmission gets its replies first. */
@@ -535,51 +683,47 @@ class NbdConnection {
         return true;
       case 'option-data':
         if (this.input.lengthBytes < state.lengthBytes) return false;
-        this.state = { kind: 'option-header' };
+        this.state = OPTION_HEADER;
         this.onOption(state.option, state.lengthBytes === 0 ? Buffer.alloc(0) : this.input.take(state.lengthBytes));
         return true;
       case 'option-discard':
         if (state.remainingBytes > 0) {
           if (this.input.lengthBytes === 0) return false;
-          state.remainingBytes -= this.input.takeUpTo(state.remainingBytes).length;
+          state.remainingBytes -= this.input.skipUpTo(state.remainingBytes);
           return true;
         }
-        this.state = { kind: 'option-header' };
+        this.state = OPTION_HEADER;
         this.replyOption(state.option, NBD_REP_ERR_TOO_BIG, `option data longer than ${this.server.limits.optionDataBytesMax} bytes`);
         return true;
       case 'request-header':
         if (this.input.lengthBytes < REQUEST_HEADER_SIZE_BYTES) return false;
-        this.onRequestHeader(this.input.take(REQUEST_HEADER_SIZE_BYTES));
+        this.onRequestHeader();
         return true;
       case 'admission':
-        return this.admit(state.request);
+        return this.admit(this.parsing!);
       case 'write-payload':
         if (this.input.lengthBytes === 0) return false;
-        this.receivePayload(state);
+        this.receivePayload(this.parsing!);
         return true;
       case 'payload-discard':
-        if (state.remainingBytes > 0) {
-          if (this.input.lengthBytes === 0) return false;
-          state.remainingBytes -= this.input.takeUpTo(state.remainingBytes).length;
-          return true;
-        }
-        this.state = { kind: 'request-header' };
-        this.reply(state.entry, state.request.header.handle, state.request.check.error);
-        return true;
+        return this.discardPayload(this.parsing!);
       case 'stopped':
         return false;
     }
   }
 
   private stopReading(): void {
+    const slot = this.parsing;
+    this.parsing = undefined;
     if (this.state.kind === 'admission') {
-      const waiter = this.state.request.budgetWaiter;
-      if (waiter !== undefined) this.server.budget.cancel(waiter);
-      else if (this.state.request.budgetGranted) this.server.budget.release(this.state.request.payloadBytes);
+      // Not admitted: it holds nothing but a possible wait for the budget.
+      this.pool?.cancelWait();
+      this.freeSlot(slot!);
+    } else if (this.state.kind === 'write-payload' || this.state.kind === 'payload-discard') {
+      // A write whose payload never fully arrived never reaches the backend.
+      this.finish(slot!);
     }
-    // A write whose payload never fully arrived never reaches the backend.
-    if (this.state.kind === 'write-payload' || this.state.kind === 'payload-discard') this.finish(this.state.entry);
-    this.state = { kind: 'stopped' };
+    this.state = STOPPED;
     this.input.clear();
     this.stream.pause();
   }
@@ -595,7 +739,7 @@ class NbdConnection {
       return;
     }
     this.noZeroes = (flags & NBD_FLAG_C_NO_ZEROES) !== 0;
-    this.state = { kind: 'option-header' };
+    this.state = OPTION_HEADER;
   }
 
   private onOptionHeader(bytes: Buffer): void {
@@ -699,160 +843,301 @@ class NbdConnection {
   private enterTransmission(): void {
     clearTimeout(this.handshakeTimer);
     this.phase = 'transmission';
-    this.state = { kind: 'request-header' };
+    this.state = REQUEST_HEADER;
+    this.prepareTransmission();
     this.log('debug', `transmission: ${this.exportSizeBytes} bytes`);
   }
 
   // --- Transmission: parsing and admission --------------------------------------------------
 
-  private onRequestHeader(bytes: Buffer): void {
-    const decoded = decodeRequestHeader(bytes);
-    if (!decoded.ok) {
+  /** The slots, the payload pool and the reply batches: made once, when transmission starts. */
+  private prepareTransmission(): void {
+    const limits = this.server.limits;
+    const slotCount = limits.inflightRequestsMax + 1; // every admitted request, and the one being parsed
+    const headers = Buffer.alloc(slotCount * SIMPLE_REPLY_HEADER_SIZE_BYTES);
+    for (let index = slotCount - 1; index >= 0; index--) {
+      this.freeSlots.push(new RequestSlot(headers.subarray(index * SIMPLE_REPLY_HEADER_SIZE_BYTES, (index + 1) * SIMPLE_REPLY_HEADER_SIZE_BYTES), this));
+    }
+    for (let index = 0; index < REPLY_BATCHES_MAX; index++) {
+      this.batches.push(new ReplyBatch(limits.inflightRequestsMax, (batch) => this.onBatchWritten(batch)));
+    }
+    this.pool = new PayloadPool(this.server.budget, limits.connectionPayloadBytesMax, limits.blockSizeMaxBytes, () => this.onPayloadReturned());
+  }
+
+  /** Reads the header at the front of the input into a free slot and judges it. */
+  private onRequestHeader(): void {
+    const bytes = this.input.locate(REQUEST_HEADER_SIZE_BYTES, this.headerScratch);
+    const at = this.input.locatedAtBytes;
+    const magic = bytes.readUInt32BE(at);
+    if (magic !== NBD_REQUEST_MAGIC) {
       // Without the magic we cannot know where anything starts: finish what is in flight and close.
-      this.drainAndClose(decoded.reason);
+      this.drainAndClose(`bad request magic 0x${magic.toString(16)}`);
       return;
     }
-    const header = decoded.header;
-    if (header.type === NBD_CMD_DISC) {
+    const slot = this.freeSlots.pop();
+    // Slots are one more than the in-flight bound, and the previous request was admitted before this header was read.
+    if (slot === undefined) assert(false, `a free request slot (${this.inflightCount} in flight)`);
+    slot.flags = bytes.readUInt16BE(at + 4);
+    slot.type = bytes.readUInt16BE(at + 6);
+    slot.replyHeader.writeUInt32BE(bytes.readUInt32BE(at + 8), 8); // the handle, echoed as it came
+    slot.replyHeader.writeUInt32BE(bytes.readUInt32BE(at + 12), 12);
+    slot.offsetHigh = bytes.readUInt32BE(at + 16);
+    slot.offsetLow = bytes.readUInt32BE(at + 20);
+    slot.offsetBytes = slot.offsetHigh * TWO_TO_THE_32 + slot.offsetLow;
+    slot.lengthBytes = bytes.readUInt32BE(at + 24);
+    this.input.skip(REQUEST_HEADER_SIZE_BYTES);
+    if (slot.type === NBD_CMD_DISC) {
+      this.freeSlot(slot);
       this.drainAndClose('client sent NBD_CMD_DISC');
       return;
     }
-    const check = checkRequest(header, { exportSizeBytes: this.exportSizeBytes, blockSizeMaxBytes: this.server.limits.blockSizeMaxBytes });
-    if (check.error !== 0) this.log('debug', `refusing ${describeRequest(header)}: ${check.reason}`);
-    const holdsPayload = check.error === 0 && (header.type === NBD_CMD_READ || header.type === NBD_CMD_WRITE);
-    const request: PendingRequest = { header, check, payloadBytes: holdsPayload ? header.lengthBytes : 0, budgetGranted: false, budgetWaiter: undefined };
-    this.state = { kind: 'admission', request };
+    const limits = { exportSizeBytes: this.exportSizeBytes, blockSizeMaxBytes: this.server.limits.blockSizeMaxBytes };
+    slot.rule = requestRule(slot.type, slot.flags, slot.offsetBytes, slot.lengthBytes, limits);
+    slot.error = requestRuleError(slot.rule, slot.type);
+    if (slot.rule !== REQUEST_OK) this.log('debug', `refusing ${describeSlot(slot)}: ${requestRuleReason(slot.rule, slot.describeHeader(), limits)}`);
+    slot.state = 'parsed';
+    this.parsing = slot;
+    this.state = ADMISSION;
   }
 
   /** Admits the request if the bounds allow; otherwise leaves it waiting (the stream is paused) and returns false. */
-  private admit(request: PendingRequest): boolean {
-    const limits = this.server.limits;
-    if (this.inflight.size >= limits.inflightRequestsMax) return false;
-    if (this.inflightPayloadBytes + request.payloadBytes > limits.connectionPayloadBytesMax) return false;
-    if (request.payloadBytes > 0 && !request.budgetGranted) {
-      if (request.budgetWaiter !== undefined) return false;
-      const reservation = this.server.budget.reserve(request.payloadBytes, () => {
-        request.budgetGranted = true;
-        request.budgetWaiter = undefined;
-        this.pump();
-      });
-      if (reservation !== 'granted') {
-        request.budgetWaiter = reservation;
-        return false;
-      }
-      request.budgetGranted = true;
+  private admit(slot: RequestSlot): boolean {
+    if (this.inflightCount >= this.server.limits.inflightRequestsMax) return false;
+    if (slot.error === 0 && (slot.type === NBD_CMD_READ || slot.type === NBD_CMD_WRITE)) {
+      const buffer = this.pool!.acquire(slot.lengthBytes);
+      if (buffer === undefined) return false; // onPayloadReturned pumps again when there may be room
+      slot.buffer = buffer;
+      slot.view = buffer.length === slot.lengthBytes ? buffer : buffer.subarray(0, slot.lengthBytes);
     }
-    const entry: InflightEntry = { payloadBytes: request.payloadBytes, replying: false, done: false };
-    this.inflight.add(entry);
-    this.inflightPayloadBytes += entry.payloadBytes;
-    this.dispatch(request, entry);
+    this.inflightCount++;
+    slot.state = 'running';
+    this.parsing = undefined;
+    this.state = REQUEST_HEADER;
+    if (slot.rule === REQUEST_WRITE_TOO_LONG) {
+      this.queueReply(slot);
+      this.drainAndClose(requestRuleReason(slot.rule, slot.describeHeader(), { exportSizeBytes: this.exportSizeBytes, blockSizeMaxBytes: this.server.limits.blockSizeMaxBytes }));
+    } else if (slot.error !== 0 && slot.type === NBD_CMD_WRITE) {
+      slot.progressBytes = slot.lengthBytes;
+      this.parsing = slot;
+      this.state = PAYLOAD_DISCARD;
+    } else if (slot.error !== 0) {
+      this.queueReply(slot);
+    } else if (slot.type === NBD_CMD_WRITE) {
+      slot.progressBytes = 0;
+      this.parsing = slot;
+      this.state = WRITE_PAYLOAD;
+    } else {
+      this.startBackend(slot);
+    }
     return true;
   }
 
-  private dispatch(request: PendingRequest, entry: InflightEntry): void {
-    const { header, check } = request;
-    this.state = { kind: 'request-header' };
-    if (check.disconnect) {
-      this.reply(entry, header.handle, check.error);
-      this.drainAndClose(check.reason ?? 'request cannot be trusted');
-    } else if (check.error !== 0 && check.payloadBytes > 0) {
-      this.state = { kind: 'payload-discard', request, entry, remainingBytes: check.payloadBytes };
-    } else if (check.error !== 0) {
-      this.reply(entry, header.handle, check.error);
-    } else if (header.type === NBD_CMD_WRITE) {
-      this.state = { kind: 'write-payload', request, entry, payload: Buffer.allocUnsafe(header.lengthBytes), receivedBytes: 0 };
-    } else {
-      void this.run(header, entry, undefined);
+  private receivePayload(slot: RequestSlot): void {
+    slot.progressBytes += this.input.copyInto(slot.view!, slot.progressBytes, slot.lengthBytes - slot.progressBytes);
+    if (slot.progressBytes === slot.lengthBytes) {
+      this.parsing = undefined;
+      this.state = REQUEST_HEADER;
+      this.startBackend(slot);
     }
   }
 
-  private receivePayload(state: Extract<ReadState, { kind: 'write-payload' }>): void {
-    const piece = this.input.takeUpTo(state.payload.length - state.receivedBytes);
-    piece.copy(state.payload, state.receivedBytes);
-    state.receivedBytes += piece.length;
-    if (state.receivedBytes === state.payload.length) {
-      this.state = { kind: 'request-header' };
-      void this.run(state.request.header, state.entry, state.payload);
+  private discardPayload(slot: RequestSlot): boolean {
+    if (slot.progressBytes > 0) {
+      if (this.input.lengthBytes === 0) return false;
+      slot.progressBytes -= this.input.skipUpTo(slot.progressBytes);
+      return true;
     }
+    this.parsing = undefined;
+    this.state = REQUEST_HEADER;
+    this.queueReply(slot);
+    return true;
   }
 
-  // --- Transmission: running requests and replying ------------------------------------------
-
-  private async run(header: RequestHeader, entry: InflightEntry, payload: Buffer | undefined): Promise<void> {
-    const offsetBytes = Number(header.offset);
-    // The checkpoint (checkRequest) let nothing else through; a request outside the export here is our bug.
-    assert(offsetBytes + header.lengthBytes <= this.exportSizeBytes, `${describeRequest(header)} inside the export`);
-    let error = 0;
-    let data: Buffer | undefined;
-    try {
-      data = await this.execute(header, offsetBytes, payload);
-    } catch (failure) {
-      const mapped = nbdErrorForFailure(failure);
-      error = mapped.error;
-      const message = failure instanceof Error ? failure.message : String(failure);
-      if (mapped.expected) this.log('debug', `${describeRequest(header)} failed: ${message}`);
-      else this.log('error', `${describeRequest(header)} failed unexpectedly: ${failure instanceof Error ? failure.stack ?? message : message}`);
-    }
-    this.reply(entry, header.handle, error, error === 0 ? data : undefined);
+  /** A released payload buffer (or a budget grant) may be the room a waiting request needs. */
+  private onPayloadReturned(): void {
+    if (this.state.kind === 'admission' && !this.pumping) this.pump();
   }
 
-  private async execute(header: RequestHeader, offsetBytes: number, payload: Buffer | undefined): Promise<Buffer | undefined> {
+  // --- Transmission: running requests -------------------------------------------------------
+
+  /** Hands an admitted request to the backend; the slot's callbacks take it from there. */
+  private startBackend(slot: RequestSlot): void {
+    // The checkpoint (requestRule) let nothing else through; a request outside the export here is our bug.
+    if (!(slot.offsetBytes + slot.lengthBytes <= this.exportSizeBytes)) assert(false, `${describeSlot(slot)} inside the export`);
     const backend = this.server.backend;
-    const fua = (header.flags & NBD_CMD_FLAG_FUA) !== 0;
-    switch (header.type) {
-      case NBD_CMD_READ: {
-        const data = await backend.read(offsetBytes, header.lengthBytes);
-        if (!Buffer.isBuffer(data) || data.length !== header.lengthBytes) {
-          throw new Error(`backend read returned ${Buffer.isBuffer(data) ? `${data.length} bytes` : typeof data} for ${header.lengthBytes}`);
-        }
-        return data;
+    const fua = (slot.flags & NBD_CMD_FLAG_FUA) !== 0 ? 1 : 0;
+    try {
+      let work: Promise<unknown>;
+      switch (slot.type) {
+        case NBD_CMD_READ:
+          work = backend.read(slot.offsetBytes, slot.lengthBytes, slot.view!);
+          break;
+        case NBD_CMD_WRITE:
+          work = backend.write(slot.offsetBytes, slot.view!, WRITE_OPTIONS[fua]!);
+          break;
+        case NBD_CMD_FLUSH:
+          work = backend.flush();
+          break;
+        case NBD_CMD_TRIM:
+          slot.flushAfterTrim = fua === 1; // the backend's trim has no FUA of its own
+          work = backend.trim(slot.offsetBytes, slot.lengthBytes);
+          break;
+        case NBD_CMD_WRITE_ZEROES:
+          work = backend.writeZeroes(slot.offsetBytes, slot.lengthBytes, WRITE_ZEROES_OPTIONS[fua | ((slot.flags & NBD_CMD_FLAG_NO_HOLE) !== 0 ? 2 : 0)]!);
+          break;
+        default:
+          assert(false, `requestRule admitted only known commands, not ${slot.type}`);
       }
-      case NBD_CMD_WRITE:
-        assert(payload !== undefined && payload.length === header.lengthBytes, 'a write runs with its whole payload');
-        await backend.write(offsetBytes, payload, { fua });
-        return undefined;
-      case NBD_CMD_FLUSH:
-        await backend.flush();
-        return undefined;
-      case NBD_CMD_TRIM:
-        await backend.trim(offsetBytes, header.lengthBytes);
-        if (fua) await backend.flush(); // the backend's trim has no FUA of its own
-        return undefined;
-      case NBD_CMD_WRITE_ZEROES:
-        await backend.writeZeroes(offsetBytes, header.lengthBytes, { fua, noHole: (header.flags & NBD_CMD_FLAG_NO_HOLE) !== 0 });
-        return undefined;
-      default:
-        assert(false, `checkRequest admitted only known commands, not ${header.type}`);
+      work.then(slot.onResolved, slot.onRejected);
+    } catch (failure) {
+      slot.onRejected(failure);
     }
   }
 
-  /** Writes one simple reply whole (header and read data corked together), then frees the request's slot once it has left. */
-  private reply(entry: InflightEntry, handle: bigint, error: number, data?: Buffer): void {
+  /** For RequestSlot: the backend finished the request's work. */
+  onBackendResolved(slot: RequestSlot, value: unknown): void {
+    if (slot.state !== 'running') return;
+    if (slot.type === NBD_CMD_READ) {
+      if (!Buffer.isBuffer(value) || value.length !== slot.lengthBytes) {
+        this.onBackendRejected(slot, new Error(`backend read returned ${Buffer.isBuffer(value) ? `${value.length} bytes` : typeof value} for ${slot.lengthBytes}`));
+        return;
+      }
+      slot.data = value;
+      if (value !== slot.view) this.releasePayload(slot); // the backend handed back its own buffer
+    } else if (slot.type === NBD_CMD_WRITE) {
+      const acknowledgement = value as Partial<NbdEarlyAcknowledgement> | undefined;
+      if (typeof acknowledgement?.dataReleased?.then === 'function') {
+        // Replied early: the buffer stays lent (counted in the pool) until the backend lets it go.
+        const pool = this.pool!;
+        const buffer = slot.buffer!;
+        slot.buffer = undefined;
+        slot.view = undefined;
+        const giveBack = () => pool.release(buffer);
+        acknowledgement.dataReleased.then(giveBack, giveBack);
+      } else {
+        this.releasePayload(slot);
+      }
+    } else if (slot.type === NBD_CMD_TRIM && slot.flushAfterTrim) {
+      slot.flushAfterTrim = false;
+      try {
+        this.server.backend.flush().then(slot.onResolved, slot.onRejected);
+      } catch (failure) {
+        slot.onRejected(failure);
+      }
+      return;
+    }
+    slot.error = 0;
+    this.queueReply(slot);
+  }
+
+  /** For RequestSlot: the backend failed the request. */
+  onBackendRejected(slot: RequestSlot, failure: unknown): void {
+    if (slot.state !== 'running') return;
+    const mapped = nbdErrorForFailure(failure);
+    const message = failure instanceof Error ? failure.message : String(failure);
+    if (mapped.expected) this.log('debug', `${describeSlot(slot)} failed: ${message}`);
+    else this.log('error', `${describeSlot(slot)} failed unexpectedly: ${failure instanceof Error ? failure.stack ?? message : message}`);
+    slot.flushAfterTrim = false;
+    slot.data = undefined;
+    this.releasePayload(slot); // settled: the backend no longer touches it
+    slot.error = mapped.error;
+    this.queueReply(slot);
+  }
+
+  private releasePayload(slot: RequestSlot): void {
+    const buffer = slot.buffer;
+    if (buffer === undefined) return;
+    slot.buffer = undefined;
+    slot.view = undefined;
+    this.pool!.release(buffer);
+  }
+
+  // --- Transmission: replies ----------------------------------------------------------------
+
+  /** Queues the slot's reply for the next batch, written once this turn of the event loop has run its other callbacks. */
+  private queueReply(slot: RequestSlot): void {
+    if (slot.error !== 0 && !NBD_ERRORS.has(slot.error)) assert(false, `reply error ${slot.error} is one the spec defines`);
+    slot.replyHeader.writeUInt32BE(slot.error, 4);
+    if (slot.error !== 0) slot.data = undefined; // a failed READ sends no payload, so the stream stays in step
     if (this.stream.destroyed || this.stream.writableEnded) {
-      this.finish(entry);
+      this.finish(slot);
       return;
     }
-    const header = encodeSimpleReplyHeader(error, handle);
-    entry.replying = true;
-    if (data === undefined) {
-      this.stream.write(header, () => this.finish(entry));
+    slot.state = 'ready';
+    this.ready.push(slot);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushReplies);
+    }
+  }
+
+  /** Writes every ready reply in one corked batch; with both batches still being written, waits for one. */
+  private writeReadyReplies(): void {
+    this.flushScheduled = false;
+    if (this.ready.length === 0) return;
+    if (this.stream.destroyed || this.stream.writableEnded) {
+      while (this.ready.length > 0) this.finish(this.ready.pop()!);
       return;
     }
+    let batch: ReplyBatch | undefined;
+    for (let index = 0; index < this.batches.length && batch === undefined; index++) {
+      if (!this.batches[index]!.busy) batch = this.batches[index];
+    }
+    if (batch === undefined) return; // onBatchWritten calls again
+    // The ready list becomes the batch's, and the batch's empty list the next ready list.
+    const slots = this.ready;
+    this.ready = batch.slots;
+    batch.slots = slots;
+    batch.busy = true;
+    let reads = 0;
+    for (let index = 0; index < slots.length; index++) {
+      const slot = slots[index]!;
+      slot.state = 'replying';
+      if (slot.data !== undefined) reads++;
+    }
+    const headers = batch.gatherHeaders();
+    // Writes leave in order, so the last one's callback says the whole batch has been written.
     this.stream.cork();
-    this.stream.write(header);
-    this.stream.write(data, () => this.finish(entry));
+    if (headers !== undefined) {
+      if (reads === 0) this.stream.write(headers, batch.onWritten);
+      else this.stream.write(headers);
+    }
+    for (let index = 0; index < slots.length; index++) {
+      const slot = slots[index]!;
+      if (slot.data === undefined) continue;
+      this.stream.write(slot.replyHeader);
+      if (--reads === 0) this.stream.write(slot.data, batch.onWritten);
+      else this.stream.write(slot.data);
+    }
     this.stream.uncork();
   }
 
-  private finish(entry: InflightEntry): void {
-    if (entry.done) return;
-    entry.done = true;
-    this.inflight.delete(entry);
-    this.inflightPayloadBytes -= entry.payloadBytes;
-    if (entry.payloadBytes > 0) this.server.budget.release(entry.payloadBytes);
+  /** The batch has left (or never will: the stream is gone): its requests' slots are free again. */
+  private onBatchWritten(batch: ReplyBatch): void {
+    if (!batch.busy) return;
+    batch.busy = false;
+    const slots = batch.slots;
+    for (let index = 0; index < slots.length; index++) this.finish(slots[index]!);
+    slots.length = 0;
+    if (this.ready.length > 0) this.writeReadyReplies();
+  }
+
+  /** The request is over (its reply written, or never to be): frees its slot and payload. */
+  private finish(slot: RequestSlot): void {
+    if (slot.state === 'free' || slot.state === 'parsed') return;
+    slot.data = undefined;
+    this.inflightCount--;
+    // Freed before its buffer goes back: the pool's callback may admit the next request into it.
+    this.freeSlot(slot);
+    this.releasePayload(slot);
     if (this.phase === 'draining') this.endIfDrained();
     else if (this.phase === 'closed') this.resolveIfIdle();
     else if (this.state.kind === 'admission') this.pump();
+  }
+
+  private freeSlot(slot: RequestSlot): void {
+    slot.state = 'free';
+    this.freeSlots.push(slot);
   }
 
   // --- Closing ------------------------------------------------------------------------------
@@ -860,14 +1145,14 @@ class NbdConnection {
   /** Stops reading, lets every admitted request finish and reply, then ends the stream. */
   private drainAndClose(reason: string): void {
     if (this.phase !== 'handshake' && this.phase !== 'transmission') return;
-    this.log('debug', `draining ${this.inflight.size} requests: ${reason}`);
+    this.log('debug', `draining ${this.inflightCount} requests: ${reason}`);
     this.stopReading();
     this.phase = 'draining';
     this.endIfDrained();
   }
 
   private endIfDrained(): void {
-    if (this.inflight.size === 0) this.endAndLinger();
+    if (this.inflightCount === 0) this.endAndLinger();
   }
 
   /**
@@ -892,16 +1177,18 @@ class NbdConnection {
     clearTimeout(this.lingerTimer);
     clearTimeout(this.handshakeTimer);
     // Replies handed to the stream will never leave now; requests still in the backend free their slots when they return.
-    for (const entry of [...this.inflight]) {
-      if (entry.replying) this.finish(entry);
-    }
+    for (const batch of this.batches) this.onBatchWritten(batch);
+    while (this.ready.length > 0) this.finish(this.ready.pop()!);
     this.log('debug', 'closed');
     this.resolveIfIdle();
   }
 
   /** `closed` resolves only once the backend has returned from every request, so close() never leaves backend calls running. */
   private resolveIfIdle(): void {
-    if (this.phase === 'closed' && this.inflight.size === 0) this.resolveClosed();
+    if (this.phase !== 'closed' || this.inflightCount !== 0) return;
+    // Payloads the backend still holds (early acknowledgements) are dropped as they come back.
+    this.pool?.close();
+    this.resolveClosed();
   }
 
   private write(bytes: Buffer): void {
@@ -909,6 +1196,7 @@ class NbdConnection {
   }
 }
 
-function describeRequest(header: RequestHeader): string {
-  return `${COMMAND_NAMES.get(header.type) ?? `command ${header.type}`} of ${header.lengthBytes} bytes at ${header.offset}`;
+function describeSlot(slot: RequestSlot): string {
+  const offset = slot.offsetHigh < 2 ** 21 ? String(slot.offsetBytes) : String((BigInt(slot.offsetHigh) << 32n) | BigInt(slot.offsetLow));
+  return `${COMMAND_NAMES.get(slot.type) ?? `command ${slot.type}`} of ${slot.lengthBytes} bytes at ${offset}`;
 }

@@ -4,8 +4,11 @@
 // old contents (or, when the old contents were never read, of the new first sector), so that
 // recovery can tell a block's new, old and torn states apart. Pure; docs/FORMAT.md has the map.
 
-import { crc32c } from './crc32c.js';
-import type { DecodeResult } from './superblock.js';
+import { assert } from '../units.js';
+import {
+  asBuffer, checksumProblem, corrupt, crcWithFieldZeroed, declareFields, hasMagic, idOfName, nameOfId,
+  readBytes, readUint, truncatedProblem, writeBytes, writeUint, type DecodeResult,
+} from './codec.js';
 import { UUID_SIZE_BYTES } from './uuid.js';
 
 export const JOURNAL_RECORD_MAGIC = Buffer.from('JRAIDJR1', 'ascii');
@@ -15,6 +18,10 @@ export const BLOCK_CHECK_BYTES = 16;
 export const RECORD_FLAG_CLEAN = 1 << 0;
 
 export type BlockCheckKind = 'old' | 'first-sector';
+const BLOCK_CHECK_KINDS: readonly { id: number; name: BlockCheckKind }[] = [
+  { id: 1, name: 'old' },
+  { id: 2, name: 'first-sector' },
+];
 
 export interface BlockCheck {
   /** Block within the stripe: dataIndex * blocksPerChunk + row. */
@@ -38,8 +45,22 @@ export interface JournalRecord {
   entries: StripeEntry[];
 }
 
-const AT = { magic: 0, arrayUuid: 8, generation: 24, flags: 32, entryCount: 36, payloadBytes: 40, crc: 60 } as const;
-const KIND_ID: Record<BlockCheckKind, number> = { old: 1, 'first-sector': 2 };
+// The byte maps (docs/FORMAT.md, "Record"): a header, then each stripe entry followed by its checks.
+export const JOURNAL_RECORD_HEADER_FIELDS = declareFields('journal record header', RECORD_HEADER_BYTES, {
+  magic: [0, 8, 'bytes'], arrayUuid: [8, UUID_SIZE_BYTES, 'bytes'], generation: [24, 8, 'u64'], flags: [32, 4, 'u32'],
+  entryCount: [36, 4, 'u32'], payloadBytes: [40, 4, 'u32'], reserved44: [44, 16, 'reserved'], crc: [60, 4, 'u32'],
+});
+export const STRIPE_ENTRY_FIELDS = declareFields('journal stripe entry', STRIPE_ENTRY_BYTES, {
+  volumeId: [0, 4, 'u32'], stripeNumber: [4, 8, 'u64'], blockCheckCount: [12, 2, 'u16'], reserved14: [14, 2, 'reserved'],
+});
+export const BLOCK_CHECK_FIELDS = declareFields('journal block check', BLOCK_CHECK_BYTES, {
+  blockIndex: [0, 4, 'u32'], kind: [4, 1, 'u8'], reserved5: [5, 3, 'reserved'], newCrc: [8, 4, 'u32'], checkCrc: [12, 4, 'u32'],
+});
+const H = JOURNAL_RECORD_HEADER_FIELDS.field;
+const E = STRIPE_ENTRY_FIELDS.field;
+const C = BLOCK_CHECK_FIELDS.field;
+/** A stripe entry's check count is a u16. */
+const BLOCK_CHECKS_PER_ENTRY_MAX = 0xffff;
 
 export function recordSizeBytes(entries: readonly { checks: readonly unknown[] }[]): number {
   let bytes = RECORD_HEADER_BYTES;
@@ -48,78 +69,75 @@ export function recordSizeBytes(entries: readonly { checks: readonly unknown[] }
 }
 
 export function encodeJournalRecord(record: JournalRecord): Buffer {
+  assert(record.arrayUuid.length === UUID_SIZE_BYTES, 'array uuid size');
   const size = recordSizeBytes(record.entries);
   const bytes = Buffer.alloc(size);
-  JOURNAL_RECORD_MAGIC.copy(bytes, AT.magic);
-  record.arrayUuid.copy(bytes, AT.arrayUuid);
-  bytes.writeBigUInt64LE(BigInt(record.generation), AT.generation);
-  bytes.writeUInt32LE(record.clean ? RECORD_FLAG_CLEAN : 0, AT.flags);
-  bytes.writeUInt32LE(record.entries.length, AT.entryCount);
-  bytes.writeUInt32LE(size - RECORD_HEADER_BYTES, AT.payloadBytes);
+  writeBytes(bytes, H.magic, JOURNAL_RECORD_MAGIC);
+  writeBytes(bytes, H.arrayUuid, record.arrayUuid);
+  writeUint(bytes, H.generation, record.generation);
+  writeUint(bytes, H.flags, record.clean ? RECORD_FLAG_CLEAN : 0);
+  writeUint(bytes, H.entryCount, record.entries.length);
+  writeUint(bytes, H.payloadBytes, size - RECORD_HEADER_BYTES);
   let at = RECORD_HEADER_BYTES;
   for (const entry of record.entries) {
-    bytes.writeUInt32LE(entry.volumeId, at);
-    bytes.writeBigUInt64LE(BigInt(entry.stripe), at + 4);
-    bytes.writeUInt16LE(entry.checks.length, at + 12);
+    if (entry.checks.length > BLOCK_CHECKS_PER_ENTRY_MAX) assert(false, `stripe ${entry.stripe} has ${entry.checks.length} block checks`);
+    writeUint(bytes, E.volumeId, entry.volumeId, at);
+    writeUint(bytes, E.stripeNumber, entry.stripe, at);
+    writeUint(bytes, E.blockCheckCount, entry.checks.length, at);
     at += STRIPE_ENTRY_BYTES;
     for (const check of entry.checks) {
-      bytes.writeUInt32LE(check.blockIndex, at);
-      bytes.writeUInt8(KIND_ID[check.kind], at + 4);
-      bytes.writeUInt32LE(check.newCrc >>> 0, at + 8);
-      bytes.writeUInt32LE(check.checkCrc >>> 0, at + 12);
+      writeUint(bytes, C.blockIndex, check.blockIndex, at);
+      writeUint(bytes, C.kind, idOfName(BLOCK_CHECK_KINDS, check.kind), at);
+      writeUint(bytes, C.newCrc, check.newCrc >>> 0, at);
+      writeUint(bytes, C.checkCrc, check.checkCrc >>> 0, at);
       at += BLOCK_CHECK_BYTES;
     }
   }
-  bytes.writeUInt32LE(crc32c(bytes), AT.crc);
+  writeUint(bytes, H.crc, crcWithFieldZeroed(bytes, H.crc, size));
   return bytes;
 }
 
 /** The record's total size from its header, to know how much to read; undefined when no record starts here. */
-export function peekRecordSizeBytes(header: Buffer): number | undefined {
-  if (header.length < RECORD_HEADER_BYTES || !header.subarray(0, 8).equals(JOURNAL_RECORD_MAGIC)) return undefined;
-  return RECORD_HEADER_BYTES + header.readUInt32LE(AT.payloadBytes);
+export function peekRecordSizeBytes(header: Uint8Array): number | undefined {
+  const buf = asBuffer(header);
+  if (buf.length < RECORD_HEADER_BYTES || !hasMagic(buf, H.magic, JOURNAL_RECORD_MAGIC)) return undefined;
+  return RECORD_HEADER_BYTES + readUint(buf, H.payloadBytes);
 }
 
-export function decodeJournalRecord(bytes: Buffer): DecodeResult<JournalRecord> {
-  const size = peekRecordSizeBytes(bytes);
-  if (size === undefined) return { ok: false, reason: 'no journal record here' };
-  if (bytes.length < size) return { ok: false, reason: `truncated record: ${bytes.length} of ${size} bytes` };
-  const body = Buffer.from(bytes.subarray(0, size));
-  const stored = body.readUInt32LE(AT.crc);
-  body.writeUInt32LE(0, AT.crc);
-  if (crc32c(body) !== stored) return { ok: false, reason: 'record checksum mismatch (torn or corrupt)' };
-  const generation = body.readBigUInt64LE(AT.generation);
-  if (generation > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'generation exceeds 2^53' };
-  const flags = body.readUInt32LE(AT.flags);
-  if (flags & ~RECORD_FLAG_CLEAN) return { ok: false, reason: `unknown record flags 0x${flags.toString(16)}` };
-  const entryCount = body.readUInt32LE(AT.entryCount);
+/** Decodes the record at the start of `bytes`; bytes past its end (slot padding) are ignored. */
+export function decodeJournalRecord(bytes: Uint8Array): DecodeResult<JournalRecord> {
+  const buf = asBuffer(bytes);
+  if (!hasMagic(buf, H.magic, JOURNAL_RECORD_MAGIC)) return corrupt('bad magic: no journal record here');
+  if (buf.length < RECORD_HEADER_BYTES) return corrupt(truncatedProblem(buf.length, 'a record header', RECORD_HEADER_BYTES));
+  const size = RECORD_HEADER_BYTES + readUint(buf, H.payloadBytes);
+  if (buf.length < size) return corrupt(truncatedProblem(buf.length, 'this record', size));
+  const crcProblem = checksumProblem(buf, H.crc, crcWithFieldZeroed(buf, H.crc, size));
+  if (crcProblem) return corrupt(crcProblem);
+  const generation = readUint(buf, H.generation);
+  if (!Number.isSafeInteger(generation)) return corrupt('generation exceeds 2^53');
+  const flags = readUint(buf, H.flags);
+  if (flags & ~RECORD_FLAG_CLEAN) return corrupt(`unknown record flags 0x${flags.toString(16)}`);
+  const entryCount = readUint(buf, H.entryCount);
   const entries: StripeEntry[] = [];
   let at = RECORD_HEADER_BYTES;
-  for (let i = 0; i < entryCount; i++) {
-    if (at + STRIPE_ENTRY_BYTES > size) return { ok: false, reason: 'entries overrun the record' };
-    const stripe = body.readBigUInt64LE(at + 4);
-    if (stripe > BigInt(Number.MAX_SAFE_INTEGER)) return { ok: false, reason: 'stripe number exceeds 2^53' };
-    const checkCount = body.readUInt16LE(at + 12);
-    const entry: StripeEntry = { volumeId: body.readUInt32LE(at), stripe: Number(stripe), checks: [] };
+  // Each entry takes at least STRIPE_ENTRY_BYTES, so the payload bounds the loop, not the count.
+  for (let index = 0; index < entryCount; index++) {
+    if (at + STRIPE_ENTRY_BYTES > size) return corrupt(`entry ${index} of ${entryCount} overruns the ${size}-byte record`);
+    const stripe = readUint(buf, E.stripeNumber, at);
+    if (!Number.isSafeInteger(stripe)) return corrupt(`entry ${index} stripe number exceeds 2^53`);
+    const checkCount = readUint(buf, E.blockCheckCount, at);
+    const entry: StripeEntry = { volumeId: readUint(buf, E.volumeId, at), stripe, checks: [] };
     at += STRIPE_ENTRY_BYTES;
-    if (at + checkCount * BLOCK_CHECK_BYTES > size) return { ok: false, reason: 'block checks overrun the record' };
+    if (at + checkCount * BLOCK_CHECK_BYTES > size) return corrupt(`entry ${index}'s ${checkCount} block checks overrun the ${size}-byte record`);
     for (let c = 0; c < checkCount; c++) {
-      const kindId = body.readUInt8(at + 4);
-      const kind = kindId === 1 ? 'old' : kindId === 2 ? 'first-sector' : undefined;
-      if (!kind) return { ok: false, reason: `unknown block check kind ${kindId}` };
-      entry.checks.push({ blockIndex: body.readUInt32LE(at), kind, newCrc: body.readUInt32LE(at + 8), checkCrc: body.readUInt32LE(at + 12) });
+      const kindId = readUint(buf, C.kind, at);
+      const kind = nameOfId(BLOCK_CHECK_KINDS, kindId);
+      if (!kind) return corrupt(`entry ${index} block check ${c} has unknown kind ${kindId}`);
+      entry.checks.push({ blockIndex: readUint(buf, C.blockIndex, at), kind, newCrc: readUint(buf, C.newCrc, at), checkCrc: readUint(buf, C.checkCrc, at) });
       at += BLOCK_CHECK_BYTES;
     }
     entries.push(entry);
   }
-  if (at !== size) return { ok: false, reason: 'record size does not match its entries' };
-  return {
-    ok: true,
-    value: {
-      arrayUuid: Buffer.from(body.subarray(AT.arrayUuid, AT.arrayUuid + UUID_SIZE_BYTES)),
-      generation: Number(generation),
-      clean: (flags & RECORD_FLAG_CLEAN) !== 0,
-      entries,
-    },
-  };
+  if (at !== size) return corrupt(`the entries fill ${at - RECORD_HEADER_BYTES} of the ${size - RECORD_HEADER_BYTES} payload bytes`);
+  return { ok: true, value: { arrayUuid: readBytes(buf, H.arrayUuid), generation, clean: (flags & RECORD_FLAG_CLEAN) !== 0, entries } };
 }

@@ -2,7 +2,10 @@
 // pinned by golden-byte tests. Corrupt input is an expected result with a reason, not a throw.
 
 import { assert, isPowerOfTwo } from '../units.js';
-import { crc32c } from './crc32c.js';
+import {
+  asBuffer, checksumProblem, corrupt, crcBefore, declareFields, entryOffsetBytes, hasMagic, idOfName, nameOfId,
+  readBytes, readUint, truncatedProblem, writeBytes, writeUint, type DecodeResult,
+} from './codec.js';
 import { checkRegions, SUPERBLOCK_SIZE_BYTES, type Region } from './layout.js';
 import {
   LEVELS, MAX_CHUNK_SIZE_BYTES, MAX_MEMBERS, MEMBER_STATES, MIN_CHUNK_SIZE_BYTES, POLICIES,
@@ -10,6 +13,7 @@ import {
   type LayoutName, type Level, type MemberState, type Policy,
 } from './types.js';
 import { UUID_SIZE_BYTES } from './uuid.js';
+import { writeIntentChunkProblem } from './write-intent.js';
 
 export const SUPERBLOCK_MAGIC = Buffer.from('JRAIDSB1', 'ascii');
 export const FORMAT_VERSION_MAJOR = 1;
@@ -80,231 +84,227 @@ export interface Superblock {
   members: MemberEntry[];
 }
 
-export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+// The byte map (docs/FORMAT.md, "Superblock"): every byte of the 4096 is in one field.
+export const SUPERBLOCK_FIELDS = declareFields('superblock', SUPERBLOCK_SIZE_BYTES, {
+  magic: [0, 8, 'bytes'], versionMajor: [8, 2, 'u16'], versionMinor: [10, 2, 'u16'], superblockSize: [12, 4, 'u32'],
+  arrayUuid: [16, UUID_SIZE_BYTES, 'bytes'], memberUuid: [32, UUID_SIZE_BYTES, 'bytes'], name: [48, 32, 'bytes'],
+  createdAt: [80, 8, 'u64'], updatedAt: [88, 8, 'u64'], events: [96, 8, 'u64'],
+  level: [104, 1, 'u8'], layout: [105, 1, 'u8'], policy: [106, 1, 'u8'], reserved107: [107, 1, 'reserved'],
+  raidDevices: [108, 2, 'u16'], memberCount: [110, 2, 'u16'], chunkSize: [112, 4, 'u32'], flags: [116, 4, 'u32'],
+  memberSize: [120, 8, 'u64'], dataSize: [128, 8, 'u64'], arraySize: [136, 8, 'u64'], writeIntentChunk: [144, 8, 'u64'],
+  resyncOffset: [152, 8, 'u64'], scrubOffset: [160, 8, 'u64'], thisIndex: [168, 2, 'u16'], regionCount: [170, 2, 'u16'],
+  reserved172: [172, 4, 'reserved'], regionTable: [176, 384, 'table'], memberTable: [560, 2560, 'table'],
+  reserved3120: [3120, 972, 'reserved'], checksum: [4092, 4, 'u32'],
+});
+export const REGION_ENTRY_FIELDS = declareFields('region-table entry', 24, {
+  kind: [0, 2, 'u16'], reserved2: [2, 6, 'reserved'], offset: [8, 8, 'u64'], size: [16, 8, 'u64'],
+});
+export const MEMBER_ENTRY_FIELDS = declareFields('member-table entry', 40, {
+  uuid: [0, UUID_SIZE_BYTES, 'bytes'], role: [16, 2, 'u16'], state: [18, 1, 'u8'], flags: [19, 1, 'u8'],
+  reserved20: [20, 4, 'reserved'], recoveryOffset: [24, 8, 'u64'], readErrorsCorrected: [32, 4, 'u32'], reserved36: [36, 4, 'reserved'],
+});
+const H = SUPERBLOCK_FIELDS.field;
+const R = REGION_ENTRY_FIELDS.field;
+const M = MEMBER_ENTRY_FIELDS.field;
+assert(H.magic.sizeBytes === SUPERBLOCK_MAGIC.length, 'magic fills its field');
+assert(H.name.sizeBytes === NAME_SIZE_BYTES, 'name field');
+assert(H.regionTable.sizeBytes === MAX_REGIONS * REGION_ENTRY_FIELDS.sizeBytes, 'region table holds MAX_REGIONS entries');
+assert(H.memberTable.sizeBytes === MAX_MEMBERS * MEMBER_ENTRY_FIELDS.sizeBytes, 'member table holds MAX_MEMBERS entries');
 
-// Byte offsets of the fixed header fields (docs/FORMAT.md, "Superblock").
-const AT = {
-  magic: 0, versionMajor: 8, versionMinor: 10, superblockSize: 12, arrayUuid: 16, memberUuid: 32,
-  name: 48, createdAt: 80, updatedAt: 88, events: 96, level: 104, layout: 105, policy: 106,
-  raidDevices: 108, memberCount: 110, chunkSize: 112, flags: 116, memberSize: 120, dataSize: 128,
-  arraySize: 136, writeIntentChunk: 144, resyncOffset: 152, scrubOffset: 160, thisIndex: 168,
-  regionCount: 170, regionTable: 176, memberTable: 560, crc: 4092,
-} as const;
-const REGION_ENTRY_SIZE_BYTES = 24;
-const MEMBER_ENTRY_SIZE_BYTES = 40;
-assert(AT.regionTable + MAX_REGIONS * REGION_ENTRY_SIZE_BYTES <= AT.memberTable, 'region table fits');
-assert(AT.memberTable + MAX_MEMBERS * MEMBER_ENTRY_SIZE_BYTES <= AT.crc, 'member table fits');
-
-function idOf<T extends string>(table: readonly { id: number; name: T }[], name: T): number {
-  const entry = table.find((item) => item.name === name);
-  assert(entry, `unknown name ${name}`);
-  return entry.id;
-}
-
-function nameOf<T extends string>(table: readonly { id: number; name: T }[], id: number): T | undefined {
-  return table.find((item) => item.id === id)?.name;
-}
+const regionAt = (index: number) => entryOffsetBytes(H.regionTable, REGION_ENTRY_FIELDS, index);
+const memberAt = (index: number) => entryOffsetBytes(H.memberTable, MEMBER_ENTRY_FIELDS, index);
 
 export function encodeSuperblock(sb: Superblock): Buffer {
   assert(sb.regions.length <= MAX_REGIONS, 'too many regions');
   assert(sb.members.length <= MAX_MEMBERS, 'too many members');
   assert(sb.arrayUuid.length === UUID_SIZE_BYTES && sb.memberUuid.length === UUID_SIZE_BYTES, 'uuid size');
   const bytes = Buffer.alloc(SUPERBLOCK_SIZE_BYTES);
-  SUPERBLOCK_MAGIC.copy(bytes, AT.magic);
-  bytes.writeUInt16LE(sb.versionMajor, AT.versionMajor);
-  bytes.writeUInt16LE(sb.versionMinor, AT.versionMinor);
-  bytes.writeUInt32LE(SUPERBLOCK_SIZE_BYTES, AT.superblockSize);
-  sb.arrayUuid.copy(bytes, AT.arrayUuid);
-  sb.memberUuid.copy(bytes, AT.memberUuid);
+  writeBytes(bytes, H.magic, SUPERBLOCK_MAGIC);
+  writeUint(bytes, H.versionMajor, sb.versionMajor);
+  writeUint(bytes, H.versionMinor, sb.versionMinor);
+  writeUint(bytes, H.superblockSize, SUPERBLOCK_SIZE_BYTES);
+  writeBytes(bytes, H.arrayUuid, sb.arrayUuid);
+  writeBytes(bytes, H.memberUuid, sb.memberUuid);
   const name = Buffer.from(sb.name, 'utf8');
   assert(name.length <= NAME_SIZE_BYTES && !sb.name.includes('\0'), 'name fits and has no NUL (checked by caller)');
-  name.copy(bytes, AT.name);
-  bytes.writeBigUInt64LE(BigInt(sb.createdAtMs), AT.createdAt);
-  bytes.writeBigUInt64LE(BigInt(sb.updatedAtMs), AT.updatedAt);
-  bytes.writeBigUInt64LE(BigInt(sb.events), AT.events);
-  bytes.writeUInt8(sb.level, AT.level);
+  writeBytes(bytes, H.name, name);
+  writeUint(bytes, H.createdAt, sb.createdAtMs);
+  writeUint(bytes, H.updatedAt, sb.updatedAtMs);
+  writeUint(bytes, H.events, sb.events);
+  writeUint(bytes, H.level, sb.level);
   const layout = layoutByName(sb.layout);
   assert(layout, `unknown layout ${sb.layout}`);
-  bytes.writeUInt8(layout.id, AT.layout);
-  bytes.writeUInt8(idOf(POLICIES, sb.policy), AT.policy);
-  bytes.writeUInt16LE(sb.raidDevices, AT.raidDevices);
-  bytes.writeUInt16LE(sb.members.length, AT.memberCount);
-  bytes.writeUInt32LE(sb.chunkSizeBytes, AT.chunkSize);
-  bytes.writeUInt32LE(sb.flags, AT.flags);
-  bytes.writeBigUInt64LE(BigInt(sb.memberSizeBytes), AT.memberSize);
-  bytes.writeBigUInt64LE(BigInt(sb.dataSizeBytes), AT.dataSize);
-  bytes.writeBigUInt64LE(BigInt(sb.arraySizeBytes), AT.arraySize);
-  bytes.writeBigUInt64LE(BigInt(sb.writeIntentChunkBytes), AT.writeIntentChunk);
-  bytes.writeBigUInt64LE(BigInt(sb.resyncOffsetBytes), AT.resyncOffset);
-  bytes.writeBigUInt64LE(BigInt(sb.scrubOffsetBytes), AT.scrubOffset);
-  bytes.writeUInt16LE(sb.thisIndex, AT.thisIndex);
-  bytes.writeUInt16LE(sb.regions.length, AT.regionCount);
+  writeUint(bytes, H.layout, layout.id);
+  writeUint(bytes, H.policy, idOfName(POLICIES, sb.policy));
+  writeUint(bytes, H.raidDevices, sb.raidDevices);
+  writeUint(bytes, H.memberCount, sb.members.length);
+  writeUint(bytes, H.chunkSize, sb.chunkSizeBytes);
+  writeUint(bytes, H.flags, sb.flags);
+  writeUint(bytes, H.memberSize, sb.memberSizeBytes);
+  writeUint(bytes, H.dataSize, sb.dataSizeBytes);
+  writeUint(bytes, H.arraySize, sb.arraySizeBytes);
+  writeUint(bytes, H.writeIntentChunk, sb.writeIntentChunkBytes);
+  writeUint(bytes, H.resyncOffset, sb.resyncOffsetBytes);
+  writeUint(bytes, H.scrubOffset, sb.scrubOffsetBytes);
+  writeUint(bytes, H.thisIndex, sb.thisIndex);
+  writeUint(bytes, H.regionCount, sb.regions.length);
   sb.regions.forEach((region, index) => {
-    const at = AT.regionTable + index * REGION_ENTRY_SIZE_BYTES;
-    bytes.writeUInt16LE(idOf(REGION_KINDS, region.kind), at);
-    bytes.writeBigUInt64LE(BigInt(region.offsetBytes), at + 8);
-    bytes.writeBigUInt64LE(BigInt(region.sizeBytes), at + 16);
+    const at = regionAt(index);
+    writeUint(bytes, R.kind, idOfName(REGION_KINDS, region.kind), at);
+    writeUint(bytes, R.offset, region.offsetBytes, at);
+    writeUint(bytes, R.size, region.sizeBytes, at);
   });
   sb.members.forEach((member, index) => {
-    const at = AT.memberTable + index * MEMBER_ENTRY_SIZE_BYTES;
-    member.uuid.copy(bytes, at);
-    bytes.writeUInt16LE(member.role ?? NO_ROLE, at + 16);
-    bytes.writeUInt8(idOf(MEMBER_STATES, member.state), at + 18);
-    bytes.writeUInt8(member.partialRebuild ? MEMBER_FLAG_PARTIAL_REBUILD : 0, at + 19);
-    bytes.writeBigUInt64LE(BigInt(member.recoveryOffsetBytes), at + 24);
-    bytes.writeUInt32LE(Math.min(member.readErrorsCorrected, 0xffffffff), at + 32);
+    const at = memberAt(index);
+    assert(member.uuid.length === UUID_SIZE_BYTES, 'member uuid size');
+    writeBytes(bytes, M.uuid, member.uuid, at);
+    writeUint(bytes, M.role, member.role ?? NO_ROLE, at);
+    writeUint(bytes, M.state, idOfName(MEMBER_STATES, member.state), at);
+    writeUint(bytes, M.flags, member.partialRebuild ? MEMBER_FLAG_PARTIAL_REBUILD : 0, at);
+    writeUint(bytes, M.recoveryOffset, member.recoveryOffsetBytes, at);
+    writeUint(bytes, M.readErrorsCorrected, Math.min(member.readErrorsCorrected, 0xffffffff), at);
   });
-  bytes.writeUInt32LE(crc32c(bytes.subarray(0, AT.crc)), AT.crc);
+  writeUint(bytes, H.checksum, crcBefore(bytes, H.checksum));
   return bytes;
 }
 
-function u64(bytes: Buffer, at: number): number {
-  const value = bytes.readBigUInt64LE(at);
-  return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.NaN : Number(value);
-}
-
 export function decodeSuperblock(bytes: Uint8Array): DecodeResult<Superblock> {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < SUPERBLOCK_MAGIC.length || !buf.subarray(0, SUPERBLOCK_MAGIC.length).equals(SUPERBLOCK_MAGIC)) {
-    return { ok: false, reason: 'bad magic: no jraid superblock here' };
-  }
-  if (buf.length < SUPERBLOCK_SIZE_BYTES) {
-    return { ok: false, reason: `truncated: ${buf.length} bytes, a superblock is ${SUPERBLOCK_SIZE_BYTES}` };
-  }
-  const storedCrc = buf.readUInt32LE(AT.crc);
-  const actualCrc = crc32c(buf.subarray(0, AT.crc));
-  if (storedCrc !== actualCrc) {
-    return { ok: false, reason: `bad checksum: stored ${hex32(storedCrc)}, computed ${hex32(actualCrc)}` };
-  }
-  const versionMajor = buf.readUInt16LE(AT.versionMajor);
-  const versionMinor = buf.readUInt16LE(AT.versionMinor);
+  const buf = asBuffer(bytes);
+  if (!hasMagic(buf, H.magic, SUPERBLOCK_MAGIC)) return corrupt('bad magic: no jraid superblock here');
+  if (buf.length < SUPERBLOCK_SIZE_BYTES) return corrupt(truncatedProblem(buf.length, 'a superblock', SUPERBLOCK_SIZE_BYTES));
+  const crcProblem = checksumProblem(buf, H.checksum, crcBefore(buf, H.checksum));
+  if (crcProblem) return corrupt(crcProblem);
+  const versionMajor = readUint(buf, H.versionMajor);
+  const versionMinor = readUint(buf, H.versionMinor);
   if (versionMajor > FORMAT_VERSION_MAJOR) {
-    return { ok: false, reason: `newer format version ${versionMajor}.${versionMinor}: this jraid reads version ${FORMAT_VERSION_MAJOR}; upgrade jraid` };
+    return corrupt(`newer format version ${versionMajor}.${versionMinor}: this jraid reads version ${FORMAT_VERSION_MAJOR}; upgrade jraid`);
   }
-  if (versionMajor < 1) return { ok: false, reason: `unknown format version ${versionMajor}.${versionMinor}` };
-  if (buf.readUInt32LE(AT.superblockSize) !== SUPERBLOCK_SIZE_BYTES) {
-    return { ok: false, reason: `superblock size field is ${buf.readUInt32LE(AT.superblockSize)}, expected ${SUPERBLOCK_SIZE_BYTES}` };
+  if (versionMajor < 1) return corrupt(`unknown format version ${versionMajor}.${versionMinor}`);
+  const superblockSizeBytes = readUint(buf, H.superblockSize);
+  if (superblockSizeBytes !== SUPERBLOCK_SIZE_BYTES) {
+    return corrupt(`superblock size field is ${superblockSizeBytes}, expected ${SUPERBLOCK_SIZE_BYTES}`);
   }
 
-  const level = buf.readUInt8(AT.level) as Level;
-  if (!LEVELS.includes(level)) return { ok: false, reason: `impossible geometry: level ${level}` };
-  const layout = layoutById(buf.readUInt8(AT.layout));
-  if (!layout || !layout.levels.includes(level)) {
-    return { ok: false, reason: `impossible geometry: layout id ${buf.readUInt8(AT.layout)} for level ${level}` };
-  }
-  const policy = nameOf(POLICIES, buf.readUInt8(AT.policy));
-  if (!policy) return { ok: false, reason: `unknown consistency policy id ${buf.readUInt8(AT.policy)}` };
+  const level = readUint(buf, H.level) as Level;
+  if (!LEVELS.includes(level)) return corrupt(`impossible geometry: level ${level}`);
+  const layoutId = readUint(buf, H.layout);
+  const layout = layoutById(layoutId);
+  if (!layout || !layout.levels.includes(level)) return corrupt(`impossible geometry: layout id ${layoutId} for level ${level}`);
+  const policyId = readUint(buf, H.policy);
+  const policy = nameOfId(POLICIES, policyId);
+  if (!policy) return corrupt(`unknown consistency policy id ${policyId}`);
 
-  const raidDevices = buf.readUInt16LE(AT.raidDevices);
-  const memberCount = buf.readUInt16LE(AT.memberCount);
-  const chunkSizeBytes = buf.readUInt32LE(AT.chunkSize);
-  const memberSizeBytes = u64(buf, AT.memberSize);
-  const dataSizeBytes = u64(buf, AT.dataSize);
-  const arraySizeBytes = u64(buf, AT.arraySize);
-  const thisIndex = buf.readUInt16LE(AT.thisIndex);
-  const regionCount = buf.readUInt16LE(AT.regionCount);
+  const raidDevices = readUint(buf, H.raidDevices);
+  const memberCount = readUint(buf, H.memberCount);
+  const chunkSizeBytes = readUint(buf, H.chunkSize);
+  const memberSizeBytes = readUint(buf, H.memberSize);
+  const dataSizeBytes = readUint(buf, H.dataSize);
+  const arraySizeBytes = readUint(buf, H.arraySize);
+  const thisIndex = readUint(buf, H.thisIndex);
+  const regionCount = readUint(buf, H.regionCount);
 
   if (raidDevices < minRaidDevices(level) || raidDevices > MAX_MEMBERS) {
-    return { ok: false, reason: `impossible geometry: ${raidDevices} raid devices for level ${level}` };
+    return corrupt(`impossible geometry: ${raidDevices} raid devices for level ${level}`);
   }
   if (memberCount < raidDevices || memberCount > MAX_MEMBERS) {
-    return { ok: false, reason: `impossible geometry: member table of ${memberCount} for ${raidDevices} raid devices` };
+    return corrupt(`impossible geometry: member table of ${memberCount} for ${raidDevices} raid devices`);
   }
   if (!isPowerOfTwo(chunkSizeBytes) || chunkSizeBytes < MIN_CHUNK_SIZE_BYTES || chunkSizeBytes > MAX_CHUNK_SIZE_BYTES) {
-    return { ok: false, reason: `impossible geometry: chunk size ${chunkSizeBytes}` };
+    return corrupt(`impossible geometry: chunk size ${chunkSizeBytes}`);
   }
   if (![memberSizeBytes, dataSizeBytes, arraySizeBytes].every(Number.isSafeInteger)) {
-    return { ok: false, reason: 'impossible geometry: a size field exceeds 2^53 bytes' };
+    return corrupt('impossible geometry: a size field exceeds 2^53 bytes');
   }
-  for (const [field, at] of [['created time', AT.createdAt], ['update time', AT.updatedAt], ['event count', AT.events], ['write-intent chunk', AT.writeIntentChunk]] as const) {
-    if (!Number.isSafeInteger(u64(buf, at))) return { ok: false, reason: `${field} exceeds 2^53` };
+  for (const [what, field] of [['created time', H.createdAt], ['update time', H.updatedAt], ['event count', H.events], ['write-intent chunk', H.writeIntentChunk]] as const) {
+    if (!Number.isSafeInteger(readUint(buf, field))) return corrupt(`${what} exceeds 2^53`);
   }
-  const writeIntentChunkBytes = u64(buf, AT.writeIntentChunk);
-  if (!isPowerOfTwo(writeIntentChunkBytes) || writeIntentChunkBytes < MIN_CHUNK_SIZE_BYTES) {
-    return { ok: false, reason: `write-intent chunk ${writeIntentChunkBytes} is not a power of two of at least 4 KiB` };
-  }
+  const writeIntentChunkBytes = readUint(buf, H.writeIntentChunk);
+  const chunkProblem = writeIntentChunkProblem(writeIntentChunkBytes);
+  if (chunkProblem) return corrupt(chunkProblem);
   if (dataSizeBytes <= 0 || dataSizeBytes % chunkSizeBytes !== 0) {
-    return { ok: false, reason: `impossible geometry: data size ${dataSizeBytes} is not a positive multiple of the chunk` };
+    return corrupt(`impossible geometry: data size ${dataSizeBytes} is not a positive multiple of the chunk`);
   }
   if (arraySizeBytes !== dataSizeBytes * (raidDevices - parityCount(level))) {
-    return { ok: false, reason: `impossible geometry: array size ${arraySizeBytes} does not match ${raidDevices} members of ${dataSizeBytes} data bytes` };
+    return corrupt(`impossible geometry: array size ${arraySizeBytes} does not match ${raidDevices} members of ${dataSizeBytes} data bytes`);
   }
-  if (thisIndex >= memberCount) return { ok: false, reason: `this member's index ${thisIndex} is outside the member table` };
-  if (regionCount > MAX_REGIONS) return { ok: false, reason: `region table of ${regionCount} entries (max ${MAX_REGIONS})` };
+  if (thisIndex >= memberCount) return corrupt(`this member's index ${thisIndex} is outside the member table`);
+  if (regionCount > MAX_REGIONS) return corrupt(`region table of ${regionCount} entries (max ${MAX_REGIONS})`);
 
   const regions: Region[] = [];
   for (let index = 0; index < regionCount; index++) {
-    const at = AT.regionTable + index * REGION_ENTRY_SIZE_BYTES;
-    const kind = nameOf(REGION_KINDS, buf.readUInt16LE(at));
-    if (!kind) return { ok: false, reason: `region ${index} has unknown kind ${buf.readUInt16LE(at)}` };
-    regions.push({ kind, offsetBytes: u64(buf, at + 8), sizeBytes: u64(buf, at + 16) });
+    const at = regionAt(index);
+    const kindId = readUint(buf, R.kind, at);
+    const kind = nameOfId(REGION_KINDS, kindId);
+    if (!kind) return corrupt(`region ${index} has unknown kind ${kindId}`);
+    regions.push({ kind, offsetBytes: readUint(buf, R.offset, at), sizeBytes: readUint(buf, R.size, at) });
   }
   const regionProblem = checkRegions(regions, memberSizeBytes);
-  if (regionProblem) return { ok: false, reason: `impossible geometry: ${regionProblem}` };
+  if (regionProblem) return corrupt(`impossible geometry: ${regionProblem}`);
   const data = regions.find((region) => region.kind === 'data')!;
   if (dataSizeBytes > data.sizeBytes) {
-    return { ok: false, reason: `impossible geometry: data size ${dataSizeBytes} exceeds the data region (${data.sizeBytes})` };
+    return corrupt(`impossible geometry: data size ${dataSizeBytes} exceeds the data region (${data.sizeBytes})`);
   }
 
   const members: MemberEntry[] = [];
   const rolesSeen = new Set<number>();
   for (let index = 0; index < memberCount; index++) {
-    const at = AT.memberTable + index * MEMBER_ENTRY_SIZE_BYTES;
-    const roleRaw = buf.readUInt16LE(at + 16);
+    const at = memberAt(index);
+    const roleRaw = readUint(buf, M.role, at);
     const role = roleRaw === NO_ROLE ? null : roleRaw;
-    const state = nameOf(MEMBER_STATES, buf.readUInt8(at + 18));
-    if (!state) return { ok: false, reason: `member ${index} has unknown state ${buf.readUInt8(at + 18)}` };
+    const stateId = readUint(buf, M.state, at);
+    const state = nameOfId(MEMBER_STATES, stateId);
+    if (!state) return corrupt(`member ${index} has unknown state ${stateId}`);
     if (role !== null) {
-      if (role >= raidDevices) return { ok: false, reason: `member ${index} has role ${role} of ${raidDevices}` };
-      if (rolesSeen.has(role)) return { ok: false, reason: `role ${role} is held by two members` };
+      if (role >= raidDevices) return corrupt(`member ${index} has role ${role} of ${raidDevices}`);
+      if (rolesSeen.has(role)) return corrupt(`role ${role} is held by two members`);
       rolesSeen.add(role);
     }
-    const recoveryOffsetBytes = u64(buf, at + 24);
+    const recoveryOffsetBytes = readUint(buf, M.recoveryOffset, at);
     if (!Number.isSafeInteger(recoveryOffsetBytes) || recoveryOffsetBytes > dataSizeBytes) {
-      return { ok: false, reason: `member ${index} recovery offset out of range` };
+      return corrupt(`member ${index} recovery offset out of range`);
     }
-    const memberFlags = buf.readUInt8(at + 19);
-    if (memberFlags & ~MEMBER_FLAG_PARTIAL_REBUILD) return { ok: false, reason: `member ${index} has unknown flags 0x${memberFlags.toString(16)}` };
+    const memberFlags = readUint(buf, M.flags, at);
+    if (memberFlags & ~MEMBER_FLAG_PARTIAL_REBUILD) return corrupt(`member ${index} has unknown flags 0x${memberFlags.toString(16)}`);
     members.push({
-      uuid: Buffer.from(buf.subarray(at, at + UUID_SIZE_BYTES)), role, state, recoveryOffsetBytes,
-      partialRebuild: (memberFlags & MEMBER_FLAG_PARTIAL_REBUILD) !== 0, readErrorsCorrected: buf.readUInt32LE(at + 32),
+      uuid: readBytes(buf, M.uuid, at), role, state, recoveryOffsetBytes,
+      partialRebuild: (memberFlags & MEMBER_FLAG_PARTIAL_REBUILD) !== 0, readErrorsCorrected: readUint(buf, M.readErrorsCorrected, at),
     });
   }
-  const resyncOffsetBytes = u64(buf, AT.resyncOffset);
-  const scrubOffsetBytes = u64(buf, AT.scrubOffset);
+  const resyncOffsetBytes = readUint(buf, H.resyncOffset);
+  const scrubOffsetBytes = readUint(buf, H.scrubOffset);
   if (!(resyncOffsetBytes <= dataSizeBytes) || !(scrubOffsetBytes <= dataSizeBytes)) {
-    return { ok: false, reason: 'resync or scrub offset past the data size' };
+    return corrupt('resync or scrub offset past the data size');
   }
-  const memberUuid = Buffer.from(buf.subarray(AT.memberUuid, AT.memberUuid + UUID_SIZE_BYTES));
+  const memberUuid = readBytes(buf, H.memberUuid);
   if (!members[thisIndex]!.uuid.equals(memberUuid)) {
-    return { ok: false, reason: "member table entry for this member does not carry this member's uuid" };
+    return corrupt("member table entry for this member does not carry this member's uuid");
   }
   if (memberUuid.every((byte) => byte === 0)) {
-    return { ok: false, reason: "this member's uuid is all zero bytes, which marks a free member-table slot" };
+    return corrupt("this member's uuid is all zero bytes, which marks a free member-table slot");
   }
-  const nameBytes = buf.subarray(AT.name, AT.name + NAME_SIZE_BYTES);
+  const nameBytes = readBytes(buf, H.name);
   const nameEnd = nameBytes.indexOf(0);
   let name: string;
   try {
     name = UTF8.decode(nameBytes.subarray(0, nameEnd === -1 ? NAME_SIZE_BYTES : nameEnd));
   } catch {
-    return { ok: false, reason: 'array name is not valid UTF-8' };
+    return corrupt('array name is not valid UTF-8');
   }
   const sb: Superblock = {
     versionMajor,
     versionMinor,
-    arrayUuid: Buffer.from(buf.subarray(AT.arrayUuid, AT.arrayUuid + UUID_SIZE_BYTES)),
+    arrayUuid: readBytes(buf, H.arrayUuid),
     memberUuid,
     name,
-    createdAtMs: u64(buf, AT.createdAt),
-    updatedAtMs: u64(buf, AT.updatedAt),
-    events: u64(buf, AT.events),
+    createdAtMs: readUint(buf, H.createdAt),
+    updatedAtMs: readUint(buf, H.updatedAt),
+    events: readUint(buf, H.events),
     level,
     layout: layout.name,
     policy,
     raidDevices,
     chunkSizeBytes,
-    flags: buf.readUInt32LE(AT.flags),
+    flags: readUint(buf, H.flags),
     memberSizeBytes,
     dataSizeBytes,
     arraySizeBytes,
@@ -317,8 +317,3 @@ export function decodeSuperblock(bytes: Uint8Array): DecodeResult<Superblock> {
   };
   return { ok: true, value: sb };
 }
-
-function hex32(value: number): string {
-  return `0x${value.toString(16).padStart(8, '0')}`;
-}
-

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NbdServer, type NbdBackend, type NbdLogLevel, type NbdServerOptions } from '../../src/daemon/nbd-server.js';
+import { NbdServer, type NbdBackend, type NbdEarlyAcknowledgement, type NbdLogLevel, type NbdServerOptions, type NbdWriteOptions } from '../../src/daemon/nbd-server.js';
 
 export type BackendCall =
   | { op: 'read'; offsetBytes: number; lengthBytes: number }
@@ -51,11 +51,16 @@ export class MemoryNbdBackend implements NbdBackend {
     return this.calls.filter((call): call is Extract<BackendCall, { op: Op }> => call.op === op);
   }
 
-  async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    return this.run({ op: 'read', offsetBytes, lengthBytes }, () => Buffer.from(this.bytes.subarray(offsetBytes, offsetBytes + lengthBytes)));
+  /** Fills the server's buffer, as a backend that reads into it does. */
+  async read(offsetBytes: number, lengthBytes: number, target: Buffer): Promise<Buffer> {
+    return this.run({ op: 'read', offsetBytes, lengthBytes }, () => {
+      this.bytes.copy(target, 0, offsetBytes, offsetBytes + lengthBytes);
+      return target;
+    });
   }
 
-  async write(offsetBytes: number, data: Buffer, options: { fua: boolean }): Promise<void> {
+  /** Copies the payload at once, so it never needs an early acknowledgement (a test may replace this with one that does). */
+  async write(offsetBytes: number, data: Buffer, options: NbdWriteOptions): Promise<void | NbdEarlyAcknowledgement> {
     const copy = Buffer.from(data);
     return this.run({ op: 'write', offsetBytes, lengthBytes: data.length, fua: options.fua }, () => {
       copy.copy(this.bytes, offsetBytes);

@@ -191,8 +191,8 @@ describe.runIf(requireTool('fio'))('fio nbd engine', () => {
   it('fio verify catches a backend that corrupts what it reads back (the check can fail)', async () => {
     const backend = new MemoryNbdBackend(32 * MIB);
     const read = backend.read.bind(backend);
-    backend.read = async (offsetBytes, lengthBytes) => {
-      const data = await read(offsetBytes, lengthBytes);
+    backend.read = async (offsetBytes, lengthBytes, target) => {
+      const data = await read(offsetBytes, lengthBytes, target);
       if (offsetBytes % (64 * 4096) === 0) data[100] ^= 0x01;
       return data;
     };

@@ -1,6 +1,6 @@
 // Proves what each acknowledgement level means: durable replies after the write and a sync;
 // atomic after the write, without a sync; fast once buffered (before the write finishes), its
-// failure reported by the next FLUSH; FLUSH waits for every earlier write; FUA syncs that write.
+// failure reported by the next FLUSH and the payload held until the engine lets it go; FLUSH waits for every earlier write; FUA syncs that write.
 import { describe, expect, it } from 'vitest';
 import { ArrayBackend, parseToughness, type Toughness } from '../../src/daemon/array-backend.js';
 import type { RaidArray } from '../../src/engine/raid-array.js';
@@ -65,6 +65,25 @@ describe('NBD acknowledgement levels', () => {
     array.releaseWrite.shift()!();
     await flush;
     expect(array.events).toEqual(['write-start 0', 'write-done 0', 'sync']);
+  });
+
+  it('fast: the early reply tells the server when the engine lets go of the payload', async () => {
+    const { array, nbd } = backend('fast');
+    const acknowledgement = await nbd.write(0, Buffer.alloc(4096), { fua: false });
+    expect(acknowledgement).toBeDefined();
+    let released = false;
+    void acknowledgement!.dataReleased.then(() => { released = true; });
+    await tick();
+    expect(released).toBe(false); // the engine may still read the payload
+    array.releaseWrite.shift()!();
+    await acknowledgement!.dataReleased;
+    expect(array.events).toEqual(['write-start 0', 'write-done 0']);
+    // At atomic the reply itself comes after the engine is done: nothing to wait for.
+    const atomic = backend('atomic');
+    const reply = atomic.nbd.write(0, Buffer.alloc(4096), { fua: false });
+    await tick();
+    atomic.array.releaseWrite.shift()!();
+    expect(await reply).toBeUndefined();
   });
 
   it('fast: a write that fails after its reply fails the next FLUSH', async () => {
