@@ -5,7 +5,7 @@
 // is a BlockDevice plus its region table, doing all its I/O through memberIo().
 
 import type { BlockDevice } from '../device/block-device.js';
-import { DATA_OFFSET_BYTES, SUPERBLOCK_SIZE_BYTES, findRegion, type Region } from '../format/layout.js';
+import { DATA_OFFSET_BYTES, SUPERBLOCK_SIZE_BYTES, buildMemberLayout, findRegion, type Region } from '../format/layout.js';
 import type { RegionKind } from '../format/types.js';
 import { encodeSuperblock, type Superblock } from '../format/superblock.js';
 import { BLOCK_SIZE_BYTES, assert } from '../units.js';
@@ -24,6 +24,18 @@ export const SUPERBLOCKS_ZONE: Zone = { name: 'superblocks', offsetBytes: 0, siz
 
 /** Everything between the superblock copies and the data area: cleared when a member is made. */
 export const METADATA_ZONE: Zone = { name: 'metadata', offsetBytes: 2 * SUPERBLOCK_SIZE_BYTES, sizeBytes: DATA_OFFSET_BYTES - 2 * SUPERBLOCK_SIZE_BYTES };
+
+// The two declared spans agree with the member layout: the superblock copies, then everything
+// up to the data area.
+{
+  const layout = buildMemberLayout(DATA_OFFSET_BYTES + BLOCK_SIZE_BYTES);
+  const primary = findRegion(layout, 'superblock-primary')!;
+  const secondary = findRegion(layout, 'superblock-secondary')!;
+  assert(primary.offsetBytes === SUPERBLOCKS_ZONE.offsetBytes && secondary.offsetBytes + secondary.sizeBytes === SUPERBLOCKS_ZONE.offsetBytes + SUPERBLOCKS_ZONE.sizeBytes,
+    'the superblocks zone is the two superblock regions');
+  assert(METADATA_ZONE.offsetBytes === SUPERBLOCKS_ZONE.offsetBytes + SUPERBLOCKS_ZONE.sizeBytes && METADATA_ZONE.offsetBytes + METADATA_ZONE.sizeBytes === findRegion(layout, 'data')!.offsetBytes,
+    'the metadata zone runs from the superblocks to the data area');
+}
 
 /** The whole device, for reading only: foreign-signature probes of a would-be member. */
 export function probeZone(device: BlockDevice): Zone {
