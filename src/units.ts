@@ -55,3 +55,8 @@ export function alignUp(value: number, alignment: number): number {
 export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`assertion failed: ${message}`);
 }
+
+/** A place our own code never reaches (after a loop that always returns): an assertion failure there. */
+export function assertNever(message: string): never {
+  throw new Error(`assertion failed: ${message}`);
+}

@@ -9,13 +9,15 @@
 //            server keeps that buffer out of use, and counted, until the write has finished.
 // FLUSH waits for every write received before it, then makes them durable; FUA makes that
 // one write durable before its reply. Both keep their meaning at every level. The levels are
-// the table ACKNOWLEDGEMENT below. The backend also says which RAID failures a client sees as
-// which NBD error, so the NBD server itself knows nothing of RAID.
+// the table ACKNOWLEDGEMENT below. Writes replied to before they finish (fast) are bounded:
+// past FAST_WRITES_PENDING_MAX writes unfinished, a fast write's reply waits for room, so the
+// client's own in-flight limit holds it back. The backend also says which RAID failures a
+// client sees as which NBD error, so the NBD server itself knows nothing of RAID.
 
 import type { RaidArray } from '../engine/raid-array.js';
 import { decide, type DecisionTable } from '../decision-table.js';
 import { JraidError, type ErrorCode } from '../errors.js';
-import { MIB } from '../units.js';
+import { MIB, assert } from '../units.js';
 import { NBD_EIO } from './nbd-protocol.js';
 import type { NbdBackend, NbdEarlyAcknowledgement, NbdWriteOptions } from './nbd-server.js';
 
@@ -57,6 +59,8 @@ function forNbd(error: unknown): unknown {
 const rethrowForNbd = (error: unknown): never => {
   throw forNbd(error);
 };
+/** Writes unfinished at once before a fast write's reply waits for one of them to finish. */
+export const FAST_WRITES_PENDING_MAX = 1024;
 
 /** Bytes of zeroes written per engine call for WRITE_ZEROES. */
 const ZERO_CHUNK_BYTES = 8 * MIB;
@@ -75,10 +79,19 @@ export class ArrayBackend implements NbdBackend {
   writesDone = 0;
   syncsDone = 0;
 
-  constructor(array: RaidArray, toughness: Toughness) {
+  readonly fastWritesPendingMax: number;
+
+  constructor(array: RaidArray, toughness: Toughness, options: { fastWritesPendingMax?: number } = {}) {
     this.array = array;
     this.toughness = toughness;
     this.ackRules = { plain: decide(ACKNOWLEDGEMENT, { toughness, fua: false }), fua: decide(ACKNOWLEDGEMENT, { toughness, fua: true }) };
+    this.fastWritesPendingMax = options.fastWritesPendingMax ?? FAST_WRITES_PENDING_MAX;
+    assert(Number.isSafeInteger(this.fastWritesPendingMax) && this.fastWritesPendingMax >= 1, 'fastWritesPendingMax >= 1');
+  }
+
+  /** Writes received and not yet finished. */
+  get pendingCount(): number {
+    return this.pending.size;
   }
 
   get sizeBytes(): number {
@@ -91,8 +104,13 @@ export class ArrayBackend implements NbdBackend {
 
   async write(offsetBytes: number, data: Buffer, options: NbdWriteOptions): Promise<void | NbdEarlyAcknowledgement> {
     const rule = options.fua ? this.ackRules.fua : this.ackRules.plain;
+    const fast = !rule.waitForWrite;
+    // Counted as well as the server's payload bound: WRITE_ZEROES writes from no payload.
+    // Room is checked and taken in one turn of the event loop: no two writers take the last place.
+    if (fast) while (this.pending.size >= this.fastWritesPendingMax) await Promise.race(this.pending).catch(() => {});
     const done = this.track(this.array.write(offsetBytes, data).then(() => { this.writesDone++; }, rethrowForNbd));
-    if (!rule.waitForWrite) {
+    if (fast) {
+      assert(this.pending.size <= this.fastWritesPendingMax, `fast writes pending within their bound (${this.fastWritesPendingMax})`);
       done.catch((error: unknown) => { this.deferredFailure ??= error; });
       // The engine reads `data` until the write finishes: the server must not reuse it before.
       return { dataReleased: done };

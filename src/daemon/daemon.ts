@@ -18,7 +18,11 @@ import { IoStats } from './io-stats.js';
 import { opReplace } from '../app/replace.js';
 import { JraidError, isJraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
-import { ArrayBackend, type Toughness } from './array-backend.js';
+import { STRIPES_IN_FLIGHT_MAX } from '../engine/raid-array.js';
+import { STRIPE_LOCK_WAITERS_MAX } from '../engine/stripe-lock.js';
+import { assert } from '../units.js';
+import { ArrayBackend, FAST_WRITES_PENDING_MAX, type Toughness } from './array-backend.js';
+import { BoundedCount } from './bounded-count.js';
 import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
 import { NbdServer, type NbdAddress, type NbdLimits } from './nbd-server.js';
 import { ensureRunDir, readRegistry, removeRegistry, writeRegistry, type DaemonRecord } from './registry.js';
@@ -68,6 +72,20 @@ export function describeNbdAddress(address: NbdAddress): string {
   return address.kind === 'unix' ? `nbd+unix:///?socket=${address.path}` : `nbd://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}/`;
 }
 
+/** Control-socket operations answered at once; one more is refused as busy (the CLI retries or says so). */
+export const CONTROL_OPS_INFLIGHT_MAX = 32;
+
+/**
+ * Array calls the daemon can have at once: NBD requests in flight, fast writes replied to and
+ * unfinished, and control operations. Each keeps at most STRIPES_IN_FLIGHT_MAX stripe locks
+ * held or awaited, so together they must fit the stripe locks' bound.
+ */
+function assertCallBounds(nbd: NbdLimits): void {
+  const callsMax = nbd.connectionsMax * nbd.inflightRequestsMax + FAST_WRITES_PENDING_MAX + CONTROL_OPS_INFLIGHT_MAX;
+  assert(callsMax * STRIPES_IN_FLIGHT_MAX <= STRIPE_LOCK_WAITERS_MAX,
+    `daemon array calls (${callsMax}) x stripes each (${STRIPES_IN_FLIGHT_MAX}) <= stripe-lock waiters max (${STRIPE_LOCK_WAITERS_MAX})`);
+}
+
 export class Daemon {
   readonly assembled: Assembled & { spec: ArraySpec };
   readonly backend: ArrayBackend;
@@ -76,6 +94,7 @@ export class Daemon {
   private control: Server | undefined;
   private readonly log: Logger;
   private readonly connections = new Set<Socket>();
+  private readonly controlOps = new BoundedCount('control operations in flight', CONTROL_OPS_INFLIGHT_MAX);
   private stopping: Promise<void> | undefined;
   private readonly uuid: string;
   readonly done: Promise<void>;
@@ -105,6 +124,7 @@ export class Daemon {
       logger: (level, message) => this.log(level, `nbd: ${message}`),
       limits: options.nbdLimits,
     });
+    assertCallBounds(this.nbd.limits);
     this.done = new Promise((resolve) => { this.resolveDone = resolve; });
     this.arrayName = assembled.array.sb.name || this.uuid;
     this.events = new EventHub((event) => this.log(event.event === 'Fail' || event.event === 'FailSpare' ? 'error' : 'info', `event ${event.event} ${event.array}${event.member ? ` ${event.member}` : ''}: ${event.message}`));
@@ -360,6 +380,19 @@ export class Daemon {
   private async answer(socket: Socket, frame: ControlFrame): Promise<void> {
     const id = frame.header.id;
     const op = String(frame.header.op);
+    if (!this.controlOps.tryEnter()) {
+      const busy = { code: 'E_DAEMON', message: `the daemon is busy: ${CONTROL_OPS_INFLIGHT_MAX} control operations are in flight`, hint: 'retry once some have finished' };
+      if (!socket.destroyed) await writeFrame(socket, { id, ok: false, error: busy }).catch(() => {});
+      return;
+    }
+    try {
+      await this.answerAdmitted(socket, frame, id, op);
+    } finally {
+      this.controlOps.leave();
+    }
+  }
+
+  private async answerAdmitted(socket: Socket, frame: ControlFrame, id: unknown, op: string): Promise<void> {
     const args = (frame.header.args ?? {}) as Record<string, unknown>;
     const onProgress = (progress: { doneBytes: number; totalBytes: number }) => {
       if (!socket.destroyed) void writeFrame(socket, { id, progress }).catch(() => {});

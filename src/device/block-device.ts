@@ -1,6 +1,8 @@
 // BlockDevice: the only door to storage. Backends are small; wrappers forward what they
 // do not change. Reads and writes are whole: a short transfer is an error, never a result.
 
+import { assert } from '../units.js';
+
 export interface BlockDevice {
   /** A name for messages: the path for files and block devices. */
   readonly path: string;
@@ -27,7 +29,6 @@ export class DeviceIoError extends Error {
 }
 
 export function checkRange(device: BlockDevice, buf: Uint8Array, offsetBytes: number): void {
-  if (!Number.isSafeInteger(offsetBytes) || offsetBytes < 0 || offsetBytes + buf.length > device.sizeBytes) {
-    throw new Error(`assertion failed: I/O of ${buf.length} bytes at ${offsetBytes} outside ${device.path} (${device.sizeBytes} bytes)`);
-  }
+  assert(Number.isSafeInteger(offsetBytes) && offsetBytes >= 0 && offsetBytes + buf.length <= device.sizeBytes,
+    `I/O of ${buf.length} bytes at ${offsetBytes} inside ${device.path} (${device.sizeBytes} bytes)`);
 }

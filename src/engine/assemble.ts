@@ -318,7 +318,7 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
   const needed = recoveryNeeded(array);
   if (needed !== 'none' && array.readOnly) {
     report.recovery = { action: needed, performed: false };
-    array.unrecovered = needed;
+    array.markUnrecovered(needed);
     report.notes.push(needed === 'dirty-stripes'
       ? `the array was not shut down cleanly: ${array.journalRecord!.entries.length} stripe(s) await recovery`
       : 'the array was not shut down cleanly: a full resync awaits');

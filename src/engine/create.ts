@@ -4,7 +4,7 @@ import type { BlockDevice } from '../device/block-device.js';
 import { FileDevice } from '../device/file-device.js';
 import { probeMember, requireMemberPath, type MemberProbe } from '../device/member-path.js';
 import { JraidError } from '../errors.js';
-import { buildMemberLayout, DATA_OFFSET_BYTES, findRegion, minMemberSizeBytes } from '../format/layout.js';
+import { buildMemberLayout, findRegion, minMemberSizeBytes } from '../format/layout.js';
 import { FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, NAME_SIZE_BYTES, type MemberEntry, type Superblock } from '../format/superblock.js';
 import {
   DEFAULT_CHUNK_SIZE_BYTES, LEVELS, MAX_CHUNK_SIZE_BYTES, MAX_MEMBERS, MIN_CHUNK_SIZE_BYTES, defaultLayout,
@@ -12,10 +12,10 @@ import {
 } from '../format/types.js';
 import { formatUuid, newUuid } from '../format/uuid.js';
 import { WRITE_INTENT_BIT_COUNT } from '../format/write-intent.js';
-import { BLOCK_SIZE_BYTES, MIB, alignDown, formatSizeBytes, isPowerOfTwo } from '../units.js';
+import { MIB, alignDown, formatSizeBytes, isPowerOfTwo } from '../units.js';
 import { detectForeignSignatures, SIGNATURE_HEAD_BYTES, SIGNATURE_TAIL_BYTES } from '../format/foreign-signatures.js';
 import { rm } from 'node:fs/promises';
-import { MemberDisk } from './member-disk.js';
+import { MemberDisk, memberIo, probeZone, zeroMetadata } from './member-disk.js';
 import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
 import { lockAll, type LockedMembers } from './member-locks.js';
 import { Geometry } from '../geometry/geometry.js';
@@ -194,8 +194,8 @@ export async function refuseOccupied(device: BlockDevice, ownArrayUuid?: Buffer,
   const tailOffsetBytes = Math.max(0, device.sizeBytes - SIGNATURE_TAIL_BYTES);
   const head = Buffer.alloc(headBytes);
   const tail = Buffer.alloc(device.sizeBytes - tailOffsetBytes);
-  if (head.length > 0) await device.read(head, 0);
-  if (tail.length > 0) await device.read(tail, tailOffsetBytes);
+  if (head.length > 0) await memberIo(device, 'read', probeZone(device), 0, head);
+  if (tail.length > 0) await memberIo(device, 'read', probeZone(device), tailOffsetBytes, tail);
   const found = detectForeignSignatures({ sizeBytes: device.sizeBytes, head, tail, tailOffsetBytes });
   if (found.length > 0) {
     const first = found[0]!;
@@ -245,11 +245,8 @@ export async function writeNewArray(devices: BlockDevice[], params: NewArrayPara
     resyncOffsetBytes: params.parityInSync ? dataSizeBytes : 0, scrubOffsetBytes: 0,
     thisIndex: 0, regions, members,
   };
-  const zeros = Buffer.alloc(DATA_OFFSET_BYTES - 2 * BLOCK_SIZE_BYTES);
   await Promise.all(devices.map(async (device, index) => {
-    if (params.zeroMetadata) {
-      await device.write(zeros, 2 * BLOCK_SIZE_BYTES);
-    }
+    if (params.zeroMetadata) await zeroMetadata(device);
     await writeSuperblocks(device, { ...base, memberUuid: members[index]!.uuid, thisIndex: index });
   }));
   return base;

@@ -15,7 +15,7 @@ import { formatUuid, newUuid, parseUuid } from '../format/uuid.js';
 import { BLOCK_SIZE_BYTES, assert } from '../units.js';
 import type { Assembled } from './assemble.js';
 import { refuseOccupied } from './create.js';
-import { MemberDisk } from './member-disk.js';
+import { MemberDisk, zeroMetadata } from './member-disk.js';
 import { lockAll } from './member-locks.js';
 import type { RaidArray } from './raid-array.js';
 import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
@@ -121,27 +121,19 @@ export async function enrolMember(array: RaidArray, device: BlockDevice, entry: 
     });
   }
   assert(!array.disks.has(index), `slot ${index} has no open member`);
-  const place = (members: MemberEntry[]) => {
-    const next = [...members];
-    next[index] = { ...member };
-    return next;
-  };
   // Clear the metadata regions, then give it a superblock before it joins the table.
-  const sb: Superblock = { ...array.sb, memberUuid: uuid, thisIndex: index, members: place(array.sb.members) };
+  const members = [...array.sb.members];
+  members[index] = { ...member };
+  const sb: Superblock = { ...array.sb, memberUuid: uuid, thisIndex: index, members };
   try {
-    await device.write(Buffer.alloc(DATA_OFFSET_BYTES - 2 * BLOCK_SIZE_BYTES), 2 * BLOCK_SIZE_BYTES);
+    await zeroMetadata(device);
     await writeSuperblocks(device, sb);
   } catch (error) {
     if (!(error instanceof DeviceIoError)) throw error;
     throw new JraidError('E_IO', `${device.path} cannot be written (${error.message}): it was not added`, { path: device.path, hint: 'use another member' });
   }
-  // It joins the member table and the open members in one step, when the commit runs: every
-  // open member always has a table entry.
-  await array.commitSuperblocks((next) => {
-    assert(index >= next.members.length || isFreeSlot(next.members[index]!), 'no other member took the slot meanwhile');
-    next.members = place(next.members);
-    array.disks.set(index, new MemberDisk(device, sb));
-  });
+  // It joins the member table and the open members in one step, when the commit runs.
+  await array.members.enrol(index, new MemberDisk(device, sb), member);
   return index;
 }
 
@@ -170,11 +162,7 @@ export async function removeMembers(assembled: Assembled, target: string): Promi
     const known = array.disks.get(index)?.path ?? assembled.candidates.find((c) => c.index === index)?.device.path;
     return { number: index, path: known ?? path ?? null, uuid: formatUuid(entry.uuid), state: entry.state as 'faulty' | 'spare', role: entry.role };
   });
-  const devices = indexes.flatMap((index) => {
-    const disk = array.disks.get(index);
-    array.disks.delete(index);
-    return disk ? [disk.device] : [];
-  });
+  const devices: BlockDevice[] = [];
   // Forget them as assembly candidates (and in the assembly report) too: a freed slot's index
   // will name another member.
   for (let i = assembled.candidates.length - 1; i >= 0; i--) {
@@ -184,10 +172,7 @@ export async function removeMembers(assembled: Assembled, target: string): Promi
     }
   }
   assembled.report.members = assembled.report.members.filter((member) => !indexes.includes(member.index));
-  await array.commitSuperblocks((sb) => {
-    for (const index of indexes) sb.members[index] = freeSlot();
-    while (sb.members.length > sb.raidDevices && isFreeSlot(sb.members[sb.members.length - 1]!)) sb.members.pop();
-  });
+  devices.push(...await array.members.remove(indexes, freeSlot));
   // Their array locks go with them, so the same path can be added back (the lock is per open file).
   for (const device of new Set(devices)) {
     const file = underlyingFile(device);
@@ -351,13 +336,13 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
           writeError = error;
           return;
         }
-        if (stillRebuilding()) array.rebuildProgress.set(index, (stripe + 1) * chunkSizeBytes);
+        if (stillRebuilding()) array.members.setRebuildProgress(index, (stripe + 1) * chunkSizeBytes);
       });
       if (writeError) throw await targetFailed(writeError);
       stripesRebuilt++;
       await throttle.account(array.geometry.stripeDataBytes);
     } else if (stillRebuilding()) {
-      array.rebuildProgress.set(index, (stripe + 1) * chunkSizeBytes);
+      array.members.setRebuildProgress(index, (stripe + 1) * chunkSizeBytes);
     }
     options.onProgress?.({ doneBytes: (stripe + 1) * chunkSizeBytes, totalBytes: total * chunkSizeBytes });
     if (Date.now() - lastCheckpointMs >= checkpointMs) {
@@ -376,7 +361,7 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
   await array.commitSuperblocks((sb) => {
     if (sb.members[index]?.state !== 'rebuilding') return;
     sb.members[index] = { ...sb.members[index]!, state: 'active', recoveryOffsetBytes: 0, partialRebuild: false };
-    array.rebuildProgress.delete(index);
+    array.members.dropRebuildProgress(index);
     joined = true;
   });
   if (!joined) throw stopped('the member was failed meanwhile');
@@ -452,7 +437,7 @@ export async function prepareReAdd(assembled: Assembled, path: string): Promise<
     'marks-cover': () => `${intent.markedBitCount()} region(s) of ${array.sb.writeIntentChunkBytes} bytes were written while it was away`,
   };
   const reason = reasons[why]();
-  if (array.disks.get(found.index)?.device !== found.device) array.disks.set(found.index, new MemberDisk(found.device, own ?? array.sb));
+  if (array.disks.get(found.index)?.device !== found.device) array.members.attach(found.index, new MemberDisk(found.device, own ?? array.sb));
   await array.commitSuperblocks((sb) => {
     sb.members[found.index] = { ...sb.members[found.index]!, state: 'rebuilding', recoveryOffsetBytes: 0, partialRebuild: mode === 'partial' };
   });
@@ -535,6 +520,6 @@ async function attachInterrupted(array: RaidArray, path: string): Promise<boolea
     await device.close();
     throw error;
   }
-  array.disks.set(index, new MemberDisk(device, own!));
+  array.members.attach(index, new MemberDisk(device, own!));
   return true;
 }

@@ -1,12 +1,85 @@
-// One member as the engine sees it: a BlockDevice plus its region table. Every member read
-// and write goes through io(), the single checkpoint that asserts the transfer is aligned and
-// lies inside one of the member's regions: nothing is ever written outside them.
+// One member as the engine sees it, and the one door every member read and write passes.
+// memberIo() is that checkpoint: it asserts the transfer is aligned, non-empty, and lies inside
+// one declared zone of the member (a region of its table, or one of the few declared spans
+// below), which itself lies inside the device. Nothing is ever written outside them. MemberDisk
+// is a BlockDevice plus its region table, doing all its I/O through memberIo().
 
 import type { BlockDevice } from '../device/block-device.js';
-import { findRegion, type Region } from '../format/layout.js';
+import { DATA_OFFSET_BYTES, SUPERBLOCK_SIZE_BYTES, buildMemberLayout, findRegion, type Region } from '../format/layout.js';
 import type { RegionKind } from '../format/types.js';
-import type { Superblock } from '../format/superblock.js';
+import { encodeSuperblock, type Superblock } from '../format/superblock.js';
 import { BLOCK_SIZE_BYTES, assert } from '../units.js';
+
+/** A span of a member the door lets I/O into. */
+export interface Zone {
+  readonly name: string;
+  readonly offsetBytes: number;
+  readonly sizeBytes: number;
+  /** A zone only ever read (probes for signatures, superblocks before the region table is known). */
+  readonly readOnly?: boolean;
+}
+
+/** Both superblock copies, read together before a member's region table is known. */
+export const SUPERBLOCKS_ZONE: Zone = { name: 'superblocks', offsetBytes: 0, sizeBytes: 2 * SUPERBLOCK_SIZE_BYTES, readOnly: true };
+
+/** Everything between the superblock copies and the data area: cleared when a member is made. */
+export const METADATA_ZONE: Zone = { name: 'metadata', offsetBytes: 2 * SUPERBLOCK_SIZE_BYTES, sizeBytes: DATA_OFFSET_BYTES - 2 * SUPERBLOCK_SIZE_BYTES };
+
+// The two declared spans agree with the member layout: the superblock copies, then everything
+// up to the data area.
+{
+  const layout = buildMemberLayout(DATA_OFFSET_BYTES + BLOCK_SIZE_BYTES);
+  const primary = findRegion(layout, 'superblock-primary')!;
+  const secondary = findRegion(layout, 'superblock-secondary')!;
+  assert(primary.offsetBytes === SUPERBLOCKS_ZONE.offsetBytes && secondary.offsetBytes + secondary.sizeBytes === SUPERBLOCKS_ZONE.offsetBytes + SUPERBLOCKS_ZONE.sizeBytes,
+    'the superblocks zone is the two superblock regions');
+  assert(METADATA_ZONE.offsetBytes === SUPERBLOCKS_ZONE.offsetBytes + SUPERBLOCKS_ZONE.sizeBytes && METADATA_ZONE.offsetBytes + METADATA_ZONE.sizeBytes === findRegion(layout, 'data')!.offsetBytes,
+    'the metadata zone runs from the superblocks to the data area');
+}
+
+/** The whole device, for reading only: foreign-signature probes of a would-be member. */
+export function probeZone(device: BlockDevice): Zone {
+  return { name: 'probe', offsetBytes: 0, sizeBytes: device.sizeBytes, readOnly: true };
+}
+
+function regionZone(regions: readonly Region[], kind: RegionKind, path: string): Zone {
+  const region = findRegion(regions, kind);
+  assert(region, `member ${path} has a ${kind} region`);
+  return { name: kind, offsetBytes: region.offsetBytes, sizeBytes: region.sizeBytes };
+}
+
+/** Probes read whole devices: only the superblock and member zones are block-aligned. */
+function alignmentOf(zone: Zone): number {
+  return zone.name === 'probe' ? 1 : BLOCK_SIZE_BYTES;
+}
+
+/** The single checkpoint: every member read and write passes here. */
+export async function memberIo(device: BlockDevice, op: 'read' | 'write', zone: Zone, offsetInZoneBytes: number, buf: Uint8Array): Promise<void> {
+  const alignment = alignmentOf(zone);
+  assert(op === 'read' || !zone.readOnly, `${op} of ${device.path} in ${zone.name}, a zone only ever read`);
+  assert(Number.isSafeInteger(offsetInZoneBytes) && zone.offsetBytes % alignment === 0 && offsetInZoneBytes % alignment === 0 && buf.length % alignment === 0,
+    `${op} of ${zone.name} of ${device.path} aligned to ${alignment}`);
+  assert(buf.length > 0 && offsetInZoneBytes >= 0 && offsetInZoneBytes + buf.length <= zone.sizeBytes,
+    `${op} of ${buf.length} bytes at ${offsetInZoneBytes} inside ${zone.name} (${zone.sizeBytes} bytes) of ${device.path}`);
+  assert(zone.offsetBytes + zone.sizeBytes <= device.sizeBytes, `${zone.name} lies inside ${device.path} (${device.sizeBytes} bytes)`);
+  const memberOffsetBytes = zone.offsetBytes + offsetInZoneBytes;
+  if (op === 'read') await device.read(buf, memberOffsetBytes);
+  else await device.write(buf, memberOffsetBytes);
+}
+
+/** Writes both superblock copies of `sb` on `device`: primary, flush, secondary, flush. */
+export async function writeSuperblockCopies(device: BlockDevice, sb: Superblock): Promise<void> {
+  const bytes = encodeSuperblock(sb);
+  await memberIo(device, 'write', regionZone(sb.regions, 'superblock-primary', device.path), 0, bytes);
+  await device.flush();
+  await memberIo(device, 'write', regionZone(sb.regions, 'superblock-secondary', device.path), 0, bytes);
+  await device.flush();
+}
+
+/** Clears a new member's metadata (bitmap, bad-block list, journal, and the gaps between). */
+export async function zeroMetadata(device: BlockDevice): Promise<void> {
+  await memberIo(device, 'write', METADATA_ZONE, 0, Buffer.alloc(METADATA_ZONE.sizeBytes));
+}
 
 export class MemberDisk {
   readonly device: BlockDevice;
@@ -46,14 +119,8 @@ export class MemberDisk {
     return region;
   }
 
-  private async io(op: 'read' | 'write', kind: RegionKind, offsetInRegionBytes: number, buf: Uint8Array): Promise<void> {
-    const region = this.region(kind);
-    assert(offsetInRegionBytes % BLOCK_SIZE_BYTES === 0 && buf.length % BLOCK_SIZE_BYTES === 0, `${op} of ${kind} aligned to ${BLOCK_SIZE_BYTES}`);
-    assert(buf.length > 0 && offsetInRegionBytes >= 0 && offsetInRegionBytes + buf.length <= region.sizeBytes,
-      `${op} of ${buf.length} bytes at ${offsetInRegionBytes} inside ${kind} region (${region.sizeBytes} bytes) of ${this.path}`);
-    const memberOffsetBytes = region.offsetBytes + offsetInRegionBytes;
-    if (op === 'read') await this.device.read(buf, memberOffsetBytes);
-    else await this.device.write(buf, memberOffsetBytes);
+  private io(op: 'read' | 'write', kind: RegionKind, offsetInRegionBytes: number, buf: Uint8Array): Promise<void> {
+    return memberIo(this.device, op, regionZone(this.regions, kind, this.path), offsetInRegionBytes, buf);
   }
 
   readData(memberDataOffsetBytes: number, buf: Uint8Array): Promise<void> {
@@ -76,8 +143,16 @@ export class MemberDisk {
     return this.io('read', kind, offsetInRegionBytes, buf);
   }
 
-  writeRegion(kind: RegionKind, offsetInRegionBytes: number, buf: Uint8Array): Promise<void> {
-    return this.io('write', kind, offsetInRegionBytes, buf);
+  async writeRegion(kind: RegionKind, offsetInRegionBytes: number, buf: Uint8Array): Promise<void> {
+    assert(kind !== 'superblock-primary' && kind !== 'superblock-secondary', `superblocks of ${this.path} are written whole, by writeSuperblock`);
+    await this.io('write', kind, offsetInRegionBytes, buf);
+  }
+
+  /** Writes this member's own superblock (both copies) and keeps it as the member's. */
+  async writeSuperblock(sb: Superblock): Promise<void> {
+    assert(sb.memberUuid.equals(sb.members[sb.thisIndex]!.uuid), `superblock for ${this.path} names its own member entry`);
+    await writeSuperblockCopies(this.device, sb);
+    this.sb = sb;
   }
 
   async flush(): Promise<void> {

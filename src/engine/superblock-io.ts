@@ -1,11 +1,12 @@
-// Reading and writing the two superblock copies. A torn or corrupt copy falls back to the
-// other; when both are valid the one with more events wins (a crash between the two writes
-// leaves the primary newer). Writes go primary, flush, secondary, flush, so at every instant
-// at least one copy is whole.
+// Reading and writing the two superblock copies, through the member door (member-disk.ts). A
+// torn or corrupt copy falls back to the other; when both are valid the one with more events
+// wins (a crash between the two writes leaves the primary newer). Writes go primary, flush,
+// secondary, flush, so at every instant at least one copy is whole.
 
 import type { BlockDevice } from '../device/block-device.js';
 import { SUPERBLOCK_SIZE_BYTES } from '../format/layout.js';
-import { decodeSuperblock, encodeSuperblock, SUPERBLOCK_MAGIC, type Superblock } from '../format/superblock.js';
+import { decodeSuperblock, SUPERBLOCK_MAGIC, type Superblock } from '../format/superblock.js';
+import { memberIo, SUPERBLOCKS_ZONE, writeSuperblockCopies } from './member-disk.js';
 
 export const PRIMARY_OFFSET_BYTES = 0;
 export const SECONDARY_OFFSET_BYTES = SUPERBLOCK_SIZE_BYTES;
@@ -23,7 +24,7 @@ export async function readSuperblocks(device: BlockDevice): Promise<SuperblockRe
     return { superblock: undefined, primaryProblem: 'device smaller than two superblocks', secondaryProblem: 'device smaller than two superblocks', hasMagic: false };
   }
   const bytes = Buffer.alloc(2 * SUPERBLOCK_SIZE_BYTES);
-  await device.read(bytes, PRIMARY_OFFSET_BYTES);
+  await memberIo(device, 'read', SUPERBLOCKS_ZONE, PRIMARY_OFFSET_BYTES, bytes);
   const primaryBytes = bytes.subarray(0, SUPERBLOCK_SIZE_BYTES);
   const secondaryBytes = bytes.subarray(SUPERBLOCK_SIZE_BYTES);
   const primary = decodeSuperblock(primaryBytes);
@@ -41,10 +42,7 @@ export async function readSuperblocks(device: BlockDevice): Promise<SuperblockRe
   };
 }
 
-export async function writeSuperblocks(device: BlockDevice, sb: Superblock): Promise<void> {
-  const bytes = encodeSuperblock(sb);
-  await device.write(bytes, PRIMARY_OFFSET_BYTES);
-  await device.flush();
-  await device.write(bytes, SECONDARY_OFFSET_BYTES);
-  await device.flush();
+/** Writes both copies of `sb` on a device not yet open as a MemberDisk (create, enrolment). */
+export function writeSuperblocks(device: BlockDevice, sb: Superblock): Promise<void> {
+  return writeSuperblockCopies(device, sb);
 }

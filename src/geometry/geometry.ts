@@ -4,7 +4,7 @@
 // 0..dataDisks-1 in array order; P (and Q on RAID-6) sit on the members the layout picks.
 // RAID-6 Q is computed with coefficient g^i for data chunk i, as Linux md does.
 
-import { BLOCK_SIZE_BYTES, assert } from '../units.js';
+import { BLOCK_SIZE_BYTES, assert, assertNever } from '../units.js';
 import { parityCount, type LayoutName, type Level } from '../format/types.js';
 
 export interface GeometryParams {
@@ -99,7 +99,7 @@ export class Geometry {
         if (candidate === role) return slot;
         if (candidate !== pRole) slot++;
       }
-      throw new Error('assertion failed: data role found after Q');
+      return assertNever('data role found after Q');
     });
     return { dataRoles, pRole, qRole, qExponents };
   }

@@ -4,7 +4,7 @@
 // the region, and a released block merges with its free buddy, so a long mix of sizes does
 // not fragment the region for good. Nothing here allocates memory: it hands out views.
 
-import { assert, KIB } from '../units.js';
+import { assert, assertNever, KIB } from '../units.js';
 
 /** Every buffer starts on a multiple of this (relative to the region's ArrayBuffer), for O_DIRECT. */
 export const POOL_ALIGNMENT_BYTES = 4 * KIB;
@@ -130,5 +130,5 @@ function orderFor(sizeBytes: number): number {
 
 function first(set: Set<number>): number {
   for (const value of set) return value;
-  throw new Error('assertion failed: first of a non-empty set');
+  return assertNever('first of a non-empty set');
 }

@@ -1,6 +1,8 @@
 // GF(2^8) with polynomial x^8+x^4+x^3+x^2+1 (0x11d) and generator 2: the field Linux md's
 // RAID-6 uses, so Q here equals md's Q for the same data order.
 
+import { assert } from '../units.js';
+
 export const GF_POLYNOMIAL = 0x11d;
 
 export const GF_EXP = new Uint8Array(512);
@@ -22,7 +24,7 @@ export function gfMul(a: number, b: number): number {
 }
 
 export function gfInv(a: number): number {
-  if (a === 0) throw new Error('assertion failed: inverse of zero in GF(2^8)');
+  assert(a !== 0, 'inverse of a non-zero element of GF(2^8)');
   return GF_EXP[255 - GF_LOG[a]!]!;
 }
 

@@ -1,0 +1,195 @@
+// The read path, and the repairs reads lead to: a block that fails to read is rebuilt from the
+// rest of its row, handed back, and rewritten to its member (as md does); whole chunks are read
+// or rebuilt for scrub and rebuild. Every method that reads a stripe runs under its lock.
+
+import { DeviceIoError } from '../device/block-device.js';
+import type { StripeMap } from '../geometry/geometry.js';
+import { computeP, computeQ, reconstructRow } from '../parity/parity.js';
+import { JraidError } from '../errors.js';
+import { BLOCK_SIZE_BYTES, assert } from '../units.js';
+import type { MemberDisk } from './member-disk.js';
+import { slotRoles, type StripeHost } from './stripe-host.js';
+
+export class ReadPath {
+  private readonly host: StripeHost;
+
+  constructor(host: StripeHost) {
+    this.host = host;
+  }
+
+  /** Reads `target.length` bytes of data chunk `dataIndex` of `stripe` from `chunkOffsetBytes`. Call under the stripe's lock. */
+  async readExtent(stripe: number, dataIndex: number, chunkOffsetBytes: number, target: Buffer): Promise<void> {
+    assert(this.host.locks.isHeld(stripe), `stripe ${stripe} read under its lock`);
+    this.host.checkAlive();
+    const map = this.host.geometry.stripeMap(stripe);
+    const role = map.dataRoles[dataIndex]!;
+    const disk = this.host.members.readableDisk(role, stripe);
+    this.host.refuseUnrecovered(stripe, disk === undefined);
+    const memberOffset = this.host.geometry.memberDataOffsetBytes(stripe, chunkOffsetBytes);
+    const B = BLOCK_SIZE_BYTES;
+    const alignedStart = Math.floor(memberOffset / B) * B;
+    const alignedEnd = Math.ceil((memberOffset + target.length) / B) * B;
+    if (disk) {
+      const buf = alignedStart === memberOffset && alignedEnd === memberOffset + target.length ? target : Buffer.alloc(alignedEnd - alignedStart);
+      try {
+        await disk.readData(alignedStart, buf);
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error;
+        // A latent sector error: block by block, rebuild what fails from parity, hand it back,
+        // and rewrite it to the member (as md does).
+        for (let at = alignedStart; at < alignedEnd; at += B) {
+          const block = buf.subarray(at - alignedStart, at - alignedStart + B);
+          try {
+            await disk.readData(at, block);
+          } catch (blockError) {
+            if (!(blockError instanceof DeviceIoError)) throw blockError;
+            const rebuilt = await this.reconstructRange(stripe, map, dataIndex, at, B, new Set([role]));
+            rebuilt.copy(block);
+            await this.repairReadError(disk, at, rebuilt);
+          }
+        }
+      }
+      if (buf !== target) buf.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
+      return;
+    }
+    const rebuilt = await this.reconstructRange(stripe, map, dataIndex, alignedStart, alignedEnd - alignedStart, new Set([role]));
+    rebuilt.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
+  }
+
+
+  private async repairReadError(disk: MemberDisk, memberOffsetBytes: number, bytes: Buffer): Promise<void> {
+    if (this.host.readOnly) {
+      this.host.report({ kind: 'read-error-rebuilt', path: disk.path, memberDataOffsetBytes: memberOffsetBytes });
+      return;
+    }
+    const index = this.host.members.indexOfDisk(disk);
+    try {
+      await disk.writeData(memberOffsetBytes, bytes);
+      this.host.members.countCorrected(index, bytes.length / BLOCK_SIZE_BYTES);
+      this.host.report({ kind: 'read-error-corrected', path: disk.path, memberDataOffsetBytes: memberOffsetBytes });
+    } catch (error) {
+      if (!(error instanceof DeviceIoError)) throw error;
+      await this.host.failMember(index, `rewrite after a read error failed: ${error.message}`);
+    }
+  }
+
+  /**
+   * Rebuilds `lengthBytes` of data chunk `dataIndex` at member data offset `memberOffsetBytes`
+   * from the other members of the stripe. `avoid` lists roles known unreadable.
+   */
+  private async reconstructRange(stripe: number, map: StripeMap, dataIndex: number, memberOffsetBytes: number, lengthBytes: number, avoid: Set<number>): Promise<Buffer> {
+    const k = this.host.geometry.dataDisks;
+    const slots = slotRoles(map);
+    for (;;) {
+      const missing = slots.map((role, slot) => avoid.has(role) || !this.host.members.readableDisk(role, stripe) ? slot : -1).filter((slot) => slot >= 0);
+      if (missing.length > this.host.geometry.parityDisks) {
+        throw new JraidError('E_ARRAY_FAILED', `stripe ${stripe} has lost ${missing.length} chunks; level ${this.host.members.sb.level} can rebuild ${this.host.geometry.parityDisks}`, {
+          hint: 'too many members failed; the data in this stripe cannot be read',
+        });
+      }
+      const bufs: (Buffer | null)[] = slots.map((_, slot) => missing.includes(slot) ? null : Buffer.allocUnsafe(lengthBytes));
+      const failedRole = await this.readSlots(slots, bufs, stripe, memberOffsetBytes);
+      if (failedRole !== undefined) {
+        avoid.add(failedRole);
+        continue;
+      }
+      // Parity is byte-wise: the whole range is one "row" of longer blocks.
+      const row = reconstructRow({
+        data: bufs.slice(0, k),
+        p: bufs[k]!,
+        q: this.host.geometry.parityDisks === 2 ? bufs[k + 1]! : undefined,
+      }, lengthBytes, map.qExponents);
+      const out = row.data[dataIndex]!;
+      return out;
+    }
+  }
+
+  /** Reads the same member range of every non-null slot; returns the role that failed, if one did. */
+  private async readSlots(slots: number[], bufs: (Buffer | null)[], stripe: number, memberOffsetBytes: number): Promise<number | undefined> {
+    let failed: number | undefined;
+    await Promise.all(slots.map(async (role, slot) => {
+      const buf = bufs[slot];
+      if (!buf) return;
+      try {
+        await this.host.members.readableDisk(role, stripe)!.readData(memberOffsetBytes, buf);
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error;
+        failed = role;
+      }
+    }));
+    return failed;
+  }
+
+  /**
+   * Reads one whole chunk of every role of the stripe that can be read, except `exclude`.
+   * Returns buffers by slot (data 0..k-1, P, Q) with null where a role is lost or excluded;
+   * a member whose read fails is left out too. Call under the stripe's lock.
+   */
+  async readStripeChunks(stripe: number, exclude: ReadonlySet<number> = new Set()): Promise<{ map: StripeMap; roles: number[]; chunks: (Buffer | null)[] }> {
+    assert(this.host.locks.isHeld(stripe), `stripe ${stripe} read whole under its lock`);
+    const map = this.host.geometry.stripeMap(stripe);
+    const roles = slotRoles(map);
+    const avoid = new Set(exclude);
+    for (;;) {
+      const chunks = roles.map((role) => avoid.has(role) || !this.host.members.readableDisk(role, stripe) ? null : Buffer.allocUnsafe(this.host.geometry.chunkSizeBytes));
+      const failed = await this.readSlots(roles, chunks, stripe, this.host.geometry.memberDataOffsetBytes(stripe, 0));
+      if (failed === undefined) return { map, roles, chunks };
+      avoid.add(failed);
+    }
+  }
+
+  /** Rebuilds the whole chunk of `role` in `stripe` from the other members (data, P or Q). */
+  async reconstructChunk(stripe: number, role: number): Promise<Buffer> {
+    const { map, roles, chunks } = await this.readStripeChunks(stripe, new Set([role]));
+    const missing = chunks.filter((chunk) => chunk === null).length;
+    if (missing > this.host.geometry.parityDisks) {
+      throw new JraidError('E_ARRAY_FAILED', `stripe ${stripe}: ${missing} chunks unreadable, level ${this.host.members.sb.level} rebuilds ${this.host.geometry.parityDisks}`, {
+        hint: 'too many members failed to rebuild this stripe',
+      });
+    }
+    const k = this.host.geometry.dataDisks;
+    const hasQ = this.host.geometry.parityDisks === 2;
+    const slot = roles.indexOf(role);
+    // Parity is byte-wise: the whole chunk is one "row" of longer blocks.
+    const row = reconstructRow({ data: chunks.slice(0, k), p: chunks[k]!, q: hasQ ? chunks[k + 1]! : undefined }, this.host.geometry.chunkSizeBytes, map.qExponents);
+    const out = slot < k ? row.data[slot]! : slot === k ? row.p : row.q!;
+    return out;
+  }
+
+  /**
+   * Rewrites the blocks of `stripe` that fail to read on a member still in the array, each
+   * rebuilt from the rest of its row (scrub --repair: the writing counterpart of a read that
+   * rebuilt a block without rewriting it). Call under the stripe's lock.
+   */
+  async repairUnreadable(stripe: number): Promise<void> {
+    assert(!this.host.readOnly, 'repair on a read-only array');
+    assert(this.host.locks.isHeld(stripe), `stripe ${stripe} repaired under its lock`);
+    const map = this.host.geometry.stripeMap(stripe);
+    const roles = slotRoles(map);
+    const k = this.host.geometry.dataDisks;
+    const B = BLOCK_SIZE_BYTES;
+    const first = this.host.geometry.memberDataOffsetBytes(stripe, 0);
+    for (const [slot, role] of roles.entries()) {
+      const disk = this.host.members.readableDisk(role, stripe);
+      if (!disk) continue;
+      for (let at = first; at < first + this.host.geometry.chunkSizeBytes; at += B) {
+        const block = Buffer.alloc(B);
+        if (await disk.readData(at, block).then(() => true, (error) => { if (error instanceof DeviceIoError) return false; throw error; })) continue;
+        let rebuilt: Buffer;
+        if (slot < k) {
+          rebuilt = await this.reconstructRange(stripe, map, slot, at, B, new Set([role]));
+        } else {
+          const sources = map.dataRoles.map((dataRole) => this.host.members.readableDisk(dataRole, stripe));
+          if (sources.some((source) => source === undefined)) {
+            // A data member failed meanwhile (a rewrite above, or another task): no parity to make.
+            throw new JraidError('E_ARRAY_DEGRADED', `a member failed while stripe ${stripe} was being repaired: the array is degraded`, { hint: 'rebuild the lost member first (jraid rebuild), then scrub again' });
+          }
+          const data = Array.from({ length: k }, () => Buffer.alloc(B));
+          await Promise.all(sources.map((source, i) => source!.readData(at, data[i]!)));
+          rebuilt = slot === k ? computeP(data) : computeQ(data, undefined, map.qExponents);
+        }
+        await this.repairReadError(disk, at, rebuilt);
+      }
+    }
+  }
+}
