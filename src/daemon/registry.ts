@@ -49,7 +49,8 @@ export async function removeRegistry(uuid: string): Promise<void> {
   await removeFile(registryPath(uuid));
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (EPERM: it does, owned by another user). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -18,7 +18,7 @@ import { JraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
 import { LEASE_MS, LEASE_RENEW_MS, LEASE_STALE_MS, readLease, writeLease } from './fence.js';
 import type { NbdAddress } from './nbd-server.js';
-import { ensureRunDir, readRegistry, runDir, type DaemonRecord } from './registry.js';
+import { alive, ensureRunDir, readRegistry, runDir, type DaemonRecord } from './registry.js';
 
 /** How often a standby looks at the lock and the lease. */
 export const STANDBY_POLL_MS = 20;
@@ -59,15 +59,6 @@ export interface StandbyOptions {
 
 export function standbyPath(uuid: string): string {
   return join(runDir(), `${uuid}.standby.json`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export async function readStandby(uuid: string): Promise<StandbyRecord | undefined> {

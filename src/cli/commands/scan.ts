@@ -4,20 +4,14 @@
 import { resolve } from 'node:path';
 import { readConfig } from '../../app/config.js';
 import { opDetail } from '../../app/operations.js';
-import { scanMembers } from '../../engine/scan.js';
+import { scanMembers, type ScannedArray } from '../../engine/scan.js';
 import { EXIT_FAILED, EXIT_OK, JraidError, isJraidError } from '../../errors.js';
 import { configFor, outputFor, type CommonOptions } from '../options.js';
 import { printError } from '../output.js';
 import { onArray } from '../route.js';
 
-export interface ArrayLine {
-  name: string;
-  uuid: string;
-  level: number;
-  raidDevices: number;
-  devices: string[];
-  /** Members found that the array no longer counts (examine --scan); empty for detail --scan. */
-  leftOut: string[];
+/** An array found, with its ARRAY line for the config file. */
+export interface ArrayLine extends ScannedArray {
   line: string;
 }
 
