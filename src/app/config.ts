@@ -106,19 +106,24 @@ export function formatArrayLine(entry: { name: string; uuid: string; devices: st
   return `ARRAY ${entry.name} UUID=${entry.uuid} devices=${entry.devices.join(',')}`;
 }
 
-/**
- * Whether saveArrayToConfig could add a new array named `name` (undefined: named by its uuid):
- * the file parses, no other array has the name, and its directory may be written. create asks
- * before it writes anything, so a refusal here leaves the members untouched.
- */
-export async function checkConfigAcceptsNewArray(path: string, name: string | undefined): Promise<void> {
+/** The config file's text and what it says; a missing file is an empty config. */
+async function readConfigText(path: string): Promise<{ text: string; existing: Config }> {
   let text = '';
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new JraidError('E_CONFIG', `cannot read ${path}: ${(error as Error).message}`, { path });
   }
-  const existing = text ? parseConfig(text, path) : { path, arrays: [], deviceGlobs: [] };
+  return { text, existing: text ? parseConfig(text, path) : { path, arrays: [], deviceGlobs: [] } };
+}
+
+/**
+ * Whether saveArrayToConfig could add a new array named `name` (undefined: named by its uuid):
+ * the file parses, no other array has the name, and its directory may be written. create asks
+ * before it writes anything, so a refusal here leaves the members untouched.
+ */
+export async function checkConfigAcceptsNewArray(path: string, name: string | undefined): Promise<void> {
+  const { existing } = await readConfigText(path);
   const clash = name === undefined ? undefined : existing.arrays.find((array) => array.name === name && array.uuid !== undefined);
   if (clash) {
     throw new JraidError('E_CONFIG', `${path} already names another array "${name}" (uuid ${clash.uuid})`, { path, hint: 'pick another --name, or edit the config file' });
@@ -132,13 +137,7 @@ export async function checkConfigAcceptsNewArray(path: string, name: string | un
 
 /** Adds or replaces the ARRAY line for this uuid (or name), keeping every other line as it was. */
 export async function saveArrayToConfig(path: string, entry: { name: string; uuid: string; devices: string[] }): Promise<void> {
-  let text = '';
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new JraidError('E_CONFIG', `cannot read ${path}: ${(error as Error).message}`, { path });
-  }
-  const existing = text ? parseConfig(text, path) : { path, arrays: [], deviceGlobs: [] };
+  const { text, existing } = await readConfigText(path);
   const clash = existing.arrays.find((array) => array.name === entry.name && array.uuid !== entry.uuid && array.uuid !== undefined);
   if (clash) {
     throw new JraidError('E_CONFIG', `${path} already names another array "${entry.name}" (uuid ${clash.uuid})`, { path, hint: 'pick another --name, or edit the config file' });
