@@ -101,14 +101,14 @@ async function copyRole(array: Assembled['array'], role: number, oldDisk: Member
     await newDisk.writeData(memberDataOffsetBytes, buf).catch((error: Error) => { mirrorFailure = error; });
   };
   try {
-    const chunk = array.geometry.chunkSizeBytes;
+    const chunkSizeBytes = array.geometry.chunkSizeBytes;
     const total = array.geometry.stripeCount;
     const throttle = new Throttle(options.maxSpeedBytesPerSecond);
     let chunksReconstructed = 0;
     for (let stripe = 0; stripe < total; stripe++) {
       await array.withStripe(stripe, async () => {
         const offset = array.geometry.memberDataOffsetBytes(stripe, 0);
-        let bytes: Buffer = Buffer.alloc(chunk);
+        let bytes: Buffer = Buffer.alloc(chunkSizeBytes);
         try {
           await oldDisk.readData(offset, bytes);
         } catch {
@@ -119,8 +119,8 @@ async function copyRole(array: Assembled['array'], role: number, oldDisk: Member
         await newDisk.writeData(offset, bytes);
       });
       if (mirrorFailure) break;
-      await throttle.account(chunk);
-      options.onProgress?.({ doneBytes: (stripe + 1) * chunk, totalBytes: total * chunk });
+      await throttle.account(array.geometry.stripeDataBytes); // --max-speed counts array data, as rebuild does
+      options.onProgress?.({ doneBytes: (stripe + 1) * chunkSizeBytes, totalBytes: total * chunkSizeBytes });
     }
     if (mirrorFailure) {
       throw new JraidError('E_IO', `writing to ${newDisk.path} failed during the copy: ${mirrorFailure.message}; ${oldDisk.path} stays active`, {

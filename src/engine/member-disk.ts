@@ -129,9 +129,9 @@ export class MemberDisk {
 
   async writeData(memberDataOffsetBytes: number, buf: Uint8Array): Promise<void> {
     await this.io('write', 'data', memberDataOffsetBytes, buf);
-    const chunk = this.sb.chunkSizeBytes;
+    const chunkSizeBytes = this.sb.chunkSizeBytes;
     const seq = ++this.dataWrites;
-    for (let stripe = Math.floor(memberDataOffsetBytes / chunk); stripe * chunk < memberDataOffsetBytes + buf.length; stripe++) this.unflushed.set(stripe, seq);
+    for (let stripe = Math.floor(memberDataOffsetBytes / chunkSizeBytes); stripe * chunkSizeBytes < memberDataOffsetBytes + buf.length; stripe++) this.unflushed.set(stripe, seq);
   }
 
   /** Stripes whose data written here is not yet known durable (no flush completed since). */

@@ -25,12 +25,12 @@ export class ReadPath {
     const role = map.dataRoles[dataIndex]!;
     const disk = this.host.members.readableDisk(role, stripe);
     this.host.refuseUnrecovered(stripe, disk === undefined);
-    const memberOffset = this.host.geometry.memberDataOffsetBytes(stripe, chunkOffsetBytes);
+    const memberDataOffsetBytes = this.host.geometry.memberDataOffsetBytes(stripe, chunkOffsetBytes);
     const B = BLOCK_SIZE_BYTES;
-    const alignedStart = Math.floor(memberOffset / B) * B;
-    const alignedEnd = Math.ceil((memberOffset + target.length) / B) * B;
+    const alignedStart = Math.floor(memberDataOffsetBytes / B) * B;
+    const alignedEnd = Math.ceil((memberDataOffsetBytes + target.length) / B) * B;
     if (disk) {
-      const buf = alignedStart === memberOffset && alignedEnd === memberOffset + target.length ? target : Buffer.alloc(alignedEnd - alignedStart);
+      const buf = alignedStart === memberDataOffsetBytes && alignedEnd === memberDataOffsetBytes + target.length ? target : Buffer.alloc(alignedEnd - alignedStart);
       try {
         await disk.readData(alignedStart, buf);
       } catch (error) {
@@ -49,11 +49,11 @@ export class ReadPath {
           }
         }
       }
-      if (buf !== target) buf.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
+      if (buf !== target) buf.copy(target, 0, memberDataOffsetBytes - alignedStart, memberDataOffsetBytes - alignedStart + target.length);
       return;
     }
     const rebuilt = await this.reconstructRange(stripe, map, dataIndex, alignedStart, alignedEnd - alignedStart, new Set([role]));
-    rebuilt.copy(target, 0, memberOffset - alignedStart, memberOffset - alignedStart + target.length);
+    rebuilt.copy(target, 0, memberDataOffsetBytes - alignedStart, memberDataOffsetBytes - alignedStart + target.length);
   }
 
 

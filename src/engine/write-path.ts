@@ -102,8 +102,8 @@ export class WritePath {
       for (const [first, count] of runs(plan.reads[slot]!)) {
         const disk = work.readable[slot];
         assert(disk, `the plan reads only readable slots (slot ${slot} of stripe ${work.stripe})`);
-        const memberOffset = this.host.geometry.memberDataOffsetBytes(work.stripe, (plan.rowFirst + first) * B);
-        reads.push(disk.readData(memberOffset, work.bufs[slot]!.subarray(first * B, (first + count) * B)).catch((error) => {
+        const memberDataOffsetBytes = this.host.geometry.memberDataOffsetBytes(work.stripe, (plan.rowFirst + first) * B);
+        reads.push(disk.readData(memberDataOffsetBytes, work.bufs[slot]!.subarray(first * B, (first + count) * B)).catch((error) => {
           if (!(error instanceof DeviceIoError)) throw error;
           failedRoles.add(role);
         }));
@@ -198,8 +198,8 @@ export class WritePath {
       const rowsToWrite = plan.writes[slot]!;
       if (work.repair[slot]) host.members.countCorrected(host.members.memberIndexForRole(role), rowsToWrite.reduce((sum, flag) => sum + flag, 0));
       for (const [first, count] of runs(rowsToWrite)) {
-        const memberOffset = host.geometry.memberDataOffsetBytes(work.stripe, (plan.rowFirst + first) * B);
-        writes.push(disk.writeData(memberOffset, work.bufs[slot]!.subarray(first * B, (first + count) * B)).catch(async (error) => {
+        const memberDataOffsetBytes = host.geometry.memberDataOffsetBytes(work.stripe, (plan.rowFirst + first) * B);
+        writes.push(disk.writeData(memberDataOffsetBytes, work.bufs[slot]!.subarray(first * B, (first + count) * B)).catch(async (error) => {
           if (!(error instanceof DeviceIoError)) throw error;
           // A member write error: that member is failed; the stripe stays readable from the rest.
           // It missed this write: the stripe is marked for its return first, so that once it is
