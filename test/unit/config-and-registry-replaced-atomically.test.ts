@@ -3,11 +3,12 @@
 // left), with the mode asked for, and the file and its directory are fsynced (under strace).
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../src/files.js';
 import { saveArrayToConfig } from '../../src/app/config.js';
+import { requireTool } from '../helpers/tools.js';
 
 let dir: string;
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,7 +38,7 @@ describe('atomic, durable replace', () => {
     expect(readdirSync(dir)).toEqual(['jraid.conf']);
   });
 
-  it.runIf(existsSync('/usr/bin/strace'))('config writes fsync the file and the directory', async () => {
+  it.runIf(requireTool('strace'))('config writes fsync the file and the directory', async () => {
     dir = mkdtempSync(join(tmpdir(), 'jraid-atomic-'));
     const config = join(dir, 'jraid.conf');
     const script = `import { saveArrayToConfig } from ${JSON.stringify(resolve(import.meta.dirname, '../../dist/src/app/config.js'))};
