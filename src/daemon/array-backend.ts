@@ -72,6 +72,8 @@ export class ArrayBackend implements NbdBackend {
   private readonly ackRules: { plain: AckRule; fua: AckRule };
   /** Writes received and not yet finished (fast mode replies before they finish). */
   private readonly pending = new Set<Promise<void>>();
+  /** Early replies waiting for room under fastWritesPendingMax, first come first woken. */
+  private readonly roomWaiters: (() => void)[] = [];
   /** A write that failed after its fast reply: reported by the next FLUSH. */
   private deferredFailure: unknown;
   private syncRunning: Promise<void> | undefined;
@@ -107,7 +109,7 @@ export class ArrayBackend implements NbdBackend {
     const fast = !rule.waitForWrite;
     // Counted as well as the server's payload bound: WRITE_ZEROES writes from no payload.
     // Room is checked and taken in one turn of the event loop: no two writers take the last place.
-    if (fast) while (this.pending.size >= this.fastWritesPendingMax) await Promise.race(this.pending).catch(() => {});
+    if (fast) while (this.pending.size >= this.fastWritesPendingMax) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     const done = this.track(this.array.write(offsetBytes, data).then(() => { this.writesDone++; }, rethrowForNbd));
     if (fast) {
       assert(this.pending.size <= this.fastWritesPendingMax, `fast writes pending within their bound (${this.fastWritesPendingMax})`);
@@ -149,7 +151,9 @@ export class ArrayBackend implements NbdBackend {
 
   private track(work: Promise<void>): Promise<void> {
     this.pending.add(work);
-    const forget = () => { this.pending.delete(work); };
+    // A finished write makes room for one early reply waiting (each waiter is an NBD request in
+    // flight, so the waiters are bounded by the server's in-flight limits).
+    const forget = () => { this.pending.delete(work); this.roomWaiters.shift()?.(); };
     work.then(forget, forget);
     return work;
   }

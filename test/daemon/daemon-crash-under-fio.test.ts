@@ -151,6 +151,6 @@ describe.runIf(requireTool('fio'))('SIGKILL under fio load', () => {
       const scrub = await ws.run(['scrub', 'fio', '--json'], { env });
       expect(readJson(scrub.stdout).mismatchCount).toBe(0);
       expect((await ws.run(['stop', 'fio'], { env })).exitCode).toBe(EXIT.OK);
-    }, 300_000);
+    });
   }
 });
