@@ -1,5 +1,6 @@
 // The CLI's side of the control socket: find the daemon serving an array, send it requests.
 
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { FileDevice } from '../device/file-device.js';
 import { JraidError, type ErrorCode } from '../errors.js';
@@ -9,6 +10,23 @@ import { resolveArraySpec, type ArraySpec } from '../app/open.js';
 import { readSuperblocks } from '../engine/superblock-io.js';
 import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
 import { readRegistry, type DaemonRecord } from './registry.js';
+
+/** How often a waiting call looks whether the daemon is stopped (SIGSTOP, a debugger). */
+const STOPPED_CHECK_INTERVAL_MS = 500;
+/** A daemon stopped this long while a call waits fails the call: it cannot answer until resumed. */
+export const STOPPED_DAEMON_GIVE_UP_MS = 5_000;
+
+/** Whether process `pid` is stopped (job control or ptrace), from /proc; false when unknown. */
+export function processStopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // "pid (comm) S ...": comm may hold spaces and parentheses, so the state follows the last ')'.
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'T' || state === 't';
+  } catch {
+    return false;
+  }
+}
 
 export class DaemonClient {
   readonly record: DaemonRecord;
@@ -53,6 +71,36 @@ export class DaemonClient {
     socket.on('error', lost);
   }
 
+  private stoppedWatch: NodeJS.Timeout | undefined;
+  private stoppedSinceMs: number | undefined;
+
+  /**
+   * While a call waits, look whether the daemon is stopped: a stopped process's control socket
+   * still accepts, and without this the CLI would wait forever.
+   */
+  private watchForStoppedDaemon(): void {
+    if (this.stoppedWatch) return;
+    this.stoppedWatch = setInterval(() => {
+      if (this.pending.size === 0) {
+        clearInterval(this.stoppedWatch);
+        this.stoppedWatch = undefined;
+        this.stoppedSinceMs = undefined;
+        return;
+      }
+      if (!processStopped(this.record.pid)) {
+        this.stoppedSinceMs = undefined;
+        return;
+      }
+      this.stoppedSinceMs ??= Date.now();
+      if (Date.now() - this.stoppedSinceMs < STOPPED_DAEMON_GIVE_UP_MS) return;
+      this.failAll(new JraidError('E_DAEMON', `the daemon serving this array (pid ${this.record.pid}) is stopped (SIGSTOP or a debugger) and cannot answer`, {
+        hint: `resume it (kill -CONT ${this.record.pid}) and retry, or end it (kill ${this.record.pid}; kill -CONT ${this.record.pid})`,
+      }));
+      this.socket.destroy();
+    }, STOPPED_CHECK_INTERVAL_MS);
+    this.stoppedWatch.unref();
+  }
+
   static connect(record: DaemonRecord): Promise<DaemonClient | undefined> {
     return new Promise((resolve) => {
       const socket = connect(record.controlSocket);
@@ -77,6 +125,7 @@ export class DaemonClient {
   async call<T>(op: string, args: Record<string, unknown> = {}, payload?: Buffer, onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void, onMembers?: (memberPaths: string[]) => void): Promise<{ result: T; payload: Buffer }> {
     const id = this.nextId++;
     const answer = new Promise<ControlFrame>((resolve, reject) => this.pending.set(id, { resolve, reject, onProgress, onMembers }));
+    this.watchForStoppedDaemon();
     answer.catch(() => {}); // awaited below; a rejection before then is not an unhandled one
     try {
       await writeFrame(this.socket, { id, op, args }, payload);
