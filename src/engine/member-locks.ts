@@ -14,6 +14,23 @@ export interface LockedMembers {
   release(): void;
 }
 
+/**
+ * How long a lock attempt keeps retrying before it names the holder: lock-free readers (detail,
+ * status, monitor) take a shared lock for a moment to see whether a writer holds the array, and
+ * a writer starting in that moment must not be refused for it.
+ */
+const MOMENTARY_HOLDER_GRACE_MS = 200;
+const LOCK_RETRY_INTERVAL_MS = 5;
+
+async function tryLockPatiently(fd: number, mode: LockMode): Promise<boolean> {
+  const deadlineMs = Date.now() + MOMENTARY_HOLDER_GRACE_MS;
+  for (;;) {
+    if (tryLockMember(fd, mode)) return true;
+    if (Date.now() >= deadlineMs) return false;
+    await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_INTERVAL_MS));
+  }
+}
+
 export async function lockAll(devices: readonly BlockDevice[], mode: LockMode): Promise<LockedMembers> {
   const held: number[] = [];
   const release = () => {
@@ -24,14 +41,14 @@ export async function lockAll(devices: readonly BlockDevice[], mode: LockMode): 
   for (const device of devices) {
     const file = underlyingFile(device);
     if (!file) continue;
-    if (!tryLockMember(file.fd, mode)) {
+    if (!(await tryLockPatiently(file.fd, mode))) {
       release();
       throw await lockedError(device.path, device.path);
     }
     held.push(file.fd);
     const backing = backingLock(file, mode);
     if (!backing) continue;
-    if (!tryLockMember(backing.fd, backing.mode)) {
+    if (!(await tryLockPatiently(backing.fd, backing.mode))) {
       release();
       throw await lockedError(device.path, file.probe.backing!.path);
     }
