@@ -10,7 +10,7 @@ import { Daemon, describeNbdAddress, parseNbdAddress, type LogLevel, type Logger
 import { readStandby, waitAsStandby, type Takeover } from '../../daemon/standby.js';
 import { parseToughness } from '../../daemon/array-backend.js';
 import { findDaemon } from '../../daemon/control-client.js';
-import { runDir } from '../../daemon/registry.js';
+import { daemonKey, runDir } from '../../daemon/registry.js';
 import { EXIT_FAILED, EXIT_OK, JraidError, isJraidError, type ErrorCode } from '../../errors.js';
 import { configFor, intArg, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { NBD_LIMITS_DEFAULT } from '../../daemon/nbd-server.js';
@@ -28,6 +28,8 @@ interface DaemonCliOptions extends CommonOptions {
   nbdConnectionsMax?: number;
   nbdHandshakeTimeout?: number;
   standby?: boolean;
+  cluster?: boolean;
+  nodeId?: number;
 }
 
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -48,7 +50,9 @@ export function registerDaemon(program: Command, run: Run): void {
     .option('--idle-clean <ms>', 'write a clean journal record after this long without writes', '3000')
     .option('--nbd-connections-max <count>', `NBD connections open at once (default ${NBD_LIMITS_DEFAULT.connectionsMax}): past it the oldest still negotiating is closed, or the newcomer refused`, intArg)
     .option('--nbd-handshake-timeout <ms>', `close an NBD client that has not finished its handshake after this long (default ${NBD_LIMITS_DEFAULT.handshakeTimeoutMs})`, intArg)
-    .option('--standby', 'wait while another daemon serves the array, and take it over (same addresses) when that one dies, stops or is paused'))
+    .option('--standby', 'wait while another daemon serves the array, and take it over (same addresses) when that one dies, stops or is paused')
+    .option('--cluster', 'serve as one node of several on the same members, locking parity per stripe (the array needs create --cluster-nodes)')
+    .option('--node-id <n>', 'with --cluster: this node\'s id, 0 to the array\'s cluster nodes - 1 (default 0); one daemon per id', intArg))
     .action((spec: string, options: DaemonCliOptions) => run(daemonCommand(spec, options)));
   withCommonOptions(program.command('stop')
     .description('stop the daemon serving an array: drain, flush, clean journal record, exit')
@@ -78,6 +82,9 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
     ...(options.nbdConnectionsMax !== undefined ? { connectionsMax: options.nbdConnectionsMax } : {}),
     ...(options.nbdHandshakeTimeout !== undefined ? { handshakeTimeoutMs: options.nbdHandshakeTimeout } : {}),
   };
+  if (options.nodeId !== undefined && !options.cluster) throw new JraidError('E_USAGE', '--node-id needs --cluster', { hint: 'add --cluster, or leave --node-id out' });
+  if (options.cluster && options.standby) throw new JraidError('E_USAGE', '--cluster and --standby do not go together', { hint: 'every cluster node serves; a node that dies has its journal stripes resynced by the others' });
+  const cluster = options.cluster ? { node: options.nodeId ?? 0 } : undefined;
   if (!options.foreground) return startInBackground(spec, options);
 
   const child = process.env.JRAID_DAEMON_CHILD === '1';
@@ -93,7 +100,7 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
     announced = true;
     if (!child) return;
     // The parent waits for this line, then exits: from here on only the log file is written.
-    file ??= createWriteStream(join(runDir(), `${uuid}.log`), { flags: 'a', mode: 0o600 });
+    file ??= createWriteStream(join(runDir(), `${daemonKey(uuid, cluster?.node)}.log`), { flags: 'a', mode: 0o600 });
     for (const line of early.splice(0)) file.write(line);
     process.stdout.on('error', () => {});
     process.stderr.on('error', () => {});
@@ -121,7 +128,7 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
         for (const signal of ['SIGTERM', 'SIGINT'] as const) process.off(signal, onSignal);
       }
     }
-    daemon = await Daemon.start({ spec, configFile: configFor(options), controlSocket: options.socket, nbd, toughness, logger: both, logFile: options.log ?? null, idleCleanMs, nbdLimits, takeover });
+    daemon = await Daemon.start({ spec, configFile: configFor(options), controlSocket: options.socket, nbd, toughness, logger: both, logFile: options.log ?? null, idleCleanMs, nbdLimits, takeover, cluster });
   } catch (error) {
     // The parent relays this line as the error, whatever else reached stderr.
     if (child) {
