@@ -13,6 +13,11 @@
 //   and recovers what is still listed itself at assembly.
 
 import { performance } from 'node:perf_hooks';
+import { JraidError } from '../errors.js';
+import { MEMBER_USE_OFFSET_BYTES, SUPERBLOCK_LOCK_OFFSET_BYTES } from '../device/lock.js';
+import { readSuperblocks } from '../engine/superblock-io.js';
+import type { Superblock } from '../format/superblock.js';
+import fsx from 'fs-native-extensions';
 import { OfdRangeLock, type RangeLock } from '../device/range-lock.js';
 import { NODE_LOCK_OFFSET_BYTES } from '../device/lock.js';
 import { underlyingFile } from '../device/open-member.js';
@@ -23,8 +28,10 @@ import type { RaidArray } from '../engine/raid-array.js';
 import type { MemberDisk } from '../engine/member-disk.js';
 import type { Logger } from './daemon.js';
 
-/** How often a node looks for other nodes that died with stripes listed dirty. */
-export const CLUSTER_WATCH_MS = 500;
+/** How often a node looks for a newer superblock (another node's commit) and for nodes that died with stripes listed dirty. */
+export const CLUSTER_WATCH_MS = 200;
+/** How long fail-disk waits for every running node to follow the member's faulty mark. */
+export const CLUSTER_FOLLOW_TIMEOUT_MS = 10_000;
 
 /** One node as `detail` shows it. */
 export interface ClusterNodeView {
@@ -49,6 +56,8 @@ export class ClusterNode {
   private readonly log: Logger;
   private readonly locks = new Map<MemberDisk, RangeLock>();
   private timer: NodeJS.Timeout | undefined;
+  /** Members this node may write to, by member index: it holds their use lock shared (see followed). */
+  private readonly using = new Set<number>();
   private watching: Promise<void> | undefined;
   private stopped = false;
   readonly stats: ClusterStats = { takeovers: 0, stripesResynced: 0 };
@@ -71,10 +80,118 @@ export class ClusterNode {
     if (waitedMs > 50) this.log('info', `cluster: node ${this.node}'s lock was held for ${Math.round(waitedMs)} ms (a node recovered this node's journal area meanwhile)`);
   }
 
-  /** Starts looking for dead nodes' dirty journal areas. */
+  /**
+   * From here on superblock commits are shared with the other nodes (member-set.ts): each takes
+   * the superblock lock (byte SUPERBLOCK_LOCK_OFFSET_BYTES of every open member, in member order)
+   * and starts from the newest superblock on the members.
+   */
+  shareCommits(): void {
+    const disks = () => [...this.array.disks].sort(([a], [b]) => a - b).map(([, disk]) => disk).filter((disk) => underlyingFile(disk.device));
+    const range = { offsetBytes: SUPERBLOCK_LOCK_OFFSET_BYTES, lengthBytes: 1 };
+    this.array.members.shareCommits({
+      lock: async () => {
+        const held: RangeLock[] = [];
+        try {
+          for (const disk of disks()) {
+            const lock = this.lockFor(disk);
+            await lock.lock(range);
+            held.push(lock);
+          }
+        } catch (error) {
+          for (const lock of held) lock.unlock(range);
+          throw error;
+        }
+        return () => { for (const lock of held.reverse()) lock.unlock(range); };
+      },
+      newest: async () => {
+        let newest: Superblock | undefined;
+        for (const disk of this.array.members.inSyncDisks()) {
+          const read = await readSuperblocks(disk.device).catch(() => undefined);
+          if (read?.superblock && (!newest || read.superblock.events > newest.events)) newest = read.superblock;
+        }
+        return newest;
+      },
+      adopted: (newlyFaulty) => {
+        this.log('info', `cluster: adopted superblock events ${this.array.sb.events} committed by another node${newlyFaulty.length ? `; member(s) ${newlyFaulty.join(', ')} now faulty: this node writes no more to them` : ''}`);
+        this.holdMemberUse();
+        for (const index of newlyFaulty) {
+          this.array.report({ kind: 'member-failed', path: this.array.disks.get(index)?.path ?? '(missing)', role: this.array.sb.members[index]?.role ?? null, reason: 'marked faulty by another cluster node' });
+        }
+      },
+    });
+  }
+
+  /**
+   * Holds the use lock (MEMBER_USE_OFFSET_BYTES on the member itself, shared) of every member
+   * this node may write to, and lets go of the others: a node that fails a member waits until
+   * every node has let go (followed), so once fail-disk returns no node writes to it.
+   */
+  holdMemberUse(): void {
+    const range = { offsetBytes: MEMBER_USE_OFFSET_BYTES, lengthBytes: 1 };
+    for (const [index, disk] of this.array.disks) {
+      const file = underlyingFile(disk.device);
+      if (!file) continue;
+      const state = this.array.sb.members[index]?.state;
+      const writable = state === 'active' || state === 'rebuilding';
+      if (writable && !this.using.has(index)) {
+        if (fsx.tryLock(file.fd, range.offsetBytes, range.lengthBytes, { shared: true })) this.using.add(index);
+      } else if (!writable && this.using.has(index)) {
+        fsx.unlock(file.fd, range.offsetBytes, range.lengthBytes);
+        this.using.delete(index);
+      }
+    }
+  }
+
+  /** After this node marked member `index` faulty: waits until every running node has followed (let go of its use lock). */
+  async waitFollowed(index: number): Promise<number> {
+    this.holdMemberUse();
+    const disk = this.array.disks.get(index);
+    if (!disk || !underlyingFile(disk.device)) return 0;
+    const startedMs = performance.now();
+    const lock = new OfdRangeLock(underlyingFile(disk.device)!.fd, disk.path, { timeoutMs: CLUSTER_FOLLOW_TIMEOUT_MS });
+    const range = { offsetBytes: MEMBER_USE_OFFSET_BYTES, lengthBytes: 1 };
+    try {
+      await lock.lock(range);
+    } catch {
+      throw new JraidError('E_DAEMON', `${disk.path} is marked faulty, but a cluster node still had it in use after ${CLUSTER_FOLLOW_TIMEOUT_MS} ms`, {
+        path: disk.path, hint: 'check the other nodes (jraid detail); a hung node must be stopped',
+      });
+    }
+    lock.unlock(range);
+    return Math.round(performance.now() - startedMs);
+  }
+
+  /**
+   * Runs a membership change that brings a member in or out of the array (add, remove, rebuild,
+   * re-add, replace) only when no other node runs, holding every other node's lock meanwhile so
+   * none starts: a node cannot open a member it does not know of.
+   */
+  async alone<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const held: number[] = [];
+    try {
+      for (let node = 0; node < this.nodes; node++) {
+        if (node === this.node) continue;
+        if (!this.tryLockAll(node)) {
+          throw new JraidError('E_REFUSED', `${what} in a cluster needs the other nodes stopped: node ${node} runs`, {
+            hint: 'stop the other nodes (jraid stop on each), run it on this node, then start them again; fail-disk works with every node running',
+          });
+        }
+        held.push(node);
+      }
+      return await fn();
+    } finally {
+      for (const node of held) this.unlockAll(node);
+    }
+  }
+
+  /** Starts following other nodes' superblock commits and looking for dead nodes' dirty journal areas. */
   start(): void {
+    this.holdMemberUse();
     this.timer = setInterval(() => {
-      this.watching ??= this.recoverDeadNodes().catch((error: Error) => this.log('warn', `cluster: looking after dead nodes failed: ${error.message}`)).finally(() => { this.watching = undefined; });
+      this.watching ??= (async () => {
+        await this.array.members.refresh();
+        await this.recoverDeadNodes();
+      })().catch((error: Error) => this.log('warn', `cluster: following the other nodes failed: ${error.message}`)).finally(() => { this.watching = undefined; });
     }, CLUSTER_WATCH_MS);
     this.timer.unref();
   }

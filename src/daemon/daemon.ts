@@ -159,6 +159,7 @@ export class Daemon {
           beforeRecovery: async (array: RaidArray) => {
             cluster = new ClusterNode(array, options.cluster!.node, options.logger);
             await cluster.takeNodeLock();
+            cluster.shareCommits();
             if (process.env[UNSAFE_NO_PARITY_LOCK_ENV] === '1') {
               array.parityLocks = undefined;
               options.logger('error', `${UNSAFE_NO_PARITY_LOCK_ENV}=1: this node writes WITHOUT parity locks (a test's negative control); parity WILL go wrong`);
@@ -275,7 +276,9 @@ export class Daemon {
     const member = event.path === '(missing)' ? null : resolve(event.path);
     this.events.emit({ event: 'Fail', array: this.arrayName, uuid: this.uuid, member, message: `${member ?? 'a missing member'} (role ${event.role ?? '-'}) failed: ${event.reason}` });
     this.announceDegraded();
-    this.spareTakeover.memberFailed();
+    // A spare taking over brings a member in: in a cluster that needs the other nodes stopped (cluster.ts, alone).
+    if (this.cluster) this.log('warn', 'cluster: no automatic spare takeover in cluster mode; stop the other nodes and run jraid rebuild');
+    else this.spareTakeover.memberFailed();
   }
 
   private announceDegraded(): void {
@@ -475,30 +478,41 @@ export class Daemon {
         return { result: {} };
       case 'read':
         return { result: {}, payload: await array.read(Number(args.offset), Number(args.length)) };
-      case 'fail-disk':
-        return { result: await opFailDisk(this.assembled, { member: String(args.member), force: !!args.force }) };
+      case 'fail-disk': {
+        const faultyBefore = new Set(array.sb.members.flatMap((member, index) => member.state === 'faulty' ? [index] : []));
+        const result = await opFailDisk(this.assembled, { member: String(args.member), force: !!args.force });
+        if (this.cluster) {
+          // Every running node follows before this returns (cluster.ts): none writes to the member any more.
+          for (const [index, member] of array.sb.members.entries()) {
+            if (member.state !== 'faulty' || faultyBefore.has(index)) continue;
+            const waitedMs = await this.cluster.waitFollowed(index);
+            this.log('info', `cluster: every running node followed member ${index}'s faulty mark (${waitedMs} ms)`);
+          }
+        }
+        return { result };
+      }
       case 'add':
-        return { result: await opAdd(this.assembled, { path: String(args.path), force: !!args.force }) };
+        return { result: await this.clusterAlone('add', () => opAdd(this.assembled, { path: String(args.path), force: !!args.force })) };
       case 'remove':
-        return { result: await opRemove(this.assembled, { member: String(args.member) }) };
-      case 'rebuild': {
+        return { result: await this.clusterAlone('remove', () => opRemove(this.assembled, { member: String(args.member) })) };
+      case 'rebuild': return this.clusterAlone('rebuild', async () => {
         await this.spareTakeover.idle();
         const result = await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(context, 'rebuild'));
         for (const outcome of result.rebuilt) this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: resolve(outcome.path), message: `rebuild of role ${outcome.role} onto ${resolve(outcome.path)} finished` });
         return { result };
-      }
-      case 're-add': {
+      });
+      case 're-add': return this.clusterAlone('re-add', async () => {
         await this.spareTakeover.idle();
         const result = await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, this.reportingRebuild(context, `re-add of ${args.member}`));
         this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: resolve(result.path), message: `re-add of ${resolve(result.path)} finished (${result.mode})` });
         return { result };
-      }
-      case 'replace': {
+      });
+      case 'replace': return this.clusterAlone('replace', async () => {
         await this.spareTakeover.idle();
         const result = await opReplace(this.assembled, { old: String(args.old), with: String(args.with), maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(context, `replace of ${args.old}`));
         this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: result.new.path, message: `${result.new.path} replaced ${result.old.path} in role ${result.role}` });
         return { result };
-      }
+      });
       case 'iostat':
         return { result: this.ioStats.sample() };
       case 'events':
@@ -517,6 +531,11 @@ export class Daemon {
       default:
         throw new JraidError('E_USAGE', `the daemon does not know the operation "${op}"`);
     }
+  }
+
+  /** Membership changes that bring a member in or out: in a cluster only with the other nodes stopped (cluster.ts). */
+  private clusterAlone<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.cluster ? this.cluster.alone(what, fn) : fn();
   }
 
   /** Clean shutdown; idempotent. */

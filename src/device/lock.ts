@@ -25,6 +25,8 @@ export function tryLockMember(fd: number, mode: LockMode): boolean {
 export const READER_LOCK_OFFSET_BYTES = 8 * 1024;
 /** Held exclusive by a node while it commits superblocks (membership changes). */
 export const SUPERBLOCK_LOCK_OFFSET_BYTES = 8 * 1024 + 1;
+/** On each member itself: held shared by every node that may write to it; fail-disk waits to take it exclusive (every node followed). */
+export const MEMBER_USE_OFFSET_BYTES = 8 * 1024 + 2;
 /** Node n holds byte NODE_LOCK_OFFSET_BYTES + n exclusive while it runs: its journal area is its own. */
 export const NODE_LOCK_OFFSET_BYTES = 8 * 1024 + 256;
 /** Node ids 0 .. CLUSTER_NODES_MAX - 1 (the superblock's u8 node count). */
