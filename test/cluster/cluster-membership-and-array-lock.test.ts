@@ -42,7 +42,8 @@ it('nodes exclude writers and readers that are no node, and a node is refused be
   process.kill(plain.pid, 'SIGTERM');
   await waitForExit(plain.pid);
 
-  for (const node of [0, 1]) pids.push((await startDaemon(ws, 'cl', ['--cluster', '--node-id', String(node)])).pid);
+  const [node0, node1] = [(await startDaemon(ws, 'cl', ['--cluster', '--node-id', '0'])).pid, (await startDaemon(ws, 'cl', ['--cluster', '--node-id', '1'])).pid];
+  pids.push(node0, node1);
   // Another run directory: the CLI finds no daemon to go through, and opens the members itself.
   const elsewhere = { JRAID_RUN_DIR: ws.path('elsewhere'), JRAID_CONFIG: ws.config };
   mkdirSync(elsewhere.JRAID_RUN_DIR);
@@ -55,6 +56,14 @@ it('nodes exclude writers and readers that are no node, and a node is refused be
   // The node that is the CLI's door answers for the array.
   const detail = readJson((await ws.run(['detail', 'cl', '--json'], { env: daemonEnv(ws) })).stdout);
   expect(detail.daemon.cluster.nodes.map((node: { running: boolean }) => node.running)).toEqual([true, true, false]);
+  // stop --node-id stops that node; --all stops every node left.
+  expect((await ws.run(['stop', 'cl', '--node-id', '1'], { env: daemonEnv(ws) })).exitCode).toBe(EXIT.OK);
+  expect(alive(node1!)).toBe(false);
+  expect(alive(node0!)).toBe(true);
+  pids.push((await startDaemon(ws, 'cl', ['--cluster', '--node-id', '2'])).pid);
+  const all = readJson((await ws.run(['stop', 'cl', '--all', '--json'], { env: daemonEnv(ws) })).stdout);
+  expect(all.nodesStopped).toHaveLength(2);
+  expect(pids.filter(alive)).toEqual([]);
 });
 
 it.runIf(requireTool('fio'))('fail-disk through one node: every node follows before it returns, and serves degraded', async () => {

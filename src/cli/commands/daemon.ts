@@ -10,7 +10,7 @@ import { Daemon, describeNbdAddress, parseNbdAddress, type LogLevel, type Logger
 import { readStandby, waitAsStandby, type Takeover } from '../../daemon/standby.js';
 import { parseToughness } from '../../daemon/array-backend.js';
 import { findDaemon } from '../../daemon/control-client.js';
-import { daemonKey, runDir } from '../../daemon/registry.js';
+import { clusterNodeIds, daemonKey, runDir } from '../../daemon/registry.js';
 import { EXIT_FAILED, EXIT_OK, JraidError, isJraidError, type ErrorCode } from '../../errors.js';
 import { configFor, intArg, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { NBD_LIMITS_DEFAULT } from '../../daemon/nbd-server.js';
@@ -57,8 +57,9 @@ export function registerDaemon(program: Command, run: Run): void {
   withCommonOptions(program.command('stop')
     .description('stop the daemon serving an array: drain, flush, clean journal record, exit')
     .argument('<array>', 'NAME from the config file, or MEMBER,MEMBER,...')
-    .option('--all', 'stop the standby daemon too (without it, the standby takes the array over)'))
-    .action((spec: string, options: CommonOptions & { all?: boolean }) => run(stopCommand(spec, options)));
+    .option('--all', 'stop the standby daemon too (without it, the standby takes the array over); for a cluster, every node')
+    .option('--node-id <n>', 'a cluster array: stop node N (default: the live node with the lowest id)', intArg))
+    .action((spec: string, options: CommonOptions & { all?: boolean; nodeId?: number }) => run(stopCommand(spec, options)));
 }
 
 function makeLogger(level: string, stream: () => NodeJS.WritableStream | undefined): Logger {
@@ -187,10 +188,29 @@ async function startInBackground(spec: string, options: DaemonCliOptions): Promi
   return EXIT_OK;
 }
 
-async function stopCommand(spec: string, options: CommonOptions & { all?: boolean }): Promise<number> {
+async function stopCommand(spec: string, options: CommonOptions & { all?: boolean; nodeId?: number }): Promise<number> {
   const out = outputFor(options);
-  const daemon = await findDaemon(spec, configFor(options));
-  if (!daemon) throw new JraidError('E_DAEMON', `no daemon serves ${spec}`, { hint: 'start one with jraid daemon' });
+  const daemon = await findDaemon(spec, configFor(options), options.nodeId);
+  if (!daemon) throw new JraidError('E_DAEMON', `no daemon serves ${spec}${options.nodeId !== undefined ? ` as node ${options.nodeId}` : ''}`, { hint: 'start one with jraid daemon' });
+  if (daemon.record.node !== undefined && options.all && options.nodeId === undefined) {
+    // A cluster: every node, one after the other (each closes its own journal area cleanly).
+    daemon.close();
+    const stopped: number[] = [];
+    for (const node of await clusterNodeIds(daemon.record.uuid)) {
+      const each = await findDaemon(spec, configFor(options), node);
+      if (!each) continue;
+      const pid = each.record.pid;
+      try {
+        await each.call('stop');
+      } finally {
+        each.close();
+      }
+      await waitGone(pid, each.record.log);
+      stopped.push(pid);
+    }
+    out.result({ stopped: true, pid: stopped[0] ?? daemon.record.pid, standbyStopped: null, standbyTakesOver: null, nodesStopped: stopped }, () => `jraid: cluster node daemon(s) ${stopped.join(', ')} stopped; their journal areas were closed cleanly`);
+    return EXIT_OK;
+  }
   const pid = daemon.record.pid;
   const standby = await readStandby(daemon.record.uuid);
   // The standby goes first: stopped second, it would take the array over from the primary.
@@ -211,6 +231,18 @@ async function stopCommand(spec: string, options: CommonOptions & { all?: boolea
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new JraidError('E_DAEMON', `daemon ${pid} did not exit within 60 s`, { hint: `see its log${daemon.record.log ? ` (${daemon.record.log})` : ''}` });
+}
+
+async function waitGone(pid: number, log: string | null): Promise<void> {
+  for (let waited = 0; waited < 60_000; waited += 50) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new JraidError('E_DAEMON', `daemon ${pid} did not exit within 60 s`, { hint: `see its log${log ? ` (${log})` : ''}` });
 }
 
 /** Ends a waiting standby (SIGTERM: it removes its record and exits without touching the array). */
