@@ -56,6 +56,12 @@ export class ClusterNode {
   private readonly log: Logger;
   private readonly locks = new Map<MemberDisk, RangeLock>();
   private timer: NodeJS.Timeout | undefined;
+  /**
+   * Other nodes' locks this process holds, and how many of its tasks hold each (a takeover, a
+   * membership change, detail's probe): two locks through one open file never conflict, so
+   * without the count one task's release would drop another's hold.
+   */
+  private readonly holds = new Map<number, number>();
   /** Members this node may write to, by member index: it holds their use lock shared (see followed). */
   private readonly using = new Set<number>();
   private watching: Promise<void> | undefined;
@@ -171,7 +177,7 @@ export class ClusterNode {
     try {
       for (let node = 0; node < this.nodes; node++) {
         if (node === this.node) continue;
-        if (!this.tryLockAll(node)) {
+        if (!this.hold(node)) {
           throw new JraidError('E_REFUSED', `${what} in a cluster needs the other nodes stopped: node ${node} runs`, {
             hint: 'stop the other nodes (jraid stop on each), run it on this node, then start them again; fail-disk works with every node running',
           });
@@ -180,7 +186,7 @@ export class ClusterNode {
       }
       return await fn();
     } finally {
-      for (const node of held) this.unlockAll(node);
+      for (const node of held) this.release(node);
     }
   }
 
@@ -190,6 +196,7 @@ export class ClusterNode {
     this.timer = setInterval(() => {
       this.watching ??= (async () => {
         await this.array.members.refresh();
+        this.holdMemberUse(); // also after this node's own commits (a member it failed on a write error)
         await this.recoverDeadNodes();
       })().catch((error: Error) => this.log('warn', `cluster: following the other nodes failed: ${error.message}`)).finally(() => { this.watching = undefined; });
     }, CLUSTER_WATCH_MS);
@@ -208,9 +215,10 @@ export class ClusterNode {
     for (let node = 0; node < this.nodes; node++) {
       const self = node === this.node;
       let running = self;
-      if (!self) {
-        running = !this.tryLockAll(node);
-        if (!running) this.unlockAll(node);
+      // A node whose lock this process holds (recovering its area, or a membership change) is not running.
+      if (!self && !this.holds.has(node)) {
+        running = !this.hold(node);
+        if (!running) this.release(node);
       }
       const { record } = await readJournal(this.array.members.inSyncDisks(), this.array.sb.arrayUuid, journalLayoutFor(this.array.sb, node));
       views.push({ node, self, running, journal: record ? { generation: record.generation, clean: record.clean, stripes: new Set(record.entries.map((entry) => entry.stripe)).size } : null });
@@ -221,11 +229,11 @@ export class ClusterNode {
   /** One pass: every other node that is not running and left stripes listed gets them resynced. */
   async recoverDeadNodes(): Promise<void> {
     for (let node = 0; node < this.nodes && !this.stopped; node++) {
-      if (node === this.node || !this.tryLockAll(node)) continue;
+      if (node === this.node || !this.hold(node)) continue;
       try {
         await this.recoverNode(node);
       } finally {
-        this.unlockAll(node);
+        this.release(node);
       }
     }
   }
@@ -261,6 +269,24 @@ export class ClusterNode {
 
   private nodeRange(node: number) {
     return { offsetBytes: NODE_LOCK_OFFSET_BYTES + node, lengthBytes: 1 };
+  }
+
+  /** Takes (or counts one more hold of) node `node`'s lock; false when that node runs. */
+  private hold(node: number): boolean {
+    const count = this.holds.get(node) ?? 0;
+    if (count === 0 && !this.tryLockAll(node)) return false;
+    this.holds.set(node, count + 1);
+    return true;
+  }
+
+  private release(node: number): void {
+    const count = (this.holds.get(node) ?? 0) - 1;
+    if (count > 0) {
+      this.holds.set(node, count);
+      return;
+    }
+    this.holds.delete(node);
+    this.unlockAll(node);
   }
 
   /** Node `node`'s lock on every open member, or on none (false). */

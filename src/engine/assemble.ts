@@ -38,7 +38,7 @@ export interface AssembleOptions {
   /**
    * Cluster mode (seed 004): this node's id. The member lock is taken as a cluster node's, the
    * array writes this node's journal area and locks parity. `beforeRecovery` runs once the array
-   * is open and before its journal area is recovered (the daemon takes its node lock there).
+   * is open and before its journal area is read and recovered (the daemon takes its node lock there).
    */
   cluster?: { node: number; beforeRecovery?: (array: RaidArray) => Promise<void> };
   onEvent?: (event: ArrayEvent) => void;
@@ -313,6 +313,8 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
   for (const role of report.missingRoles) report.notes.push(missingRoleNote(role));
   if (options.cluster) checkClusterNode(template, options.cluster.node);
   const array = new RaidArray(template, disks, { readOnly: options.readOnly ?? false, onEvent: options.onEvent, clusterNode: options.cluster?.node });
+  // A cluster node reads its journal area only once it holds its node lock (no other node recovers that area then).
+  await options.cluster?.beforeRecovery?.(array);
   await array.loadRegions();
   // Members that missed the last superblock update (a crash between copies of a state change)
   // get it now: otherwise losing the members that have it would bring the older state back.
@@ -322,7 +324,6 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
     await array.commitSuperblocks(() => {});
     report.events = array.sb.events;
   }
-  await options.cluster?.beforeRecovery?.(array);
   const needed = recoveryNeeded(array);
   if (needed !== 'none' && array.readOnly) {
     report.recovery = { action: needed, performed: false };
