@@ -64,7 +64,7 @@ it('nodes exclude writers and readers that are no node, and a node is refused be
   const all = readJson((await ws.run(['stop', 'cl', '--all', '--json'], { env: daemonEnv(ws) })).stdout);
   expect(all.nodesStopped).toHaveLength(2);
   expect(pids.filter(alive)).toEqual([]);
-});
+}, 300_000);
 
 it.runIf(requireTool('fio'))('fail-disk through one node: every node follows before it returns, and serves degraded', async () => {
   const members = await makeArray();
@@ -98,4 +98,4 @@ it.runIf(requireTool('fio'))('fail-disk through one node: every node follows bef
 
   const rebuild = await ws.run(['rebuild', 'cl', '--replacement', ws.path('spare.img')], { env: daemonEnv(ws) });
   expect(rebuild.stderr).toMatch(/rebuild in a cluster needs the other nodes stopped: node 1 runs.*E_REFUSED/);
-});
+}, 300_000);

@@ -14,6 +14,8 @@ import { MIB } from '../../src/units.js';
 import { UNSAFE_NO_PARITY_LOCK_ENV } from '../../src/daemon/daemon.js';
 
 const NODES = 3;
+/** Three daemons and three fio runs per test: minutes on a loaded 2-core machine. */
+const TEST_TIMEOUT_MS = 300_000;
 let ws: Workspace;
 let pids: number[] = [];
 
@@ -81,7 +83,7 @@ describe.runIf(requireTool('fio'))('three cluster nodes on one array', () => {
       expect(detail.daemon.cluster.nodes.map((node: { running: boolean }) => node.running)).toEqual([true, true, true]);
       await stopAll(started);
       expect(await scrubMismatches()).toBe(0);
-    });
+    }, TEST_TIMEOUT_MS);
   }
 
   it('negative control: the same run without parity locks leaves parity mismatched', async () => {
@@ -91,7 +93,7 @@ describe.runIf(requireTool('fio'))('three cluster nodes on one array', () => {
     for (const run of runs) expect(run.exitCode, run.stderr).toBe(0); // each node's own data is intact...
     await stopAll(started);
     expect(await scrubMismatches()).toBeGreaterThan(0); // ...but the parity the nodes shared is not
-  });
+  }, TEST_TIMEOUT_MS);
 
   it('a node SIGKILLed mid-run: the survivors resync its stripes, their clients see no error, scrub finds 0', async () => {
     const { uris, pids: started } = await startCluster(5);
@@ -115,5 +117,5 @@ describe.runIf(requireTool('fio'))('three cluster nodes on one array', () => {
     expect(node1.journal.clean).toBe(true);
     await stopAll([started[0]!, started[2]!]);
     expect(await scrubMismatches()).toBe(0);
-  });
+  }, TEST_TIMEOUT_MS);
 });
