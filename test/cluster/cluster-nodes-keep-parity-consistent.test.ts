@@ -4,7 +4,8 @@
 // every verify passes and scrub finds 0 mismatches. The negative control, the same run with the
 // parity lock disabled (a test-only environment hook), leaves mismatched parity. A node
 // SIGKILLed mid-run: the survivors resync the stripes its journal area lists while they keep
-// serving, their clients see no error, and scrub finds 0 mismatches.
+// serving, their clients see no error, and scrub finds 0 mismatches. Every node SIGKILLed (RAID-6):
+// the first to restart recovers its own journal area at assembly and the others' as survivor.
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import { EXIT, readJson, workspace, type Workspace } from '../helpers/cli.js';
@@ -116,6 +117,26 @@ describe.runIf(requireTool('fio'))('three cluster nodes on one array', () => {
     expect(node1.running).toBe(false);
     expect(node1.journal.clean).toBe(true);
     await stopAll([started[0]!, started[2]!]);
+    expect(await scrubMismatches()).toBe(0);
+  }, TEST_TIMEOUT_MS);
+
+  it('every node SIGKILLed mid-run: one node restarting recovers its own area at assembly and the others\' areas as survivor', async () => {
+    const { uris, pids: started } = await startCluster(6);
+    const runs = uris.map((uri, node) => fio(uri, node, 36 * MIB));
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    for (const pid of started) process.kill(pid, 'SIGKILL');
+    await Promise.all(runs);
+    const restarted = await startDaemon(ws, 'cl', ['--cluster', '--node-id', '0']);
+    pids.push(restarted.pid);
+    expect(daemonLog(ws)).toMatch(/recovered from an unclean shutdown: resynced \d+ dirty stripe\(s\)/);
+    for (let waited = 0; !/cluster: node 2's \d+ stripe\(s\) resynced/.test(daemonLog(ws)); waited += 100) {
+      expect(waited, 'node 0 resyncs the dead nodes\' stripes').toBeLessThan(20_000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(daemonLog(ws)).toMatch(/cluster: node 1's \d+ stripe\(s\) resynced/);
+    const detail = readJson((await ws.run(['detail', 'cl', '--json'], { env: daemonEnv(ws) })).stdout);
+    expect(detail.daemon.cluster.nodes.map((node: { journal: { clean: boolean } | null }) => node.journal?.clean ?? true)).toEqual([true, true, true]);
+    await stopAll([restarted.pid]);
     expect(await scrubMismatches()).toBe(0);
   }, TEST_TIMEOUT_MS);
 });
