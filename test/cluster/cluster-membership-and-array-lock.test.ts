@@ -76,8 +76,8 @@ it.runIf(requireTool('fio'))('fail-disk through one node: every node follows bef
   }
   const fio = (node: number, size: string) => execa('fio', [
     `--name=node${node}`, '--ioengine=nbd', `--uri=${nodes[node]!.nbd}`, '--rw=write:8k', '--bs=4k', '--iodepth=32',
-    `--offset=${node * 4096}`, `--size=${size}`, '--verify=crc32c', '--verify_fatal=1',
-  ], { reject: false });
+    `--offset=${node * 4096}`, `--size=${size}`, '--verify=crc32c', '--verify_fatal=1', '--verify_state_save=0',
+  ], { reject: false, cwd: ws.dir });
   // Every node writes first (each commits its session's superblocks under the superblock lock).
   for (const run of await Promise.all([0, 1, 2].map((node) => fio(node, '3M')))) expect(run.exitCode, run.stderr).toBe(0);
 

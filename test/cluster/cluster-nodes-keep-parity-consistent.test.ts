@@ -49,11 +49,11 @@ async function startCluster(level: 5 | 6, env: Record<string, string> = {}): Pro
  * blocks after each): in a stripe of 3 x 16 blocks, row r holds blocks r, 16 + r and 32 + r,
  * one of each node, so all three change every parity row. Verified by reading back after.
  */
-function fio(uri: string, node: number, sizeBytes: number): ResultPromise<{ reject: false }> {
+function fio(uri: string, node: number, sizeBytes: number): ResultPromise<{ reject: false; cwd: string }> {
   return execa('fio', [
     `--name=node${node}`, '--ioengine=nbd', `--uri=${uri}`, '--rw=write:8k', '--bs=4k', '--iodepth=32',
-    `--offset=${node * 4096}`, `--size=${sizeBytes}`, '--verify=crc32c', '--verify_fatal=1', '--output-format=json',
-  ], { reject: false });
+    `--offset=${node * 4096}`, `--size=${sizeBytes}`, '--verify=crc32c', '--verify_fatal=1', '--verify_state_save=0', '--output-format=json',
+  ], { reject: false, cwd: ws.dir });
 }
 
 async function stopAll(started: number[]): Promise<void> {
