@@ -1,4 +1,4 @@
-// Proves seed 004's cluster mode: three daemons (nodes) serve one RAID-5 or RAID-6 array on the
+// Proves seed 004's cluster mode: three daemons (nodes) serve one RAID-4, 5 or 6 array on the
 // same member files, fio writes through each node's NBD export at QD32 with verify, each node
 // its own 4 KiB blocks but interleaved so that every parity row is changed by all three nodes;
 // every verify passes and scrub finds 0 mismatches. The negative control, the same run with the
@@ -26,8 +26,8 @@ afterEach(() => {
   ws?.cleanup();
 });
 
-/** A cluster array with three data members (RAID-5: 4 members, RAID-6: 5) of 64 KiB chunks, and three nodes serving it. */
-async function startCluster(level: 5 | 6, env: Record<string, string> = {}): Promise<{ uris: string[]; pids: number[] }> {
+/** A cluster array with three data members (RAID-4 and RAID-5: 4 members, RAID-6: 5) of 64 KiB chunks, and three nodes serving it. */
+async function startCluster(level: 4 | 5 | 6, env: Record<string, string> = {}): Promise<{ uris: string[]; pids: number[] }> {
   ws = workspace();
   const count = level === 6 ? 5 : 4;
   const members = Array.from({ length: count }, (_, index) => ws.path(`m${index}.img`));
@@ -67,7 +67,7 @@ async function scrubMismatches(): Promise<number> {
 }
 
 describe.runIf(requireTool('fio'))('three cluster nodes on one array', () => {
-  for (const level of [5, 6] as const) {
+  for (const level of [4, 5, 6] as const) {
     it(`RAID-${level}: fio verify passes through every node, and scrub finds 0 mismatches`, async () => {
       const { uris, pids: started } = await startCluster(level);
       const runs = await Promise.all(uris.map((uri, node) => fio(uri, node, 24 * MIB)));
