@@ -11,6 +11,7 @@ import { benchMaintenance } from './maintenance.js';
 import { benchGroupCommit, benchRecovery } from './journal.js';
 import { benchNbd } from './nbd.js';
 import { benchTakeover } from './takeover.js';
+import { benchCluster } from './cluster.js';
 
 const BENCHES: Record<string, Bench> = {
   parity: benchParity,
@@ -19,6 +20,7 @@ const BENCHES: Record<string, Bench> = {
   'group-commit': benchGroupCommit,
   nbd: benchNbd,
   takeover: benchTakeover,
+  cluster: benchCluster,
 };
 
 async function main(argv: readonly string[]): Promise<number> {

@@ -8,7 +8,7 @@ import { JraidError } from '../errors.js';
 import { missingRoleNote, type AssembleReport } from '../engine/assemble.js';
 import type { ArrayState, RaidArray } from '../engine/raid-array.js';
 import { readSuperblocks } from '../engine/superblock-io.js';
-import { journalLayoutFor, readJournalSlots } from '../journal/store.js';
+import { journalAreas, journalLayoutFor, readJournalSlots } from '../journal/store.js';
 import { MemberDisk } from '../engine/member-disk.js';
 
 export interface MemberDetail {
@@ -278,7 +278,12 @@ export async function examineMember(path: string): Promise<MemberExamination> {
 }
 
 async function examineJournal(device: FileDevice, sb: Superblock): Promise<MemberExamination['journal']> {
-  const slots = await readJournalSlots(new MemberDisk(device, sb), sb.arrayUuid, journalLayoutFor(sb));
+  // A cluster array (format 1.2) has one area per node: slots are numbered on across areas.
+  const slots: Awaited<ReturnType<typeof readJournalSlots>> = [];
+  for (let node = 0; node < journalAreas(sb); node++) {
+    const layout = journalLayoutFor(sb, node);
+    for (const content of await readJournalSlots(new MemberDisk(device, sb), sb.arrayUuid, layout)) slots.push({ ...content, slot: node * layout.slotsPerMember + content.slot });
+  }
   return slots.map(({ slot, record, problem }) => record
     ? { slot, generation: record.generation, clean: record.clean, stripes: record.entries.map((entry) => entry.stripe), problem: null }
     : { slot, generation: null, clean: null, stripes: [], problem });

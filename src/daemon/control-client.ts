@@ -169,7 +169,8 @@ export class DaemonClient {
 }
 
 /** The daemon serving the array `spec` names, or undefined when none runs. */
-export async function findDaemon(spec: string, configFile: string): Promise<DaemonClient | undefined> {
+/** `node`: a cluster array's node N (default: the live node with the lowest id). */
+export async function findDaemon(spec: string, configFile: string, node?: number): Promise<DaemonClient | undefined> {
   let resolved: ArraySpec;
   try {
     resolved = await resolveArraySpec(spec, configFile);
@@ -190,7 +191,7 @@ export async function findDaemon(spec: string, configFile: string): Promise<Daem
     if (!arrayUuid) continue;
     // A config line naming another array's uuid is refused here too, not served by whichever daemon its members have.
     checkExpectedUuid(resolved.expectedUuid, arrayUuid);
-    const record = await readRegistry(formatUuid(arrayUuid));
+    const record = await readRegistry(formatUuid(arrayUuid), node);
     return record ? await DaemonClient.connect(record) : undefined;
   }
   return undefined;

@@ -25,7 +25,9 @@ import { ArrayBackend, FAST_WRITES_PENDING_MAX, type Toughness } from './array-b
 import { BoundedCount } from './bounded-count.js';
 import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
 import { NbdServer, type NbdAddress, type NbdLimits } from './nbd-server.js';
-import { ensureRunDir, readRegistry, removeRegistry, writeRegistry, type DaemonRecord } from './registry.js';
+import { daemonKey, ensureRunDir, readRegistry, removeRegistry, writeRegistry, type DaemonRecord } from './registry.js';
+import { ClusterNode } from './cluster.js';
+import type { RaidArray } from '../engine/raid-array.js';
 import { Fence, leasePath, readLease } from './fence.js';
 import { readStandby, removeStandby, type Takeover } from './standby.js';
 import { performance } from 'node:perf_hooks';
@@ -48,7 +50,12 @@ export interface DaemonOptions {
   nbdLimits?: Partial<Pick<NbdLimits, 'connectionsMax' | 'handshakeTimeoutMs'>>;
   /** Set when a standby takes the array over (standby.ts): recovery, an events bump that fences the old primary, its addresses. */
   takeover?: Takeover;
+  /** Cluster mode (cluster.ts): serve as node `node`, beside the other nodes on the same members. */
+  cluster?: { node: number };
 }
+
+/** Test hook, the negative control of the cluster proofs: nodes write without parity locks. Never set it in use. */
+export const UNSAFE_NO_PARITY_LOCK_ENV = 'JRAID_TEST_UNSAFE_NO_PARITY_LOCK';
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
@@ -110,6 +117,8 @@ export class Daemon {
   private readonly spareTakeover: SpareTakeover;
   private readonly ioStats: IoStats;
   private readonly arrayName: string;
+  /** Cluster mode: this node (its node lock, and the watch for dead nodes' journal areas). */
+  cluster: ClusterNode | undefined;
 
   private constructor(assembled: Assembled & { spec: ArraySpec }, options: DaemonOptions, controlSocket: string) {
     this.assembled = assembled;
@@ -136,6 +145,7 @@ export class Daemon {
     let started: Daemon | undefined;
     const fence = new Fence((reason) => started?.fenced(reason));
     const takeover = options.takeover;
+    let cluster: ClusterNode | undefined;
     // Events arrive from the engine before the daemon object exists (recovery at assembly): queued to it.
     let daemonRef: Daemon | undefined;
     const assembled = await openArray(options.spec, options.configFile, {
@@ -143,6 +153,20 @@ export class Daemon {
       // A paused primary still holds the lock: the lease claim (standby.ts) stands in for it.
       ...(takeover?.paused ? { lock: 'none' as const } : {}),
       journal: { idleCleanMs: options.idleCleanMs },
+      ...(options.cluster ? {
+        cluster: {
+          node: options.cluster.node,
+          beforeRecovery: async (array: RaidArray) => {
+            cluster = new ClusterNode(array, options.cluster!.node, options.logger);
+            await cluster.takeNodeLock();
+            cluster.shareCommits();
+            if (process.env[UNSAFE_NO_PARITY_LOCK_ENV] === '1') {
+              array.parityLocks = undefined;
+              options.logger('error', `${UNSAFE_NO_PARITY_LOCK_ENV}=1: this node writes WITHOUT parity locks (a test's negative control); parity WILL go wrong`);
+            }
+          },
+        },
+      } : {}),
       onEvent: (event) => {
         if (event.kind === 'member-failed') options.logger('error', `member ${event.path} (role ${event.role ?? '-'}) failed: ${event.reason}; the array runs degraded`);
         else if (event.kind === 'read-error-corrected') options.logger('warn', `read error on ${event.path} at member data byte ${event.memberDataOffsetBytes}: rebuilt from parity and rewritten`);
@@ -161,9 +185,11 @@ export class Daemon {
       await assembled.release();
       throw error;
     }
-    const controlSocket = options.controlSocket ?? join(dir, `${formatUuid(array.sb.arrayUuid)}.sock`);
+    const key = daemonKey(formatUuid(array.sb.arrayUuid), options.cluster?.node);
+    const controlSocket = options.controlSocket ?? join(dir, `${key}.sock`);
     const daemon = new Daemon(assembled, options, controlSocket);
     daemon.fence = fence;
+    daemon.cluster = cluster;
     started = daemon;
     daemonRef = daemon;
     try {
@@ -175,11 +201,14 @@ export class Daemon {
         await array.commitSuperblocks(() => {});
         options.logger('info', `takeover: superblock events ${before} -> ${array.sb.events} fence the previous primary${takeover.previousPid !== null ? ` (pid ${takeover.previousPid})` : ''}`);
       }
-      const dataRegion = array.sb.regions.find((region) => region.kind === 'data');
-      fence.watchEvents(() => array.sb.events, dataRegion?.offsetBytes ?? 0);
-      await fence.startLease(daemon.uuid);
+      // A cluster node has no standby, so no lease: other nodes' superblock commits are normal (cluster.ts).
+      if (!cluster) {
+        const dataRegion = array.sb.regions.find((region) => region.kind === 'data');
+        fence.watchEvents(() => array.sb.events, dataRegion?.offsetBytes ?? 0);
+        await fence.startLease(daemon.uuid);
+      }
       const pendingNbd: string[] = [];
-      const addresses = options.nbd.length > 0 ? options.nbd : [{ kind: 'unix' as const, path: join(dir, `${name}.nbd`) }];
+      const addresses = options.nbd.length > 0 ? options.nbd : [{ kind: 'unix' as const, path: join(dir, cluster ? `${name}.node${cluster.node}.nbd` : `${name}.nbd`) }];
       for (const address of addresses) {
         if (address.kind === 'unix') {
           await checkSocketDirectory(address.path, `NBD on unix:${address.path}`);
@@ -202,7 +231,12 @@ export class Daemon {
         uuid: daemon.uuid, name, pid: process.pid, controlSocket, nbd: [...daemon.nbd.addresses.map(describeNbdAddress), ...pendingNbd],
         log: options.logFile, toughness: options.toughness, startedAt: new Date().toISOString(),
         members: await Promise.all(assembled.spec.paths.map((path) => realpath(path).catch(() => path))), takeover: daemon.takeover,
+        ...(cluster ? { node: cluster.node } : {}),
       });
+      if (cluster) {
+        cluster.start();
+        options.logger('info', `cluster: serving as node ${cluster.node} of ${cluster.nodes}${array.parityLocks ? '' : ' WITHOUT parity locks'}`);
+      }
       if (takeover?.paused) daemon.adoptLockWhenFree();
       if (takeover) {
         await removeStandby(daemon.uuid, process.pid);
@@ -242,7 +276,9 @@ export class Daemon {
     const member = event.path === '(missing)' ? null : resolve(event.path);
     this.events.emit({ event: 'Fail', array: this.arrayName, uuid: this.uuid, member, message: `${member ?? 'a missing member'} (role ${event.role ?? '-'}) failed: ${event.reason}` });
     this.announceDegraded();
-    this.spareTakeover.memberFailed();
+    // A spare taking over brings a member in: in a cluster that needs the other nodes stopped (cluster.ts, alone).
+    if (this.cluster) this.log('warn', 'cluster: no automatic spare takeover in cluster mode; stop the other nodes and run jraid rebuild');
+    else this.spareTakeover.memberFailed();
   }
 
   private announceDegraded(): void {
@@ -341,6 +377,7 @@ export class Daemon {
     return {
       standby: standby ? { pid: standby.pid, since: standby.since } : null,
       takeover: this.takeover ?? null,
+      cluster: this.cluster ? { node: this.cluster.node, nodes: await this.cluster.describe() } : null,
     };
   }
 
@@ -428,6 +465,7 @@ export class Daemon {
             toughness: this.backend.toughness, nbd: this.addresses, connections: this.nbd.connectionCount,
             nbdWrites: this.backend.writesDone, syncs: this.backend.syncsDone,
             journal: array.journal?.stats ?? null,
+            cluster: this.cluster ? { node: this.cluster.node, parityLocks: array.parityLocks?.stats() ?? null, ...this.cluster.stats } : null,
           },
         };
       case 'detail':
@@ -440,30 +478,41 @@ export class Daemon {
         return { result: {} };
       case 'read':
         return { result: {}, payload: await array.read(Number(args.offset), Number(args.length)) };
-      case 'fail-disk':
-        return { result: await opFailDisk(this.assembled, { member: String(args.member), force: !!args.force }) };
+      case 'fail-disk': {
+        const faultyBefore = new Set(array.sb.members.flatMap((member, index) => member.state === 'faulty' ? [index] : []));
+        const result = await opFailDisk(this.assembled, { member: String(args.member), force: !!args.force });
+        if (this.cluster) {
+          // Every running node follows before this returns (cluster.ts): none writes to the member any more.
+          for (const [index, member] of array.sb.members.entries()) {
+            if (member.state !== 'faulty' || faultyBefore.has(index)) continue;
+            const waitedMs = await this.cluster.waitFollowed(index);
+            this.log('info', `cluster: every running node followed member ${index}'s faulty mark (${waitedMs} ms)`);
+          }
+        }
+        return { result };
+      }
       case 'add':
-        return { result: await opAdd(this.assembled, { path: String(args.path), force: !!args.force }) };
+        return { result: await this.clusterAlone('add', () => opAdd(this.assembled, { path: String(args.path), force: !!args.force })) };
       case 'remove':
-        return { result: await opRemove(this.assembled, { member: String(args.member) }) };
-      case 'rebuild': {
+        return { result: await this.clusterAlone('remove', () => opRemove(this.assembled, { member: String(args.member) })) };
+      case 'rebuild': return this.clusterAlone('rebuild', async () => {
         await this.spareTakeover.idle();
         const result = await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(context, 'rebuild'));
         for (const outcome of result.rebuilt) this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: resolve(outcome.path), message: `rebuild of role ${outcome.role} onto ${resolve(outcome.path)} finished` });
         return { result };
-      }
-      case 're-add': {
+      });
+      case 're-add': return this.clusterAlone('re-add', async () => {
         await this.spareTakeover.idle();
         const result = await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, this.reportingRebuild(context, `re-add of ${args.member}`));
         this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: resolve(result.path), message: `re-add of ${resolve(result.path)} finished (${result.mode})` });
         return { result };
-      }
-      case 'replace': {
+      });
+      case 'replace': return this.clusterAlone('replace', async () => {
         await this.spareTakeover.idle();
         const result = await opReplace(this.assembled, { old: String(args.old), with: String(args.with), maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(context, `replace of ${args.old}`));
         this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: result.new.path, message: `${result.new.path} replaced ${result.old.path} in role ${result.role}` });
         return { result };
-      }
+      });
       case 'iostat':
         return { result: this.ioStats.sample() };
       case 'events':
@@ -484,12 +533,18 @@ export class Daemon {
     }
   }
 
+  /** Membership changes that bring a member in or out: in a cluster only with the other nodes stopped (cluster.ts). */
+  private clusterAlone<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.cluster ? this.cluster.alone(what, fn) : fn();
+  }
+
   /** Clean shutdown; idempotent. */
   stop(reason: string): Promise<void> {
     this.stopping ??= (async () => {
       if (this.fencedReason) return this.resolveDone(); // nothing here is this daemon's any more
       this.log('info', `stopping (${reason}): draining in-flight requests`);
       this.spareTakeover.stop();
+      await this.cluster?.stop();
       this.events.emit({ event: 'DeviceDisappeared', array: this.arrayName, uuid: this.uuid, member: null, message: `the daemon stops serving ${this.arrayName} (${reason})` });
       this.control?.close();
       await this.nbd.close();
@@ -504,8 +559,11 @@ export class Daemon {
         for (const socket of this.connections) socket.end();
         this.fence.stopLease();
         // A standby may already serve (it claimed the lease): its files stay.
-        const leaseHolder = (await readLease(this.uuid))?.record.pid;
-        if (leaseHolder === undefined || leaseHolder === process.pid) {
+        const leaseHolder = this.cluster ? undefined : (await readLease(this.uuid))?.record.pid;
+        if (this.cluster) {
+          await rm(this.controlSocket, { force: true });
+          if ((await readRegistry(this.uuid, this.cluster.node))?.pid === process.pid) await removeRegistry(this.uuid, this.cluster.node);
+        } else if (leaseHolder === undefined || leaseHolder === process.pid) {
           await rm(this.controlSocket, { force: true });
           if ((await readRegistry(this.uuid))?.pid === process.pid) await removeRegistry(this.uuid);
           await rm(leasePath(this.uuid), { force: true });

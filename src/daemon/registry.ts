@@ -18,6 +18,8 @@ export interface DaemonRecord {
   startedAt: string;
   /** Real paths of the members it serves: a standby must name the same ones. */
   members?: string[];
+  /** Cluster mode: this daemon's node id. Its files are named <uuid>.node<N>.* beside the others. */
+  node?: number;
   /** Set when this daemon took the array over from a primary (standby.ts). */
   takeover?: { previousPid: number | null; paused: boolean; takeoverMs: number };
 }
@@ -36,17 +38,22 @@ export async function ensureRunDir(): Promise<string> {
   return dir;
 }
 
-export function registryPath(uuid: string): string {
-  return join(runDir(), `${uuid}.json`);
+/** A daemon's name in the run directory: the array uuid, and `.node<N>` for cluster node N. */
+export function daemonKey(uuid: string, node?: number): string {
+  return node === undefined ? uuid : `${uuid}.node${node}`;
+}
+
+export function registryPath(uuid: string, node?: number): string {
+  return join(runDir(), `${daemonKey(uuid, node)}.json`);
 }
 
 export async function writeRegistry(record: DaemonRecord): Promise<void> {
   await ensureRunDir();
-  await writeFileAtomic(registryPath(record.uuid), `${JSON.stringify(record, null, 2)}\n`, 0o600);
+  await writeFileAtomic(registryPath(record.uuid, record.node), `${JSON.stringify(record, null, 2)}\n`, 0o600);
 }
 
-export async function removeRegistry(uuid: string): Promise<void> {
-  await removeFile(registryPath(uuid));
+export async function removeRegistry(uuid: string, node?: number): Promise<void> {
+  await removeFile(registryPath(uuid, node));
 }
 
 /** Whether process `pid` exists (EPERM: it does, owned by another user). */
@@ -59,15 +66,37 @@ export function alive(pid: number): boolean {
   }
 }
 
-export async function readRegistry(uuid: string): Promise<DaemonRecord | undefined> {
+/**
+ * The daemon serving array `uuid`; for an array served by cluster nodes, the live node with the
+ * lowest id (the CLI talks to it), or node `node` when given.
+ */
+export async function readRegistry(uuid: string, node?: number): Promise<DaemonRecord | undefined> {
+  if (node !== undefined) return readRecord(uuid, node);
+  const single = await readRecord(uuid, undefined);
+  if (single) return single;
+  for (const found of await clusterNodeIds(uuid)) {
+    const record = await readRecord(uuid, found);
+    if (record) return record;
+  }
+  return undefined;
+}
+
+/** Node ids with a registry file for array `uuid`, lowest first. */
+export async function clusterNodeIds(uuid: string): Promise<number[]> {
+  const names = await readdir(runDir()).catch(() => [] as string[]);
+  const pattern = new RegExp(`^${uuid}\\.node(\\d+)\\.json$`);
+  return names.map((name) => pattern.exec(name)).filter((match) => match !== null).map((match) => Number(match[1])).sort((a, b) => a - b);
+}
+
+async function readRecord(uuid: string, node: number | undefined): Promise<DaemonRecord | undefined> {
   let record: DaemonRecord;
   try {
-    record = JSON.parse(await readFile(registryPath(uuid), 'utf8')) as DaemonRecord;
+    record = JSON.parse(await readFile(registryPath(uuid, node), 'utf8')) as DaemonRecord;
   } catch {
     return undefined;
   }
   if (!alive(record.pid)) {
-    await removeRegistry(uuid).catch(() => {});
+    await removeRegistry(uuid, node).catch(() => {});
     return undefined;
   }
   return record;
@@ -78,9 +107,9 @@ export async function listRegistry(): Promise<DaemonRecord[]> {
   const names = await readdir(runDir()).catch(() => [] as string[]);
   const records: DaemonRecord[] = [];
   for (const name of names) {
-    const match = /^([0-9a-f-]{36})\.json$/.exec(name);
+    const match = /^([0-9a-f-]{36})(?:\.node(\d+))?\.json$/.exec(name);
     if (!match) continue;
-    const record = await readRegistry(match[1]!);
+    const record = await readRecord(match[1]!, match[2] === undefined ? undefined : Number(match[2]));
     if (record) records.push(record);
   }
   return records;

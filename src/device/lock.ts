@@ -18,6 +18,43 @@ export function tryLockMember(fd: number, mode: LockMode): boolean {
   return fsx.tryLock(fd, LOCK_OFFSET_BYTES, LOCK_LENGTH_BYTES, { shared: mode === 'shared' });
 }
 
+// Cluster mode's lock bytes (docs/FORMAT.md, "Cluster locks"): single bytes in the unused gap
+// between the secondary superblock (ends at 8 KiB) and the bad-block region (64 KiB). Nothing
+// is ever read or written there; only locked.
+/** Held shared by a reader that is no cluster node (it holds the array lock shared too): a node that starts finds it held and refuses. */
+export const READER_LOCK_OFFSET_BYTES = 8 * 1024;
+/** Held exclusive by a node while it commits superblocks (membership changes). */
+export const SUPERBLOCK_LOCK_OFFSET_BYTES = 8 * 1024 + 1;
+/** On each member itself: held shared by every node that may write to it; fail-disk waits to take it exclusive (every node followed). */
+export const MEMBER_USE_OFFSET_BYTES = 8 * 1024 + 2;
+/** Node n holds byte NODE_LOCK_OFFSET_BYTES + n exclusive while it runs: its journal area is its own. */
+export const NODE_LOCK_OFFSET_BYTES = 8 * 1024 + 256;
+/** Node ids 0 .. CLUSTER_NODES_MAX - 1 (the superblock's u8 node count). */
+export const CLUSTER_NODES_MAX = 255;
+
+/** A reader's mark (shared; works on a descriptor opened read-only). */
+export function tryLockReader(fd: number): boolean {
+  return fsx.tryLock(fd, READER_LOCK_OFFSET_BYTES, 1, { shared: true });
+}
+
+export function unlockReader(fd: number): void {
+  fsx.unlock(fd, READER_LOCK_OFFSET_BYTES, 1);
+}
+
+/** Whether a reader that is no node holds the member (a node's probe: an exclusive try on a writable descriptor, let go at once). */
+export function readerHolds(fd: number): boolean {
+  if (!fsx.tryLock(fd, READER_LOCK_OFFSET_BYTES, 1)) return true;
+  fsx.unlock(fd, READER_LOCK_OFFSET_BYTES, 1);
+  return false;
+}
+
+/** Whether a cluster node runs on the member (a reader's probe: a shared try over every node byte, let go at once). */
+export function clusterRuns(fd: number): boolean {
+  if (!fsx.tryLock(fd, NODE_LOCK_OFFSET_BYTES, CLUSTER_NODES_MAX, { shared: true })) return true;
+  fsx.unlock(fd, NODE_LOCK_OFFSET_BYTES, CLUSTER_NODES_MAX);
+  return false;
+}
+
 export function unlockMember(fd: number): void {
   fsx.unlock(fd, LOCK_OFFSET_BYTES, LOCK_LENGTH_BYTES);
 }

@@ -35,6 +35,12 @@ export interface AssembleOptions {
   onRecoveryProgress?: (progress: { doneBytes: number; totalBytes: number }) => void;
   /** 'none' for commands that only look (detail, examine). Defaults: exclusive, or shared when readOnly. */
   lock?: 'exclusive' | 'shared' | 'none';
+  /**
+   * Cluster mode (seed 004): this node's id. The member lock is taken as a cluster node's, the
+   * array writes this node's journal area and locks parity. `beforeRecovery` runs once the array
+   * is open and before its journal area is read and recovered (the daemon takes its node lock there).
+   */
+  cluster?: { node: number; beforeRecovery?: (array: RaidArray) => Promise<void> };
   onEvent?: (event: ArrayEvent) => void;
   /** The uuid a config file's ARRAY line gives: members of another array are refused before anything is written. */
   expectedUuid?: ExpectedUuid;
@@ -124,7 +130,7 @@ export async function assembleArray(paths: string[], options: AssembleOptions = 
   const devices: BlockDevice[] = [];
   let locked: LockedMembers | undefined;
   try {
-    const lockMode = options.lock ?? (readOnly ? 'shared' : 'exclusive');
+    const lockMode = options.cluster ? 'cluster' : options.lock ?? (readOnly ? 'shared' : 'exclusive');
     for (const path of present) {
       const opened = await openMemberDevice(path, { readOnly, exclusive: lockMode === 'exclusive' });
       devices.push(options.wrapDevice ? options.wrapDevice(opened) : opened);
@@ -305,7 +311,10 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
       });
   }
   for (const role of report.missingRoles) report.notes.push(missingRoleNote(role));
-  const array = new RaidArray(template, disks, { readOnly: options.readOnly ?? false, onEvent: options.onEvent });
+  if (options.cluster) checkClusterNode(template, options.cluster.node);
+  const array = new RaidArray(template, disks, { readOnly: options.readOnly ?? false, onEvent: options.onEvent, clusterNode: options.cluster?.node });
+  // A cluster node reads its journal area only once it holds its node lock (no other node recovers that area then).
+  await options.cluster?.beforeRecovery?.(array);
   await array.loadRegions();
   // Members that missed the last superblock update (a crash between copies of a state change)
   // get it now: otherwise losing the members that have it would bring the older state back.
@@ -336,6 +345,21 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
       await Promise.all(devices.map((device) => device.close().catch(() => {})));
     },
   };
+}
+
+/** A cluster node needs an array made with node journal areas (format 1.2), and an id among them. */
+function checkClusterNode(sb: Superblock, node: number): void {
+  const nodes = sb.clusterNodes ?? 0;
+  if (nodes === 0) {
+    throw new JraidError('E_USAGE', `array ${describe(sb)} has no cluster node journal areas: it cannot be served in cluster mode`, {
+      hint: 'create the array with --cluster-nodes N to serve it from several nodes',
+    });
+  }
+  if (!Number.isInteger(node) || node < 0 || node >= nodes) {
+    throw new JraidError('E_USAGE', `--node-id ${node} is not a node of array ${describe(sb)}: it has node ids 0 to ${nodes - 1}`, {
+      hint: `pick a node id below ${nodes} that no other node uses`,
+    });
+  }
 }
 
 /** The note for a role no member serves (describeArray recomputes these as the array changes). */

@@ -35,7 +35,12 @@ export interface CreateOptions {
   force?: boolean;
   /** dirty-log (default) or resync; any other text is refused. */
   policy?: string;
+  /** Cluster mode (format 1.2): journal areas for this many nodes; 0 or absent: no cluster. */
+  clusterNodes?: number;
 }
+
+/** The most cluster nodes an array is made for: each node's journal slots stay at least 64 KiB on RAID-6. */
+export const CLUSTER_NODES_CREATE_MAX = 8;
 
 export interface CreateProgress {
   doneBytes: number;
@@ -53,7 +58,7 @@ export interface CreateResult {
 /** Policies create can make. `journal` is an id the format reserves (docs/FORMAT.md); it is not built yet. */
 export const CREATABLE_POLICIES = ['dirty-log', 'resync'] as const satisfies readonly Policy[];
 
-export function validateCreateOptions(options: CreateOptions): { level: Level; layout: LayoutName; chunkSizeBytes: number; policy: Policy } {
+export function validateCreateOptions(options: CreateOptions): { level: Level; layout: LayoutName; chunkSizeBytes: number; policy: Policy; clusterNodes: number } {
   if (!LEVELS.includes(options.level as Level)) {
     throw new JraidError('E_BAD_LEVEL', `unknown level ${options.level}`, { hint: 'use --level 4, 5 or 6' });
   }
@@ -88,11 +93,18 @@ export function validateCreateOptions(options: CreateOptions): { level: Level; l
   if (!(CREATABLE_POLICIES as readonly string[]).includes(policy)) {
     throw new JraidError('E_BAD_POLICY', `unknown consistency policy "${policy}"`, { hint: `use ${CREATABLE_POLICIES.join(' or ')}` });
   }
-  return { level, layout: layout.name, chunkSizeBytes, policy: policy as Policy };
+  const clusterNodes = options.clusterNodes ?? 0;
+  if (!Number.isInteger(clusterNodes) || clusterNodes < 0 || clusterNodes > CLUSTER_NODES_CREATE_MAX) {
+    throw new JraidError('E_USAGE', `--cluster-nodes ${options.clusterNodes} is not a node count from 1 to ${CLUSTER_NODES_CREATE_MAX}`, { hint: `give 1 to ${CLUSTER_NODES_CREATE_MAX} nodes, or leave the option out for an array served by one daemon` });
+  }
+  if (clusterNodes > 0 && policy !== 'dirty-log') {
+    throw new JraidError('E_USAGE', `--cluster-nodes needs the dirty-log consistency policy (each node keeps its own journal area), not ${policy}`, { hint: 'leave --consistency-policy out, or give dirty-log' });
+  }
+  return { level, layout: layout.name, chunkSizeBytes, policy: policy as Policy, clusterNodes };
 }
 
 export async function createArray(options: CreateOptions, onProgress?: (progress: CreateProgress) => void): Promise<CreateResult> {
-  const { level, layout, chunkSizeBytes, policy } = validateCreateOptions(options);
+  const { level, layout, chunkSizeBytes, policy, clusterNodes } = validateCreateOptions(options);
   const probes = await Promise.all(options.paths.map((path) => probeMember(path)));
   checkProbes(probes, options, chunkSizeBytes);
 
@@ -129,7 +141,7 @@ export async function createArray(options: CreateOptions, onProgress?: (progress
     const allNew = createdPaths.length === probes.length;
     written = true;
     const superblock = await writeNewArray(ordered, {
-      level, layout, chunkSizeBytes, policy, raidDevices: options.raidDevices, name: options.name ?? '',
+      level, layout, chunkSizeBytes, policy, raidDevices: options.raidDevices, name: options.name ?? '', clusterNodes,
       zeroMetadata: !allNew, parityInSync: allNew || !!options.assumeClean,
     });
     let parityInitialised: CreateResult['parityInitialised'] = allNew ? 'skipped-new-members' : 'skipped-assume-clean';
@@ -214,6 +226,8 @@ interface NewArrayParams {
   policy: Policy;
   raidDevices: number;
   name: string;
+  /** Cluster mode: journal areas for this many nodes (0 or absent: none). */
+  clusterNodes?: number;
   zeroMetadata: boolean;
   parityInSync: boolean;
 }
@@ -244,6 +258,7 @@ export async function writeNewArray(devices: BlockDevice[], params: NewArrayPara
     memberSizeBytes, dataSizeBytes, arraySizeBytes, writeIntentChunkBytes,
     resyncOffsetBytes: params.parityInSync ? dataSizeBytes : 0, scrubOffsetBytes: 0,
     thisIndex: 0, regions, members,
+    ...(params.clusterNodes ? { clusterNodes: params.clusterNodes } : {}),
   };
   await Promise.all(devices.map(async (device, index) => {
     if (params.zeroMetadata) await zeroMetadata(device);

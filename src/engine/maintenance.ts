@@ -19,7 +19,7 @@ import { MemberDisk, zeroMetadata } from './member-disk.js';
 import { lockAll } from './member-locks.js';
 import type { RaidArray } from './raid-array.js';
 import { readSuperblocks, writeSuperblocks } from './superblock-io.js';
-import { clearJournalSlots, journalLayout } from '../journal/store.js';
+import { clearJournalSlots } from '../journal/store.js';
 import { decideReAdd, type ReAddWhy } from './re-add-plan.js';
 
 export interface MaintenanceProgress {
@@ -388,7 +388,7 @@ async function prepareToJoin(array: RaidArray, disk: MemberDisk): Promise<void> 
   await array.persistBadBlocks();
   if (array.sb.policy !== 'dirty-log') return;
   try {
-    await clearJournalSlots(disk, journalLayout(array));
+    await clearJournalSlots(disk, array.sb);
   } catch (error) {
     if (!(error instanceof DeviceIoError)) throw error;
     await array.failMember(array.indexOfDisk(disk), `rebuild write failed: ${error.message}`);

@@ -7,7 +7,7 @@ import { fstatSync } from 'node:fs';
 import type { BlockDevice } from '../device/block-device.js';
 import { openForLock, type FileDevice } from '../device/file-device.js';
 import { underlyingFile } from '../device/open-member.js';
-import { describeHolders, holderProcesses, tryLockMember, unlockMember, type HolderProcess, type LockMode } from '../device/lock.js';
+import { clusterRuns, describeHolders, holderProcesses, readerHolds, tryLockMember, tryLockReader, unlockMember, unlockReader, type HolderProcess, type LockMode } from '../device/lock.js';
 import { JraidError } from '../errors.js';
 
 export interface LockedMembers {
@@ -31,9 +31,21 @@ async function tryLockPatiently(fd: number, mode: LockMode): Promise<boolean> {
   }
 }
 
-export async function lockAll(devices: readonly BlockDevice[], mode: LockMode): Promise<LockedMembers> {
+/**
+ * `cluster`: a cluster node (seed 004). Nodes share the array lock with each other and with
+ * nobody that writes: each holds it shared, as readers do. A reader (shared) also marks the
+ * reader byte, which a starting node finds held; a node holds its node byte (cluster.ts), which
+ * a reader finds held. So a node and a reader that is no node refuse each other, and an
+ * exclusive opener is refused by the shared array lock either way.
+ */
+export async function lockAll(devices: readonly BlockDevice[], lockMode: LockMode | 'cluster'): Promise<LockedMembers> {
+  const mode: LockMode = lockMode === 'cluster' ? 'shared' : lockMode;
   const held: number[] = [];
+  const readerMarks: number[] = [];
   const release = () => {
+    for (const fd of readerMarks.splice(0)) {
+      try { unlockReader(fd); } catch { /* the fd may already be closed */ }
+    }
     for (const fd of held.splice(0)) {
       try { unlockMember(fd); } catch { /* the fd may already be closed */ }
     }
@@ -46,6 +58,23 @@ export async function lockAll(devices: readonly BlockDevice[], mode: LockMode): 
       throw await lockedError(device.path, device.path);
     }
     held.push(file.fd);
+    if (lockMode === 'cluster' && readerHolds(file.fd)) {
+      release();
+      const error = await lockedError(device.path, device.path);
+      throw new JraidError(error.code, `${device.path} is being read by a command that is no cluster node (${error.message.replace(/^.* is in use by /, '')})`, {
+        path: device.path, hint: 'wait for it to finish, then start the node', details: error.details,
+      });
+    }
+    if (mode === 'shared' && lockMode !== 'cluster') {
+      if (clusterRuns(file.fd) || !tryLockReader(file.fd)) {
+        release();
+        const error = await lockedError(device.path, device.path);
+        throw new JraidError(error.code, `${device.path} is served by cluster nodes (${error.message.replace(/^.* is in use by /, '')})`, {
+          path: device.path, hint: 'use a node\'s daemon (jraid detail and scrub go through it), or stop every node first', details: error.details,
+        });
+      }
+      readerMarks.push(file.fd);
+    }
     const backing = backingLock(file, mode);
     if (!backing) continue;
     if (!(await tryLockPatiently(backing.fd, backing.mode))) {

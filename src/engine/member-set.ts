@@ -24,6 +24,21 @@ export interface MemberSetOptions {
   hooks: MemberSetHooks;
 }
 
+/**
+ * Cluster mode: several nodes commit superblocks to the same members. Each commit takes the
+ * cluster-wide superblock lock and starts from the newest state on the members (another node's
+ * commit), so no node writes over a change it has not seen; `refresh` adopts a newer state
+ * between commits (daemon/cluster.ts polls it).
+ */
+export interface SharedCommits {
+  /** Takes the superblock lock on the members; resolves to its release. */
+  lock(): Promise<() => void>;
+  /** The newest superblock on the open members (highest events), or undefined when none reads. */
+  newest(): Promise<Superblock | undefined>;
+  /** Called after a newer state was adopted, with the member indexes it newly marks faulty. */
+  adopted(newlyFaulty: number[]): void;
+}
+
 /** A member whose superblock write failed during a commit: marked faulty there, handled after it. */
 interface LostInCommit {
   index: number;
@@ -46,6 +61,8 @@ export class MemberSet {
   private readonly progress = new Map<number, number>();
   /** Set when per-member counters changed and should reach the superblocks at close. */
   private countersChanged = false;
+  /** Cluster mode: commits shared with other nodes. */
+  private shared: SharedCommits | undefined;
 
   constructor(sb: Superblock, disks: Map<number, MemberDisk>, options: MemberSetOptions) {
     this.current = sb;
@@ -227,7 +244,50 @@ export class MemberSet {
     await this.commitChain;
   }
 
+  /** Cluster mode: from now on commits take the superblock lock and start from the newest state on the members. */
+  shareCommits(shared: SharedCommits): void {
+    this.shared = shared;
+  }
+
+  /** Cluster mode: adopts a newer state another node committed, if there is one; true when it did. */
+  async refresh(): Promise<boolean> {
+    const shared = this.shared;
+    if (!shared) return false;
+    const run = this.commitChain.then(async () => {
+      const newest = await shared.newest();
+      return newest !== undefined && newest.events > this.current.events ? this.adopt(newest) : false;
+    });
+    this.commitChain = run.catch(() => {});
+    return run;
+  }
+
+  /** Takes `newer` (another node's commit) as the current state; reports members it newly marks faulty. */
+  private adopt(newer: Superblock): true {
+    const newlyFaulty = [...this.open.keys()].filter((index) => this.current.members[index]?.state !== 'faulty' && newer.members[index]?.state === 'faulty');
+    this.current = { ...newer, members: newer.members.map((member) => ({ ...member })) };
+    for (const index of newlyFaulty) this.progress.delete(index);
+    // The members hold this state already: nobody is behind it.
+    for (const [index, disk] of this.open) {
+      const entry = this.current.members[index];
+      if (entry && disk.sb.events < newer.events && disk.sb.memberUuid.equals(entry.uuid)) disk.sb = { ...this.current, memberUuid: entry.uuid, thisIndex: index };
+    }
+    this.shared!.adopted(newlyFaulty);
+    return true;
+  }
+
   private async commitNow(mutate: (sb: Superblock) => void): Promise<LostInCommit[]> {
+    if (!this.shared) return this.commitLocked(mutate);
+    const release = await this.shared.lock();
+    try {
+      const newest = await this.shared.newest();
+      if (newest !== undefined && newest.events > this.current.events) this.adopt(newest);
+      return await this.commitLocked(mutate);
+    } finally {
+      release();
+    }
+  }
+
+  private async commitLocked(mutate: (sb: Superblock) => void): Promise<LostInCommit[]> {
     await this.levelLaggards();
     const next: Superblock = { ...this.current, members: this.current.members.map((member) => ({ ...member })) };
     mutate(next);

@@ -23,6 +23,7 @@ import { MemberSet } from './member-set.js';
 import { ReadPath } from './read-path.js';
 import type { ArrayEvent, StripeHost } from './stripe-host.js';
 import { WritePath, type StripePiece } from './write-path.js';
+import { MemberParityLocks, type ParityLocks } from './parity-lock.js';
 
 export type { ArrayEvent } from './stripe-host.js';
 
@@ -42,6 +43,11 @@ export interface JournalOptions {
 
 export interface RaidArrayOptions {
   readOnly: boolean;
+  /**
+   * Cluster mode (seed 004): this node's id, whose journal area (format 1.2) it writes and
+   * recovers, and parity locks on every stripe it changes.
+   */
+  clusterNode?: number;
   journal?: WriteJournal;
   onEvent?: (event: ArrayEvent) => void;
 }
@@ -53,6 +59,10 @@ export class RaidArray implements StripeHost {
   readonly readOnly: boolean;
   journal: WriteJournal | undefined;
   readonly locks = new StripeLocks();
+  /** Cluster mode: this node's id (its journal area); 0 and no parity locks otherwise. */
+  readonly journalNode: number;
+  /** Cluster mode: the parity locks (parity-lock.ts); a test hook may leave them out (the negative control). */
+  parityLocks: ParityLocks | undefined;
   private readonly readPath: ReadPath;
   private readonly writePath: WritePath;
   private readonly onEvent: (event: ArrayEvent) => void;
@@ -92,6 +102,7 @@ export class RaidArray implements StripeHost {
   constructor(sb: Superblock, disks: Map<number, MemberDisk>, options: RaidArrayOptions) {
     this.readOnly = options.readOnly;
     this.journal = options.journal;
+    this.journalNode = options.clusterNode ?? 0;
     this.onEvent = options.onEvent ?? (() => {});
     this.geometry = new Geometry({
       level: sb.level, layout: sb.layout, raidDevices: sb.raidDevices,
@@ -107,6 +118,7 @@ export class RaidArray implements StripeHost {
       },
     });
     this.badBlocks = new BadBlocks(sb.arrayUuid);
+    this.parityLocks = options.clusterNode !== undefined ? new MemberParityLocks(this.geometry, this.members) : undefined;
     this.readPath = new ReadPath(this);
     this.writePath = new WritePath(this);
     const array = this;
@@ -141,7 +153,7 @@ export class RaidArray implements StripeHost {
     const inSync = this.members.inSyncDisks();
     await this.writeIntent.load(inSync);
     await this.badBlocks.load(inSync);
-    if (this.sb.policy === 'dirty-log') this.journalState = await readJournal(inSync, this.sb.arrayUuid, new MemberJournalStore(this).layout);
+    if (this.sb.policy === 'dirty-log') this.journalState = await readJournal(inSync, this.sb.arrayUuid, new MemberJournalStore(this, this.journalNode).layout);
   }
 
   /** The member-table index of `disk` (matched by its device: re-add opens a member's disk afresh). */
@@ -169,7 +181,7 @@ export class RaidArray implements StripeHost {
   /** After recovery: a clean journal record (dirty-log) or a clear dirty flag (resync). */
   async markRecovered(): Promise<void> {
     if (this.sb.policy === 'dirty-log') {
-      const store = new MemberJournalStore(this);
+      const store = new MemberJournalStore(this, this.journalNode);
       const generation = (this.journalRecord?.generation ?? 0) + 1;
       const record: JournalRecord = { arrayUuid: this.sb.arrayUuid, generation, clean: true, entries: [] };
       await store.writeRecord(generation, encodeJournalRecord(record));
@@ -183,7 +195,7 @@ export class RaidArray implements StripeHost {
   /** Starts the dirty-log journal manager (after any recovery). */
   startJournal(options: JournalOptions = {}): JournalManager | undefined {
     if (this.readOnly || this.sb.policy !== 'dirty-log' || this.journal) return undefined;
-    const store = new MemberJournalStore(this);
+    const store = new MemberJournalStore(this, this.journalNode);
     const manager = new JournalManager(store, {
       arrayUuid: this.sb.arrayUuid,
       volumeId: 1,
@@ -362,7 +374,17 @@ export class RaidArray implements StripeHost {
     const extents = this.geometry.extents(offsetBytes, lengthBytes);
     await runBounded(extents, STRIPES_IN_FLIGHT_MAX, async (extent) => {
       const target = out.subarray(extent.arrayOffsetBytes - offsetBytes, extent.arrayOffsetBytes - offsetBytes + extent.lengthBytes);
-      await this.locks.with(extent.stripe, () => this.readPath.readExtent(extent.stripe, extent.dataIndex, extent.chunkOffsetBytes, target));
+      await this.locks.with(extent.stripe, async () => {
+        // Cluster mode, degraded: a read rebuilt from parity must not see another node's write half done.
+        const parityLocks = this.parityLocks && this.degradedRoles().length > 0 ? this.parityLocks : undefined;
+        const first = Math.floor(extent.chunkOffsetBytes / BLOCK_SIZE_BYTES);
+        const release = await parityLocks?.lockRows(extent.stripe, first, Math.floor((extent.chunkOffsetBytes + extent.lengthBytes - 1) / BLOCK_SIZE_BYTES) - first + 1);
+        try {
+          await this.readPath.readExtent(extent.stripe, extent.dataIndex, extent.chunkOffsetBytes, target);
+        } finally {
+          release?.();
+        }
+      });
     });
     return out;
   }
@@ -439,7 +461,17 @@ export class RaidArray implements StripeHost {
 
   /** Runs `fn` under the stripe's lock: maintenance (scrub, rebuild) uses it to stay ordered with I/O. */
   withStripe<T>(stripe: number, fn: () => Promise<T>): Promise<T> {
-    return this.locks.with(stripe, fn);
+    const parityLocks = this.parityLocks;
+    if (!parityLocks) return this.locks.with(stripe, fn);
+    // Cluster mode: another node's writes to the stripe wait too (the whole stripe's parity).
+    return this.locks.with(stripe, async () => {
+      const release = await parityLocks.lockStripe(stripe);
+      try {
+        return await fn();
+      } finally {
+        release();
+      }
+    });
   }
 
   // ---- durability and shutdown ----------------------------------------------------------

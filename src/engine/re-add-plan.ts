@@ -48,7 +48,9 @@ export function reAddFacts(own: Superblock | undefined, intent: IntentState): Re
   return {
     superblockReadable: own !== undefined,
     wasInSync: own?.members[own.thisIndex]?.state === 'active',
-    intentTracking: intent.tracking,
+    // A cluster array's bitmap is written by every node from its own marks, each over the
+    // others': it cannot be trusted to cover the member's absence, so re-add rebuilds in full.
+    intentTracking: intent.tracking && !own?.clusterNodes,
     marksCoverItsAbsence: own !== undefined && own.events + 1 >= intent.startEvents,
   };
 }

@@ -113,7 +113,7 @@ export async function recoverArray(array: RaidArray, options: RecoverOptions = {
   return outcome;
 }
 
-interface StripeRecovery {
+export interface StripeRecovery {
   torn: BadBlockRange[];
   /** Blocks a read error made unrecoverable: their row was being written, so parity cannot rebuild them. */
   unreadable: BadBlockRange[];
@@ -128,7 +128,8 @@ interface StripeRecovery {
  * it (and it is rewritten, which repairs it); in a row being written, parity may be mid-update,
  * so the block is given up (recorded bad) rather than rebuilt wrong.
  */
-async function recoverStripe(array: RaidArray, stripe: number, checks: BlockCheck[]): Promise<StripeRecovery> {
+/** Resyncs one listed stripe (classifying its checked blocks); call under the stripe's lock. Cluster nodes use it for a dead node's stripes. */
+export async function recoverStripe(array: RaidArray, stripe: number, checks: BlockCheck[]): Promise<StripeRecovery> {
   const g = array.geometry;
   const k = g.dataDisks;
   const B = BLOCK_SIZE_BYTES;

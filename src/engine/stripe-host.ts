@@ -7,6 +7,7 @@ import type { WriteJournal } from '../journal/write-journal.js';
 import type { MemberSet } from './member-set.js';
 import type { StripeLocks } from './stripe-lock.js';
 import type { WriteIntent } from './write-intent.js';
+import type { ParityLocks } from './parity-lock.js';
 
 /** An array event the engine reports upward (the CLI or daemon decides how to show it). */
 export type ArrayEvent =
@@ -22,6 +23,8 @@ export interface StripeHost {
   readonly locks: StripeLocks;
   readonly writeIntent: WriteIntent;
   readonly journal: WriteJournal | undefined;
+  /** Cluster mode: the parity locks that keep other nodes out of a stripe's parity while it changes. */
+  readonly parityLocks?: ParityLocks | undefined;
   /** Throws E_ARRAY_FAILED when more roles are lost than the level survives. */
   checkAlive(): void;
   /** Throws E_ARRAY_DIRTY when a read-only array would read what recovery has yet to make true. */

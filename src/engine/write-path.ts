@@ -22,6 +22,17 @@ export interface StripePiece {
   data: Buffer;
 }
 
+/** [first block row, rows] of the chunk that `pieces` touch: what the planner plans, and the parity they change. */
+function rowSpan(pieces: readonly StripePiece[]): [number, number] {
+  let first = Infinity;
+  let last = -1;
+  for (const piece of pieces) {
+    first = Math.min(first, Math.floor(piece.chunkOffsetBytes / BLOCK_SIZE_BYTES));
+    last = Math.max(last, Math.floor((piece.chunkOffsetBytes + piece.data.length - 1) / BLOCK_SIZE_BYTES));
+  }
+  return [first, last - first + 1];
+}
+
 /** A plan with the members and buffers it runs on. */
 interface StripeWork {
   stripe: number;
@@ -49,7 +60,11 @@ export class WritePath {
     host.checkAlive();
     const ticket: WriteTicket | undefined = host.journal ? await host.journal.begin(stripe) : undefined;
     let touched = false;
+    // Cluster mode (seed 004): the rows' parity is locked on its member before it is read, and
+    // released once the new parity is written; no other node changes it in between.
+    let releaseParity: (() => void) | undefined;
     try {
+      if (host.parityLocks) releaseParity = await host.parityLocks.lockRows(stripe, ...rowSpan(pieces));
       // A member whose read fails (a latent sector error) is planned around: its blocks are
       // reconstructed from the others and rewritten with the stripe, which repairs them.
       const avoid = new Set<number>();
@@ -68,10 +83,12 @@ export class WritePath {
       // this stripe's chunk missing.
       await host.members.stateDurable();
     } catch (error) {
+      releaseParity?.();
       if (ticket && !touched) ticket.abandon();
       else if (ticket) ticket.done();
       throw error;
     }
+    releaseParity?.();
     ticket?.done();
   }
 

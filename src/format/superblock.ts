@@ -17,7 +17,8 @@ import { writeIntentChunkProblem } from './write-intent.js';
 
 export const SUPERBLOCK_MAGIC = Buffer.from('JRAIDSB1', 'ascii');
 export const FORMAT_VERSION_MAJOR = 1;
-export const FORMAT_VERSION_MINOR = 0;
+/** 1.2: per-node journal areas (clusterNodes), for cluster mode. A reader checks the feature, not the number. */
+export const FORMAT_VERSION_MINOR = 2;
 export const NAME_SIZE_BYTES = 32;
 export const MAX_REGIONS = 16;
 const NO_ROLE = 0xffff;
@@ -80,6 +81,12 @@ export interface Superblock {
   scrubOffsetBytes: number;
   /** This member's index in `members`. */
   thisIndex: number;
+  /**
+   * Cluster mode (format 1.2): the journal region is split into this many node areas, one per
+   * cluster node id. 0 (every array before 1.2, and arrays made without --cluster-nodes): one
+   * area, no cluster.
+   */
+  clusterNodes?: number;
   regions: Region[];
   members: MemberEntry[];
 }
@@ -89,7 +96,7 @@ export const SUPERBLOCK_FIELDS = declareFields('superblock', SUPERBLOCK_SIZE_BYT
   magic: [0, 8, 'bytes'], versionMajor: [8, 2, 'u16'], versionMinor: [10, 2, 'u16'], superblockSize: [12, 4, 'u32'],
   arrayUuid: [16, UUID_SIZE_BYTES, 'bytes'], memberUuid: [32, UUID_SIZE_BYTES, 'bytes'], name: [48, 32, 'bytes'],
   createdAt: [80, 8, 'u64'], updatedAt: [88, 8, 'u64'], events: [96, 8, 'u64'],
-  level: [104, 1, 'u8'], layout: [105, 1, 'u8'], policy: [106, 1, 'u8'], reserved107: [107, 1, 'reserved'],
+  level: [104, 1, 'u8'], layout: [105, 1, 'u8'], policy: [106, 1, 'u8'], clusterNodes: [107, 1, 'u8'],
   raidDevices: [108, 2, 'u16'], memberCount: [110, 2, 'u16'], chunkSize: [112, 4, 'u32'], flags: [116, 4, 'u32'],
   memberSize: [120, 8, 'u64'], dataSize: [128, 8, 'u64'], arraySize: [136, 8, 'u64'], writeIntentChunk: [144, 8, 'u64'],
   resyncOffset: [152, 8, 'u64'], scrubOffset: [160, 8, 'u64'], thisIndex: [168, 2, 'u16'], regionCount: [170, 2, 'u16'],
@@ -147,6 +154,7 @@ export function encodeSuperblock(sb: Superblock): Buffer {
   writeUint(bytes, H.resyncOffset, sb.resyncOffsetBytes);
   writeUint(bytes, H.scrubOffset, sb.scrubOffsetBytes);
   writeUint(bytes, H.thisIndex, sb.thisIndex);
+  writeUint(bytes, H.clusterNodes, sb.clusterNodes ?? 0);
   writeUint(bytes, H.regionCount, sb.regions.length);
   sb.regions.forEach((region, index) => {
     const at = regionAt(index);
@@ -315,5 +323,7 @@ export function decodeSuperblock(bytes: Uint8Array): DecodeResult<Superblock> {
     regions,
     members,
   };
+  const clusterNodes = readUint(buf, H.clusterNodes);
+  if (clusterNodes > 0) sb.clusterNodes = clusterNodes;
   return { ok: true, value: sb };
 }

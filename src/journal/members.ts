@@ -17,7 +17,7 @@ export interface JournalMember {
 
 /** The array's members as the record store needs them: who holds which role, in which state. */
 export interface JournalMemberSet<M extends JournalMember> {
-  readonly sb: Pick<Superblock, 'level' | 'raidDevices' | 'regions' | 'members'>;
+  readonly sb: Pick<Superblock, 'level' | 'raidDevices' | 'regions' | 'members' | 'clusterNodes'>;
   /** Open members by member-table index. */
   readonly disks: ReadonlyMap<number, M>;
   /** The member-table index holding `role`, or -1. */

@@ -22,26 +22,42 @@ export interface JournalLayout {
   copies: number;
   slotsPerMember: number;
   slotBytes: number;
+  /** The cluster node whose area this is (0 outside cluster mode), and where that area starts in the region. */
+  node: number;
+  areaOffsetBytes: number;
 }
 
-export function journalLayout(array: { sb: Pick<Superblock, 'level' | 'raidDevices' | 'regions'> }): JournalLayout {
-  return journalLayoutFor(array.sb);
+type LayoutSource = Pick<Superblock, 'level' | 'raidDevices' | 'regions' | 'clusterNodes'>;
+
+export function journalLayout(array: { sb: LayoutSource }, node = 0): JournalLayout {
+  return journalLayoutFor(array.sb, node);
 }
 
-/** The journal layout a superblock implies (docs/FORMAT.md, "Journal region"). */
-export function journalLayoutFor(sb: Pick<Superblock, 'level' | 'raidDevices' | 'regions'>): JournalLayout {
+/** Node areas the journal region is cut into: one per cluster node id (format 1.2), else one. */
+export function journalAreas(sb: Pick<Superblock, 'clusterNodes'>): number {
+  return Math.max(1, sb.clusterNodes ?? 0);
+}
+
+/**
+ * The journal layout a superblock implies for cluster node `node` (docs/FORMAT.md, "Journal
+ * region"): the region is cut into one area per node, and each area into copies + 1 slots.
+ */
+export function journalLayoutFor(sb: LayoutSource, node = 0): JournalLayout {
+  const areas = journalAreas(sb);
+  assert(Number.isInteger(node) && node >= 0 && node < areas, `journal area of node ${node} of ${areas}`);
   const copies = Math.min(parityCount(sb.level) + 1, sb.raidDevices);
   const slotsPerMember = copies + 1;
   const regionBytes = findRegion(sb.regions, 'journal')?.sizeBytes ?? 0;
-  const slotBytes = alignDown(Math.floor(regionBytes / slotsPerMember), BLOCK_SIZE_BYTES);
+  const areaBytes = alignDown(Math.floor(regionBytes / areas), BLOCK_SIZE_BYTES);
+  const slotBytes = alignDown(Math.floor(areaBytes / slotsPerMember), BLOCK_SIZE_BYTES);
   assert(slotBytes >= 64 * 1024, 'journal slots of at least 64 KiB');
-  return { copies, slotsPerMember, slotBytes };
+  return { copies, slotsPerMember, slotBytes, node, areaOffsetBytes: node * areaBytes };
 }
 
-/** Where slot `slot` starts in a member's journal region. */
+/** Where slot `slot` starts in a member's journal region (inside the layout's node area). */
 export function slotOffsetBytes(layout: JournalLayout, slot: number): number {
   assert(Number.isInteger(slot) && slot >= 0 && slot < layout.slotsPerMember, `slot ${slot} of ${layout.slotsPerMember}`);
-  return slot * layout.slotBytes;
+  return layout.areaOffsetBytes + slot * layout.slotBytes;
 }
 
 /** The slot record `generation` goes to: writing g never overwrites g - 1. */
@@ -55,9 +71,9 @@ export class MemberJournalStore<M extends JournalMember = JournalMember> impleme
   /** Record writes that reached disk, per member path (for stats and tests). */
   readonly writesByPath = new Map<string, number>();
 
-  constructor(array: JournalMemberSet<M>) {
+  constructor(array: JournalMemberSet<M>, node = 0) {
     this.array = array;
-    this.layout = journalLayout(array);
+    this.layout = journalLayout(array, node);
   }
 
   /** In-sync roles in the order record `generation` tries them: rotating from generation mod n. */
@@ -193,9 +209,12 @@ export async function readJournal(disks: readonly JournalMember[], arrayUuid: Bu
   return { record: newest, copies };
 }
 
-/** Blanks every slot of a member's journal region, so no record older than the array's stays there. */
-export async function clearJournalSlots(member: JournalMember, layout: JournalLayout): Promise<void> {
+/** Blanks every slot of every node area of a member's journal region, so no record older than the array's stays there. */
+export async function clearJournalSlots(member: JournalMember, sb: LayoutSource): Promise<void> {
   const empty = Buffer.alloc(BLOCK_SIZE_BYTES);
-  for (let slot = 0; slot < layout.slotsPerMember; slot++) await member.writeRegion('journal', slotOffsetBytes(layout, slot), empty);
+  for (let node = 0; node < journalAreas(sb); node++) {
+    const layout = journalLayoutFor(sb, node);
+    for (let slot = 0; slot < layout.slotsPerMember; slot++) await member.writeRegion('journal', slotOffsetBytes(layout, slot), empty);
+  }
   await member.flush();
 }

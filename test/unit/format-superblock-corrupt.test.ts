@@ -91,7 +91,6 @@ describe('superblock versions', () => {
   it('a newer minor version with data in reserved space is read as 1.0 plus ignored additions', () => {
     const bytes = patched((b) => {
       b.writeUInt16LE(4, AT.versionMinor);
-      b[107] = 0x5a; // reserved header byte
       b.fill(0x5a, 172, 176); // reserved before the region table
       b.fill(0x5a, region(DATA_REGION) + 2, region(DATA_REGION) + 8); // reserved bytes of a region entry
       b.fill(0x5a, region(15), 560); // unused region entries past the count

@@ -21,6 +21,7 @@ interface CreateCliOptions extends CommonOptions {
   assumeClean?: boolean;
   force?: boolean;
   consistencyPolicy?: string;
+  clusterNodes?: number;
   saveConfig?: boolean;
 }
 
@@ -45,6 +46,7 @@ export function registerCreate(program: Command, run: Run): void {
     .option('--assume-clean', 'do not compute parity: the members are known to be zeroed or in sync')
     .option('-f, --force', 'overwrite members that hold another jraid array, a file system, swap, LVM, md or a partition table')
     .option('--consistency-policy <policy>', 'dirty-log (default) or resync')
+    .option('--cluster-nodes <count>', 'journal areas for this many cluster nodes (jraid daemon --cluster; format 1.2)', intArg)
     .option('--save-config', 'add the array to the config file'))
     .action((members: string[], options: CreateCliOptions) => run(create(members, options)));
 }
@@ -59,7 +61,7 @@ async function create(members: string[], options: CreateCliOptions): Promise<num
   const result = await createArray({
     level, raidDevices: options.raidDevices, paths: members, spareCount: options.spareDevices,
     chunkSizeBytes: options.chunk, layout: options.layout, name: options.name, createSizeBytes: options.size,
-    assumeClean: options.assumeClean, force: options.force, policy: options.consistencyPolicy,
+    assumeClean: options.assumeClean, force: options.force, policy: options.consistencyPolicy, clusterNodes: options.clusterNodes,
   }, (p) => progress.update(p.doneBytes, p.totalBytes));
   progress.done();
   const sb = result.superblock;

@@ -10,7 +10,7 @@ import { Daemon, describeNbdAddress, parseNbdAddress, type LogLevel, type Logger
 import { readStandby, waitAsStandby, type Takeover } from '../../daemon/standby.js';
 import { parseToughness } from '../../daemon/array-backend.js';
 import { findDaemon } from '../../daemon/control-client.js';
-import { runDir } from '../../daemon/registry.js';
+import { clusterNodeIds, daemonKey, runDir } from '../../daemon/registry.js';
 import { EXIT_FAILED, EXIT_OK, JraidError, isJraidError, type ErrorCode } from '../../errors.js';
 import { configFor, intArg, outputFor, withCommonOptions, type CommonOptions } from '../options.js';
 import { NBD_LIMITS_DEFAULT } from '../../daemon/nbd-server.js';
@@ -28,6 +28,8 @@ interface DaemonCliOptions extends CommonOptions {
   nbdConnectionsMax?: number;
   nbdHandshakeTimeout?: number;
   standby?: boolean;
+  cluster?: boolean;
+  nodeId?: number;
 }
 
 const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -48,13 +50,16 @@ export function registerDaemon(program: Command, run: Run): void {
     .option('--idle-clean <ms>', 'write a clean journal record after this long without writes', '3000')
     .option('--nbd-connections-max <count>', `NBD connections open at once (default ${NBD_LIMITS_DEFAULT.connectionsMax}): past it the oldest still negotiating is closed, or the newcomer refused`, intArg)
     .option('--nbd-handshake-timeout <ms>', `close an NBD client that has not finished its handshake after this long (default ${NBD_LIMITS_DEFAULT.handshakeTimeoutMs})`, intArg)
-    .option('--standby', 'wait while another daemon serves the array, and take it over (same addresses) when that one dies, stops or is paused'))
+    .option('--standby', 'wait while another daemon serves the array, and take it over (same addresses) when that one dies, stops or is paused')
+    .option('--cluster', 'serve as one node of several on the same members, locking parity per stripe (the array needs create --cluster-nodes)')
+    .option('--node-id <n>', 'with --cluster: this node\'s id, 0 to the array\'s cluster nodes - 1 (default 0); one daemon per id', intArg))
     .action((spec: string, options: DaemonCliOptions) => run(daemonCommand(spec, options)));
   withCommonOptions(program.command('stop')
     .description('stop the daemon serving an array: drain, flush, clean journal record, exit')
     .argument('<array>', 'NAME from the config file, or MEMBER,MEMBER,...')
-    .option('--all', 'stop the standby daemon too (without it, the standby takes the array over)'))
-    .action((spec: string, options: CommonOptions & { all?: boolean }) => run(stopCommand(spec, options)));
+    .option('--all', 'stop the standby daemon too (without it, the standby takes the array over); for a cluster, every node')
+    .option('--node-id <n>', 'a cluster array: stop node N (default: the live node with the lowest id)', intArg))
+    .action((spec: string, options: CommonOptions & { all?: boolean; nodeId?: number }) => run(stopCommand(spec, options)));
 }
 
 function makeLogger(level: string, stream: () => NodeJS.WritableStream | undefined): Logger {
@@ -78,6 +83,9 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
     ...(options.nbdConnectionsMax !== undefined ? { connectionsMax: options.nbdConnectionsMax } : {}),
     ...(options.nbdHandshakeTimeout !== undefined ? { handshakeTimeoutMs: options.nbdHandshakeTimeout } : {}),
   };
+  if (options.nodeId !== undefined && !options.cluster) throw new JraidError('E_USAGE', '--node-id needs --cluster', { hint: 'add --cluster, or leave --node-id out' });
+  if (options.cluster && options.standby) throw new JraidError('E_USAGE', '--cluster and --standby do not go together', { hint: 'every cluster node serves; a node that dies has its journal stripes resynced by the others' });
+  const cluster = options.cluster ? { node: options.nodeId ?? 0 } : undefined;
   if (!options.foreground) return startInBackground(spec, options);
 
   const child = process.env.JRAID_DAEMON_CHILD === '1';
@@ -93,7 +101,7 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
     announced = true;
     if (!child) return;
     // The parent waits for this line, then exits: from here on only the log file is written.
-    file ??= createWriteStream(join(runDir(), `${uuid}.log`), { flags: 'a', mode: 0o600 });
+    file ??= createWriteStream(join(runDir(), `${daemonKey(uuid, cluster?.node)}.log`), { flags: 'a', mode: 0o600 });
     for (const line of early.splice(0)) file.write(line);
     process.stdout.on('error', () => {});
     process.stderr.on('error', () => {});
@@ -121,7 +129,7 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
         for (const signal of ['SIGTERM', 'SIGINT'] as const) process.off(signal, onSignal);
       }
     }
-    daemon = await Daemon.start({ spec, configFile: configFor(options), controlSocket: options.socket, nbd, toughness, logger: both, logFile: options.log ?? null, idleCleanMs, nbdLimits, takeover });
+    daemon = await Daemon.start({ spec, configFile: configFor(options), controlSocket: options.socket, nbd, toughness, logger: both, logFile: options.log ?? null, idleCleanMs, nbdLimits, takeover, cluster });
   } catch (error) {
     // The parent relays this line as the error, whatever else reached stderr.
     if (child) {
@@ -180,10 +188,29 @@ async function startInBackground(spec: string, options: DaemonCliOptions): Promi
   return EXIT_OK;
 }
 
-async function stopCommand(spec: string, options: CommonOptions & { all?: boolean }): Promise<number> {
+async function stopCommand(spec: string, options: CommonOptions & { all?: boolean; nodeId?: number }): Promise<number> {
   const out = outputFor(options);
-  const daemon = await findDaemon(spec, configFor(options));
-  if (!daemon) throw new JraidError('E_DAEMON', `no daemon serves ${spec}`, { hint: 'start one with jraid daemon' });
+  const daemon = await findDaemon(spec, configFor(options), options.nodeId);
+  if (!daemon) throw new JraidError('E_DAEMON', `no daemon serves ${spec}${options.nodeId !== undefined ? ` as node ${options.nodeId}` : ''}`, { hint: 'start one with jraid daemon' });
+  if (daemon.record.node !== undefined && options.all && options.nodeId === undefined) {
+    // A cluster: every node, one after the other (each closes its own journal area cleanly).
+    daemon.close();
+    const stopped: number[] = [];
+    for (const node of await clusterNodeIds(daemon.record.uuid)) {
+      const each = await findDaemon(spec, configFor(options), node);
+      if (!each) continue;
+      const pid = each.record.pid;
+      try {
+        await each.call('stop');
+      } finally {
+        each.close();
+      }
+      await waitGone(pid, each.record.log);
+      stopped.push(pid);
+    }
+    out.result({ stopped: true, pid: stopped[0] ?? daemon.record.pid, standbyStopped: null, standbyTakesOver: null, nodesStopped: stopped }, () => `jraid: cluster node daemon(s) ${stopped.join(', ')} stopped; their journal areas were closed cleanly`);
+    return EXIT_OK;
+  }
   const pid = daemon.record.pid;
   const standby = await readStandby(daemon.record.uuid);
   // The standby goes first: stopped second, it would take the array over from the primary.
@@ -204,6 +231,18 @@ async function stopCommand(spec: string, options: CommonOptions & { all?: boolea
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new JraidError('E_DAEMON', `daemon ${pid} did not exit within 60 s`, { hint: `see its log${daemon.record.log ? ` (${daemon.record.log})` : ''}` });
+}
+
+async function waitGone(pid: number, log: string | null): Promise<void> {
+  for (let waited = 0; waited < 60_000; waited += 50) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new JraidError('E_DAEMON', `daemon ${pid} did not exit within 60 s`, { hint: `see its log${log ? ` (${log})` : ''}` });
 }
 
 /** Ends a waiting standby (SIGTERM: it removes its record and exits without touching the array). */

@@ -87,11 +87,20 @@ interface DaemonsDetail {
   pid: number;
   standby?: { pid: number; since: string } | null;
   takeover?: { previousPid: number | null; paused: boolean; takeoverMs: number } | null;
+  cluster?: { node: number; nodes: { node: number; self: boolean; running: boolean; journal: { generation: number; clean: boolean; stripes: number } | null }[] } | null;
 }
 
 function daemonRows(info: ArrayDetail): [string, string][] {
   const daemon = (info as ArrayDetail & { daemon?: DaemonsDetail }).daemon;
   if (!daemon) return [];
+  if (daemon.cluster) {
+    const rows: [string, string][] = [['Daemon', `pid ${daemon.pid} (cluster node ${daemon.cluster.node})`]];
+    for (const node of daemon.cluster.nodes) {
+      const journal = node.journal ? `journal generation ${node.journal.generation}, ${node.journal.clean ? 'clean' : `${node.journal.stripes} stripe(s) listed dirty`}` : 'journal empty';
+      rows.push([`Node ${node.node}`, `${node.self ? 'this daemon' : node.running ? 'running' : 'not running'}; ${journal}`]);
+    }
+    return rows;
+  }
   const rows: [string, string][] = [['Daemon', `pid ${daemon.pid} (primary)`]];
   rows.push(['Standby', daemon.standby ? `pid ${daemon.standby.pid} (waiting since ${daemon.standby.since})` : 'none']);
   if (daemon.takeover) {
