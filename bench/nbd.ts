@@ -30,9 +30,9 @@ import { isQuick, sized, type Bench } from './measure.js';
 
 const JRAID = resolve(import.meta.dirname, '../../bin/jraid');
 /** Per member of every array here; with 3 data members (RAID-5 on 4, RAID-6 on 5) the export holds the region. */
-const memberMib = () => sized(400, 56);
-const regionMib = () => sized(1024, 128);
-const runtime = () => sized('8s', '600ms');
+const memberMib = () => sized(400, 24);
+const regionMib = () => sized(1024, 48);
+const runtime = () => sized('8s', '500ms');
 const CHUNK = '64K';
 /** Issue 11's goals, as ratios to the reference. */
 const GOALS = { seqWrite: 0.7, randWrite: 0.5, randRead: 0.8, journalCost: 0.9, writesPerRecord: 16, rssRatio: 1 };
