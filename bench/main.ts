@@ -12,6 +12,7 @@ import { benchMaintenance } from './maintenance.js';
 import { benchGroupCommit, benchRecovery } from './journal.js';
 import { benchNbd } from './nbd.js';
 import { benchTakeover } from './takeover.js';
+import { benchMemberIo } from './member-io.js';
 import { GOAL_BENCHES, GOAL_ROW_IDS } from './goals.js';
 
 const BENCHES: Record<string, Bench> = {
@@ -21,6 +22,7 @@ const BENCHES: Record<string, Bench> = {
   'group-commit': benchGroupCommit,
   nbd: benchNbd,
   takeover: benchTakeover,
+  'member-io': benchMemberIo,
 };
 
 async function main(argv: readonly string[]): Promise<number> {

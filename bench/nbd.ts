@@ -43,7 +43,7 @@ interface FioFigures { iops: number; mbPerSecond: number; requests: number }
 type FioSide = { iops: number; bw_bytes: number; total_ios: number };
 
 /** One timed fio job through the NBD export at `uri` (`extra`: more fio options; a job without --time_based runs once over the region). */
-async function fio(uri: string, rw: string, bs: string, iodepth: number, extra: string[] = ['--time_based']): Promise<FioFigures> {
+export async function fio(uri: string, rw: string, bs: string, iodepth: number, extra: string[] = ['--time_based']): Promise<FioFigures> {
   const result = await execa('fio', [
     '--name=bench', '--ioengine=nbd', `--uri=${uri}`, `--rw=${rw}`, `--bs=${bs}`, `--iodepth=${iodepth}`, `--size=${regionMib()}M`,
     `--runtime=${runtime()}`, '--randrepeat=1', '--group_reporting', '--output-format=json', ...extra,
@@ -57,18 +57,18 @@ async function tool(name: string): Promise<boolean> {
   return (await execa('which', [name], { reject: false })).exitCode === 0;
 }
 
-interface Daemon { uri: string; env: Record<string, string>; pid: number; stop: () => Promise<void> }
+export interface Daemon { uri: string; env: Record<string, string>; pid: number; stop: () => Promise<void> }
 
 /** Creates an array of sparse member files (chunk 64 KiB); returns the daemon starter. */
-async function jraidArray(dir: string, name: string, options: { level: 5 | 6; policy: string }): Promise<{ start: (toughness: string) => Promise<Daemon> }> {
+export async function jraidArray(dir: string, name: string, options: { level: 5 | 6; policy: string }): Promise<{ start: (toughness: string, daemonEnv?: Record<string, string>) => Promise<Daemon> }> {
   const env = { JRAID_RUN_DIR: join(dir, 'run'), JRAID_CONFIG: join(dir, 'jraid.conf') };
   const count = options.level === 5 ? 4 : 5;
   const members = Array.from({ length: count }, (_, i) => join(dir, `${name}-${i}.img`));
   await execa(JRAID, ['create', '-l', String(options.level), '-n', String(count), '-c', CHUNK, '-z', String((memberMib() * MIB) / 1024), '-N', name,
     '--consistency-policy', options.policy, '--save-config', '-q', ...members], { env });
   return {
-    start: async (toughness) => {
-      const ready = JSON.parse((await execa(JRAID, ['daemon', name, '--toughness', toughness, '--json', '--nbd', `unix:${join(dir, `${name}.nbd`)}`], { env })).stdout) as { nbd: string[]; pid: number };
+    start: async (toughness, daemonEnv = {}) => {
+      const ready = JSON.parse((await execa(JRAID, ['daemon', name, '--toughness', toughness, '--json', '--nbd', `unix:${join(dir, `${name}.nbd`)}`], { env: { ...env, ...daemonEnv } })).stdout) as { nbd: string[]; pid: number };
       return { uri: ready.nbd[0]!, env, pid: ready.pid, stop: async () => { await execa(JRAID, ['stop', name], { env }); } };
     },
   };

@@ -4,7 +4,7 @@
 // the same open file, with O_DSYNC, carries the durable writes (the journal's records): each
 // makes only its own range durable, where fdatasync would write back everything dirty.
 
-import { constants, openSync, closeSync } from 'node:fs';
+import { constants, openSync, closeSync, readSync, writeSync } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { JraidError } from '../errors.js';
 import { checkRange, DeviceIoError, type BlockDevice } from './block-device.js';
@@ -20,6 +20,9 @@ export interface OpenOptions {
   /** Creates a new sparse file of this size (the path must not exist). */
   createSizeBytes?: number;
 }
+
+/** Experiment (issue 11): JRAID_MEMBER_IO=sync does member reads and writes with pread/pwrite on the calling thread. */
+const SYNC_MEMBER_IO = process.env.JRAID_MEMBER_IO === 'sync';
 
 export class FileDevice implements BlockDevice {
   readonly path: string;
@@ -79,6 +82,7 @@ export class FileDevice implements BlockDevice {
 
   async read(buf: Uint8Array, offsetBytes: number): Promise<void> {
     checkRange(this, buf, offsetBytes);
+    if (SYNC_MEMBER_IO) return this.transferSync('read', buf, offsetBytes);
     let done = 0;
     while (done < buf.length) {
       const { bytesRead } = await this.handle.read(buf, done, buf.length - done, offsetBytes + done).catch((error) => {
@@ -91,6 +95,7 @@ export class FileDevice implements BlockDevice {
 
   async write(buf: Uint8Array, offsetBytes: number): Promise<void> {
     checkRange(this, buf, offsetBytes);
+    if (SYNC_MEMBER_IO) return this.transferSync('write', buf, offsetBytes);
     let done = 0;
     while (done < buf.length) {
       const { bytesWritten } = await this.handle.write(buf, done, buf.length - done, offsetBytes + done).catch((error) => {
@@ -98,6 +103,21 @@ export class FileDevice implements BlockDevice {
       });
       if (bytesWritten === 0) throw new DeviceIoError('EIO', this.path, offsetBytes + done, `short write to ${this.path}`);
       done += bytesWritten;
+    }
+  }
+
+  private transferSync(op: 'read' | 'write', buf: Uint8Array, offsetBytes: number): void {
+    let done = 0;
+    while (done < buf.length) {
+      let moved: number;
+      try {
+        moved = op === 'read' ? readSync(this.handle.fd, buf, done, buf.length - done, offsetBytes + done) : writeSync(this.handle.fd, buf, done, buf.length - done, offsetBytes + done);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+        throw new DeviceIoError(code, this.path, offsetBytes + done, `${code}: ${op} of ${this.path} at byte ${offsetBytes + done} failed: ${(error as Error).message}`);
+      }
+      if (moved === 0) throw new DeviceIoError('EIO', this.path, offsetBytes + done, `short ${op} of ${this.path} at byte ${offsetBytes + done}`);
+      done += moved;
     }
   }
 
