@@ -72,7 +72,7 @@ export const benchCluster: Bench = async (report) => {
     }
     const aggregate = (nodes: number) => runs.get(nodes)!.reduce((sum, run) => sum + run.iops, 0);
     for (let nodes = 2; nodes <= NODES_MAX; nodes++) {
-      report({ name: `cluster ${nodes} nodes 4K randwrite`, figure: aggregate(nodes), unit: 'IOPS', reference: { what: '1 node', figure: aggregate(1), unit: 'IOPS' } });
+      report({ id: `cluster-${nodes}-nodes-randwrite`, name: `cluster ${nodes} nodes 4K randwrite`, figure: aggregate(nodes), unit: 'IOPS', reference: { what: '1 node', figure: aggregate(1), unit: 'IOPS' } });
     }
     for (let nodes = 1; nodes <= NODES_MAX; nodes++) {
       const all = runs.get(nodes)!;
@@ -80,7 +80,7 @@ export const benchCluster: Bench = async (report) => {
       const writes = all.reduce((sum, run) => sum + run.writes, 0);
       const waitPerWriteMs = all.reduce((sum, run) => sum + run.lockWaitMs, 0) / Math.max(1, writes);
       const latencyMs = all.reduce((sum, run) => sum + run.latencyMsMean * run.writes, 0) / Math.max(1, writes);
-      report({ name: `cluster ${nodes} node${nodes > 1 ? 's' : ''} parity-lock wait`, figure: waitPerWriteMs, unit: 'ms/write', reference: { what: 'mean write latency', figure: latencyMs, unit: 'ms' } });
+      report({ id: `cluster-${nodes}-nodes-lock-wait`, name: `cluster ${nodes} node${nodes > 1 ? 's' : ''} parity-lock wait`, figure: waitPerWriteMs, unit: 'ms/write', reference: { what: 'mean write latency', figure: latencyMs, unit: 'ms' } });
     }
   } finally {
     for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');

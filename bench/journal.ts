@@ -47,7 +47,7 @@ export const benchRecovery: Bench = async (report) => {
     await recovered.release();
     // A ratio below 1 is the saving: recovery takes this fraction of a full resync's time.
     report({
-      name: `recover 64 dirty stripes (${(recovered.array.sizeBytes / GIB).toFixed(1)} GiB array)`, figure: recoverMs, unit: 'ms',
+      id: 'journal-recover-64-stripes', name: `recover 64 dirty stripes (${(recovered.array.sizeBytes / GIB).toFixed(1)} GiB array)`, figure: recoverMs, unit: 'ms',
       reference: { what: 'full resync of the same array', figure: resyncMs, unit: 'ms' },
     });
   } finally {
@@ -75,7 +75,7 @@ export const benchGroupCommit: Bench = async (report) => {
       await array.close();
       await opened.release();
       report({
-        name: `journal records per 1000 writes, ${writers} writer(s)`, figure: (1000 * stats.recordsWritten) / userWrites, unit: 'records',
+        id: `journal-records-per-1000-writes-${writers}`, name: `journal records per 1000 writes, ${writers} writer(s)`, figure: (1000 * stats.recordsWritten) / userWrites, unit: 'records',
         reference: { what: `one record per write (${(userWrites / seconds).toFixed(0)} writes/s here)`, figure: 1000, unit: 'records' },
       });
     }

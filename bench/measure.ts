@@ -3,18 +3,38 @@
 
 export const MB_BYTES = 1_000_000; // MB/s here is decimal, as fio and dd print it.
 
-const WARM_UP_MS = 500;
-const RUN_MS = 1000;
-const RUN_COUNT = 3;
+/**
+ * Quick mode (`--quick`, or JRAID_BENCH_QUICK=1): every bench runs with short timings and small
+ * files, so the whole harness runs in well under a minute (the smoke test that checks every
+ * goal row is printed). Its figures prove that the rows exist, not what the machine can do.
+ */
+let quick = process.env.JRAID_BENCH_QUICK === '1';
+
+export function setQuick(on: boolean): void {
+  quick = on;
+}
+
+export function isQuick(): boolean {
+  return quick;
+}
+
+/** `full` normally, `short` in quick mode. */
+export function sized<T>(full: T, short: T): T {
+  return quick ? short : full;
+}
 
 /** A bench's figure beside a reference taken on the same machine in the same process. */
 export interface Comparison {
+  /** A stable key for scripts and the smoke test (the goal rows' ids are listed in goals.ts). */
+  id: string;
   name: string;
   figure: number;
   unit: string;
   reference: { what: string; figure: number; unit: string };
   /** The ratio figure/reference this figure should reach (an issue's goal), when it has one. */
   goal?: number;
+  /** 'atMost': the ratio must stay at or below the goal (a budget), instead of reaching it. */
+  goalDirection?: 'atLeast' | 'atMost';
 }
 
 /**
@@ -42,10 +62,11 @@ function nowMs(clock: Clock): number {
  * about RUN_MS each; returns the median rate in MB/s, counting `bytesPerCall` per call.
  */
 export async function measureMbPerSecond(operation: () => void | Promise<void>, bytesPerCall: number, clock: Clock = 'wall'): Promise<number> {
-  await repeatFor(operation, WARM_UP_MS, clock);
+  const [warmUpMs, runMs, runCount] = quick ? [20, 60, 1] : [500, 1000, 3];
+  await repeatFor(operation, warmUpMs, clock);
   const rates: number[] = [];
-  for (let run = 0; run < RUN_COUNT; run++) {
-    const { calls, elapsedMs } = await repeatFor(operation, RUN_MS, clock);
+  for (let run = 0; run < runCount; run++) {
+    const { calls, elapsedMs } = await repeatFor(operation, runMs, clock);
     rates.push((calls * bytesPerCall) / MB_BYTES / (elapsedMs / 1000));
   }
   return median(rates);
@@ -68,16 +89,31 @@ function median(values: readonly number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+function goalMet(c: Comparison): boolean | undefined {
+  if (c.goal === undefined) return undefined;
+  const ratio = c.figure / c.reference.figure;
+  return c.goalDirection === 'atMost' ? ratio <= c.goal : ratio >= c.goal;
+}
+
+function digits(value: number): number {
+  return Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 1 ? 1 : 3;
+}
+
+/** The table's header line: figure / reference measured in the same run / ratio / goal / met?. */
+export const TABLE_HEADER = `${'figure'.padEnd(44)} ${'jraid'.padStart(14)}   ${'reference (same run, prepared the same way)'.padEnd(58)} ${'ratio'.padStart(8)}   goal      met?`;
+
 export function formatComparison(c: Comparison): string {
   const ratio = c.figure / c.reference.figure;
-  const digits = (value: number) => (Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 1 ? 1 : 3);
-  return `${`${c.name}:`.padEnd(24)} ${c.figure.toFixed(digits(c.figure)).padStart(7)} ${c.unit}   ` +
-    `reference (${c.reference.what}): ${c.reference.figure.toFixed(digits(c.reference.figure)).padStart(7)} ${c.reference.unit}   ratio ${ratio < 0.01 ? ratio.toExponential(2) : ratio.toFixed(2)}` +
-    (c.goal === undefined ? '' : `   goal >= ${c.goal.toFixed(1)} ${ratio >= c.goal ? 'met' : 'MISSED'}`);
+  const met = goalMet(c);
+  const reference = `${c.reference.figure.toFixed(digits(c.reference.figure))} ${c.reference.unit} ${c.reference.what}`;
+  return `${c.name.padEnd(44)} ${`${c.figure.toFixed(digits(c.figure))} ${c.unit}`.padStart(14)}   ${reference.padEnd(58)} ` +
+    `${(ratio < 0.01 ? ratio.toExponential(2) : ratio.toFixed(2)).padStart(8)}   ` +
+    (c.goal === undefined ? '' : `${`${c.goalDirection === 'atMost' ? '<=' : '>='} ${c.goal}`.padEnd(9)} ${met ? 'met' : 'MISSED'}`);
 }
 
 /** One comparison as `npm run bench -- --json` writes it: the fields above plus the ratio. */
 export function comparisonJson(c: Comparison): Comparison & { ratio: number; goalMet?: boolean } {
   const ratio = c.figure / c.reference.figure;
-  return { ...c, ratio, ...(c.goal === undefined ? {} : { goalMet: ratio >= c.goal }) };
+  const met = goalMet(c);
+  return { ...c, ratio, ...(met === undefined ? {} : { goalMet: met }) };
 }

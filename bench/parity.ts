@@ -41,20 +41,20 @@ export const benchParity: Bench = async (report) => {
 
       // One copy figure per shape, measured first, stands beside every row of that shape.
       const copy = { what: 'Buffer copy', unit: 'MB/s', figure: await timed(() => { for (const block of data) block.copy(p); }) };
-      const row = async (name: string, operation: () => void, goal?: number) => {
-        report({ name: `parity ${name} ${shape}`, figure: await timed(operation), unit: 'MB/s', reference: copy, ...(goal === undefined ? {} : { goal }) });
+      const row = async (id: string, name: string, operation: () => void, goal?: number) => {
+        report({ id: `parity-${id}-${shape}`, name: `parity ${name} ${shape}`, figure: await timed(operation), unit: 'MB/s', reference: copy, ...(goal === undefined ? {} : { goal }) });
       };
 
-      await row('P', () => computeP(data, p), P_GOAL);
-      await row('P+Q', () => computePQ(data, p, q), PQ_GOAL);
-      await row('2-loss', () => recoverDataPair(survivors, p, q, lost[0], lost[1], dx, dy), RECOVER_GOAL);
+      await row('p', 'P', () => computeP(data, p), P_GOAL);
+      await row('pq', 'P+Q', () => computePQ(data, p, q), PQ_GOAL);
+      await row('2loss', 'RAID-6 2 data lost', () => recoverDataPair(survivors, p, q, lost[0], lost[1], dx, dy), RECOVER_GOAL);
       if (blockSizeBytes === MIB) {
         const plain = data.map((block) => Buffer.from(block));
         const [plainP, plainQ] = [Buffer.alloc(blockSizeBytes), Buffer.alloc(blockSizeBytes)];
-        await row('P+Q staged', () => computePQ(plain, plainP, plainQ));
-        await row('P TS ref', () => reference.computeP(data, p));
-        await row('P+Q TS ref', () => { reference.computeP(data, p); reference.computeQ(data, q); });
-        await row('2-loss TS ref', () => { reference.reconstructRow({ data: [...survivors], p, q }, blockSizeBytes); });
+        await row('pq-staged', 'P+Q staged', () => computePQ(plain, plainP, plainQ));
+        await row('p-ts', 'P TS ref', () => reference.computeP(data, p));
+        await row('pq-ts', 'P+Q TS ref', () => { reference.computeP(data, p); reference.computeQ(data, q); });
+        await row('2loss-ts', '2 data lost TS ref', () => { reference.reconstructRow({ data: [...survivors], p, q }, blockSizeBytes); });
       }
       for (const buffer of [...data, p, q, dx, dy]) pool.release(buffer);
     }

@@ -121,11 +121,11 @@ export const benchTakeover: Bench = async (report) => {
     }
     await execa(JRAID, ['stop', 'tk', '--all'], { env, reject: false });
     report({
-      name: `takeover median of ${TAKEOVERS} (1 GiB, dirty journal)`, figure: median(takeoverMs), unit: 'ms',
+      id: 'takeover-median', name: `takeover median of ${TAKEOVERS} (1 GiB, dirty journal)`, figure: median(takeoverMs), unit: 'ms',
       reference: { what: `kill, then jraid daemon started afresh, median of ${RESTARTS}`, figure: median(restartMs), unit: 'ms' },
     });
     report({
-      name: `takeover max of ${TAKEOVERS}`, figure: Math.max(...takeoverMs), unit: 'ms',
+      id: 'takeover-max', name: `takeover max of ${TAKEOVERS}`, figure: Math.max(...takeoverMs), unit: 'ms',
       reference: { what: `the afresh start, max of ${RESTARTS}`, figure: Math.max(...restartMs), unit: 'ms' },
     });
   } finally {

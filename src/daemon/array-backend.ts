@@ -100,8 +100,9 @@ export class ArrayBackend implements NbdBackend {
     return this.array.sizeBytes;
   }
 
-  read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    return this.array.read(offsetBytes, lengthBytes).catch(rethrowForNbd);
+  /** Fills the server's reply buffer in place (RaidArray.read settles only once no member read is left on it). */
+  read(offsetBytes: number, lengthBytes: number, target: Buffer): Promise<Buffer> {
+    return this.array.read(offsetBytes, lengthBytes, target).catch(rethrowForNbd);
   }
 
   async write(offsetBytes: number, data: Buffer, options: NbdWriteOptions): Promise<void | NbdEarlyAcknowledgement> {

@@ -188,6 +188,11 @@ class FencedDevice implements BlockDevice {
     return this.fence.beforeWrite(this, offsetBytes).then(() => this.inner.write(buf, offsetBytes));
   }
 
+  writeDurable(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    if (!this.fence.needsCheck(offsetBytes)) return this.inner.writeDurable(buf, offsetBytes);
+    return this.fence.beforeWrite(this, offsetBytes).then(() => this.inner.writeDurable(buf, offsetBytes));
+  }
+
   flush(): Promise<void> {
     if (!this.fence.needsCheck(undefined)) return this.inner.flush();
     return this.fence.beforeWrite(this, undefined).then(() => this.inner.flush());

@@ -9,6 +9,12 @@ export interface BlockDevice {
   readonly sizeBytes: number;
   read(buf: Uint8Array, offsetBytes: number): Promise<void>;
   write(buf: Uint8Array, offsetBytes: number): Promise<void>;
+  /**
+   * Writes `buf` and makes that write alone durable before resolving (a descriptor opened with
+   * O_DSYNC: write-back of this range, then a device cache flush). Other writes completed on the
+   * device are not made durable by it: that is flush's job. The journal's record barrier.
+   */
+  writeDurable(buf: Uint8Array, offsetBytes: number): Promise<void>;
   /** Makes every completed write durable (fdatasync). */
   flush(): Promise<void>;
   close(): Promise<void>;

@@ -59,14 +59,23 @@ export class FaultDevice implements BlockDevice {
     return this.inner.read(buf, offsetBytes);
   }
 
-  async write(buf: Uint8Array, offsetBytes: number): Promise<void> {
+  write(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    return this.faultyWrite(buf, offsetBytes, (b, at) => this.inner.write(b, at));
+  }
+
+  /** Faults as write (a journal record write can fail like any other). */
+  writeDurable(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    return this.faultyWrite(buf, offsetBytes, (b, at) => this.inner.writeDurable(b, at));
+  }
+
+  private async faultyWrite(buf: Uint8Array, offsetBytes: number, write: (buf: Uint8Array, offsetBytes: number) => Promise<void>): Promise<void> {
     await this.delay();
     const failByCount = this.plan.failWritesAfter !== undefined && this.writesDone >= this.plan.failWritesAfter;
     if (this.dead || failByCount || (this.plan.writeErrorRate && this.rng.next() < this.plan.writeErrorRate)) {
       this.writeErrors++;
       throw new DeviceIoError('EIO', this.path, offsetBytes, `EIO (injected): write to ${this.path} at byte ${offsetBytes}`);
     }
-    await this.inner.write(buf, offsetBytes);
+    await write(buf, offsetBytes);
     this.writesDone++;
     // A successful write over a bad range remaps it, as a disk reallocates a sector.
     const end = offsetBytes + buf.length;

@@ -1,8 +1,10 @@
 // File and block-device backend. Paths are looked at first (member-path.ts: a FIFO is never
 // opened); a writer opens a block device with O_EXCL, so a mounted device, or one another
-// program holds exclusively, is refused instead of written under it.
+// program holds exclusively, is refused instead of written under it. A second descriptor on
+// the same open file, with O_DSYNC, carries the durable writes (the journal's records): each
+// makes only its own range durable, where fdatasync would write back everything dirty.
 
-import { constants, openSync, closeSync } from 'node:fs';
+import { constants, openSync, closeSync, readSync, writeSync } from 'node:fs';
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { JraidError } from '../errors.js';
 import { checkRange, DeviceIoError, type BlockDevice } from './block-device.js';
@@ -19,6 +21,9 @@ export interface OpenOptions {
   createSizeBytes?: number;
 }
 
+/** Experiment (issue 11): JRAID_MEMBER_IO=sync does member reads and writes with pread/pwrite on the calling thread. */
+const SYNC_MEMBER_IO = process.env.JRAID_MEMBER_IO === 'sync';
+
 export class FileDevice implements BlockDevice {
   readonly path: string;
   readonly sizeBytes: number;
@@ -27,6 +32,8 @@ export class FileDevice implements BlockDevice {
   readonly probe: MemberProbe;
   /** Descriptors opened only to hold locks for this member (its loop backing file): closed with it. */
   readonly lockDescriptors: number[] = [];
+  /** The O_DSYNC descriptor for writeDurable, opened on first use. */
+  private durableHandle: Promise<FileHandle> | undefined;
 
   private constructor(path: string, handle: FileHandle, sizeBytes: number, kind: 'file' | 'block', probe: MemberProbe) {
     this.path = path;
@@ -75,6 +82,7 @@ export class FileDevice implements BlockDevice {
 
   async read(buf: Uint8Array, offsetBytes: number): Promise<void> {
     checkRange(this, buf, offsetBytes);
+    if (SYNC_MEMBER_IO) return this.transferSync('read', buf, offsetBytes);
     let done = 0;
     while (done < buf.length) {
       const { bytesRead } = await this.handle.read(buf, done, buf.length - done, offsetBytes + done).catch((error) => {
@@ -87,6 +95,7 @@ export class FileDevice implements BlockDevice {
 
   async write(buf: Uint8Array, offsetBytes: number): Promise<void> {
     checkRange(this, buf, offsetBytes);
+    if (SYNC_MEMBER_IO) return this.transferSync('write', buf, offsetBytes);
     let done = 0;
     while (done < buf.length) {
       const { bytesWritten } = await this.handle.write(buf, done, buf.length - done, offsetBytes + done).catch((error) => {
@@ -95,6 +104,52 @@ export class FileDevice implements BlockDevice {
       if (bytesWritten === 0) throw new DeviceIoError('EIO', this.path, offsetBytes + done, `short write to ${this.path}`);
       done += bytesWritten;
     }
+  }
+
+  private transferSync(op: 'read' | 'write', buf: Uint8Array, offsetBytes: number): void {
+    let done = 0;
+    while (done < buf.length) {
+      let moved: number;
+      try {
+        moved = op === 'read' ? readSync(this.handle.fd, buf, done, buf.length - done, offsetBytes + done) : writeSync(this.handle.fd, buf, done, buf.length - done, offsetBytes + done);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+        throw new DeviceIoError(code, this.path, offsetBytes + done, `${code}: ${op} of ${this.path} at byte ${offsetBytes + done} failed: ${(error as Error).message}`);
+      }
+      if (moved === 0) throw new DeviceIoError('EIO', this.path, offsetBytes + done, `short ${op} of ${this.path} at byte ${offsetBytes + done}`);
+      done += moved;
+    }
+  }
+
+  async writeDurable(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    checkRange(this, buf, offsetBytes);
+    const handle = await this.openDurable();
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesWritten } = await handle.write(buf, done, buf.length - done, offsetBytes + done).catch((error) => {
+        throw new DeviceIoError(error.code ?? 'EIO', this.path, offsetBytes + done, `${error.code ?? 'EIO'}: durable write to ${this.path} at byte ${offsetBytes + done} failed: ${error.message}`);
+      });
+      if (bytesWritten === 0) throw new DeviceIoError('EIO', this.path, offsetBytes + done, `short write to ${this.path}`);
+      done += bytesWritten;
+    }
+  }
+
+  /**
+   * Reopens the file this device has open (through /proc/self/fd, so the same inode even if the
+   * path changed since), read-write with O_DSYNC and without O_EXCL (the first descriptor holds
+   * a block device exclusively for this process already).
+   */
+  private openDurable(): Promise<FileHandle> {
+    this.durableHandle ??= open(`/proc/self/fd/${this.handle.fd}`, constants.O_RDWR | constants.O_DSYNC).catch((error: NodeJS.ErrnoException) => {
+      this.durableHandle = undefined;
+      throw new DeviceIoError(error.code ?? 'EIO', this.path, 0, `${error.code ?? 'EIO'}: opening ${this.path} for durable writes failed: ${error.message}`);
+    });
+    return this.durableHandle;
+  }
+
+  /** The O_DSYNC descriptor's number, once a durable write opened it (tests check its flags). */
+  async durableFd(): Promise<number | undefined> {
+    return this.durableHandle ? (await this.durableHandle).fd : undefined;
   }
 
   async flush(): Promise<void> {
@@ -107,6 +162,9 @@ export class FileDevice implements BlockDevice {
     for (const fd of this.lockDescriptors.splice(0)) {
       try { closeSync(fd); } catch { /* already closed */ }
     }
+    const durable = this.durableHandle;
+    this.durableHandle = undefined;
+    if (durable) await durable.then((handle) => handle.close(), () => {});
     await this.handle.close();
   }
 }

@@ -23,6 +23,11 @@ export class MemoryDevice implements BlockDevice {
     this.bytes.set(buf, offsetBytes);
   }
 
+  /** Memory has no cache to lose: as write. */
+  writeDurable(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    return this.write(buf, offsetBytes);
+  }
+
   async flush(): Promise<void> {}
 
   async close(): Promise<void> {

@@ -48,6 +48,10 @@ export class OverlayDevice implements BlockDevice {
     });
   }
 
+  writeDurable(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    return this.write(buf, offsetBytes);
+  }
+
   async flush(): Promise<void> {}
   async close(): Promise<void> {}
 }

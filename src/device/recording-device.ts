@@ -4,7 +4,8 @@
 import type { BlockDevice } from './block-device.js';
 
 export type RecordedOp =
-  | { kind: 'write'; device: number; offsetBytes: number; data: Buffer }
+  /** durable: written with writeDurable, so on the medium once it completed (other writes are not). */
+  | { kind: 'write'; device: number; offsetBytes: number; data: Buffer; durable: boolean }
   | { kind: 'flush'; device: number };
 
 export class RecordingDevice implements BlockDevice {
@@ -27,7 +28,12 @@ export class RecordingDevice implements BlockDevice {
 
   async write(buf: Uint8Array, offsetBytes: number): Promise<void> {
     await this.inner.write(buf, offsetBytes);
-    this.log.push({ kind: 'write', device: this.id, offsetBytes, data: Buffer.from(buf) });
+    this.log.push({ kind: 'write', device: this.id, offsetBytes, data: Buffer.from(buf), durable: false });
+  }
+
+  async writeDurable(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    await this.inner.writeDurable(buf, offsetBytes);
+    this.log.push({ kind: 'write', device: this.id, offsetBytes, data: Buffer.from(buf), durable: true });
   }
 
   async flush(): Promise<void> {

@@ -53,8 +53,11 @@ function alignmentOf(zone: Zone): number {
   return zone.name === 'probe' ? 1 : BLOCK_SIZE_BYTES;
 }
 
+/** What memberIo does: read, write, or a write durable on its own (BlockDevice.writeDurable). */
+export type MemberOp = 'read' | 'write' | 'write-durable';
+
 /** The single checkpoint: every member read and write passes here. */
-export async function memberIo(device: BlockDevice, op: 'read' | 'write', zone: Zone, offsetInZoneBytes: number, buf: Uint8Array): Promise<void> {
+export async function memberIo(device: BlockDevice, op: MemberOp, zone: Zone, offsetInZoneBytes: number, buf: Uint8Array): Promise<void> {
   const alignment = alignmentOf(zone);
   assert(op === 'read' || !zone.readOnly, `${op} of ${device.path} in ${zone.name}, a zone only ever read`);
   assert(Number.isSafeInteger(offsetInZoneBytes) && zone.offsetBytes % alignment === 0 && offsetInZoneBytes % alignment === 0 && buf.length % alignment === 0,
@@ -64,7 +67,8 @@ export async function memberIo(device: BlockDevice, op: 'read' | 'write', zone: 
   assert(zone.offsetBytes + zone.sizeBytes <= device.sizeBytes, `${zone.name} lies inside ${device.path} (${device.sizeBytes} bytes)`);
   const memberOffsetBytes = zone.offsetBytes + offsetInZoneBytes;
   if (op === 'read') await device.read(buf, memberOffsetBytes);
-  else await device.write(buf, memberOffsetBytes);
+  else if (op === 'write') await device.write(buf, memberOffsetBytes);
+  else await device.writeDurable(buf, memberOffsetBytes);
 }
 
 /** Writes both superblock copies of `sb` on `device`: primary, flush, secondary, flush. */
@@ -119,7 +123,7 @@ export class MemberDisk {
     return region;
   }
 
-  private io(op: 'read' | 'write', kind: RegionKind, offsetInRegionBytes: number, buf: Uint8Array): Promise<void> {
+  private io(op: MemberOp, kind: RegionKind, offsetInRegionBytes: number, buf: Uint8Array): Promise<void> {
     return memberIo(this.device, op, regionZone(this.regions, kind, this.path), offsetInRegionBytes, buf);
   }
 
@@ -146,6 +150,12 @@ export class MemberDisk {
   async writeRegion(kind: RegionKind, offsetInRegionBytes: number, buf: Uint8Array): Promise<void> {
     assert(kind !== 'superblock-primary' && kind !== 'superblock-secondary', `superblocks of ${this.path} are written whole, by writeSuperblock`);
     await this.io('write', kind, offsetInRegionBytes, buf);
+  }
+
+  /** Writes `buf` in a metadata region, durable on its own when it resolves (the journal's record barrier). */
+  async writeRegionDurable(kind: RegionKind, offsetInRegionBytes: number, buf: Uint8Array): Promise<void> {
+    assert(kind !== 'superblock-primary' && kind !== 'superblock-secondary' && kind !== 'data', `durable writes of ${this.path} go to metadata regions, not ${kind}`);
+    await this.io('write-durable', kind, offsetInRegionBytes, buf);
   }
 
   /** Writes this member's own superblock (both copies) and keeps it as the member's. */

@@ -360,8 +360,14 @@ export class RaidArray implements StripeHost {
 
   // ---- read path ----------------------------------------------------------------------
 
-  async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
+  /**
+   * Reads `lengthBytes` at `offsetBytes`, into `target` when given (exactly `lengthBytes`: the
+   * NBD server's reply buffer, filled without a copy) or a new Buffer. Every member read on
+   * `target` has settled when this settles, resolved or rejected.
+   */
+  async read(offsetBytes: number, lengthBytes: number, target?: Buffer): Promise<Buffer> {
     this.checkRange(offsetBytes, lengthBytes);
+    assert(target === undefined || target.length === lengthBytes, `read target of ${lengthBytes} bytes`);
     const bad = this.badBlocks.find(offsetBytes, lengthBytes);
     if (bad) {
       const start = bad.firstBlock * BLOCK_SIZE_BYTES;
@@ -370,7 +376,7 @@ export class RaidArray implements StripeHost {
         details: { firstBlock: bad.firstBlock, blockCount: bad.blockCount, reason: bad.reason },
       });
     }
-    const out = Buffer.alloc(lengthBytes);
+    const out = target ?? Buffer.alloc(lengthBytes);
     const extents = this.geometry.extents(offsetBytes, lengthBytes);
     await runBounded(extents, STRIPES_IN_FLIGHT_MAX, async (extent) => {
       const target = out.subarray(extent.arrayOffsetBytes - offsetBytes, extent.arrayOffsetBytes - offsetBytes + extent.lengthBytes);

@@ -40,12 +40,16 @@ export class ReadPath {
         for (let at = alignedStart; at < alignedEnd; at += B) {
           const block = buf.subarray(at - alignedStart, at - alignedStart + B);
           try {
+            // The member may have been failed meanwhile (the error above, or another task), and
+            // may even answer again with stale contents: read it only while it is still readable.
+            if (this.host.members.readableDisk(role, stripe) !== disk) throw new DeviceIoError('EIO', disk.path, at, `${disk.path} left the array during the read`);
             await disk.readData(at, block);
           } catch (blockError) {
             if (!(blockError instanceof DeviceIoError)) throw blockError;
             const rebuilt = await this.reconstructRange(stripe, map, dataIndex, at, B, new Set([role]));
             rebuilt.copy(block);
-            await this.repairReadError(disk, at, rebuilt);
+            // A member that left the array gets the block back from its rebuild, not from here.
+            if (this.host.members.readableDisk(role, stripe) === disk) await this.repairReadError(disk, at, rebuilt);
           }
         }
       }

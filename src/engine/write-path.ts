@@ -1,10 +1,15 @@
 // The write path of one stripe, under its lock: plan (stripe-write-plan.ts), read what the plan
 // needs, compute the new data and parity, make the journal record and write-intent mark durable,
 // write, and wait for any member failure it caused to be durable before acknowledging.
+// The stripe's buffers are lent by the arena's pool (where the parity kernels run without a
+// copy) and given back once no member I/O on them is in flight: nothing is allocated per
+// request while the pool has room (past that, ordinary Buffers, as correct and a little slower).
 
 import { DeviceIoError } from '../device/block-device.js';
 import type { StripeMap } from '../geometry/geometry.js';
-import { computeP, computeQ, gfMulXorInto, reconstructRow, xorInto } from '../parity/parity.js';
+import { computeP, computePQ, gfMulXorInto, reconstructRow, xorInto } from '../parity/parity.js';
+import { defaultArena } from '../memory/arena.js';
+import type { BufferPool } from '../memory/buffer-pool.js';
 import { gfPow2 } from '../parity/gf256.js';
 import type { WriteTicket } from '../journal/write-journal.js';
 import type { BlockCheck } from '../format/journal-record.js';
@@ -43,14 +48,29 @@ interface StripeWork {
   writable: (MemberDisk | undefined)[];
   /** Slots whose read failed but whose member is still in the array: rewrite what was rebuilt. */
   repair: boolean[];
+  /** One per slot, zeroed: plan.rows blocks each, lent by the pool (or allocated when it had no room). */
   bufs: Buffer[];
 }
 
 export class WritePath {
   private readonly host: StripeHost;
+  private readonly pool: BufferPool;
 
   constructor(host: StripeHost) {
     this.host = host;
+    this.pool = defaultArena().pool;
+  }
+
+  /** A zeroed stripe buffer, from the pool while it has room. */
+  private lend(sizeBytes: number): Buffer {
+    const pooled = this.pool.tryAcquire(sizeBytes);
+    return pooled ? pooled.fill(0) : Buffer.alloc(sizeBytes);
+  }
+
+  /** Gives back the buffers of a plan whose member I/O has all settled. */
+  private giveBack(work: StripeWork | undefined): void {
+    if (!work) return;
+    for (const buf of work.bufs.splice(0)) if (this.pool.owns(buf)) this.pool.release(buf);
   }
 
   /** Writes `pieces` of one stripe. Call under the stripe's lock. */
@@ -63,13 +83,17 @@ export class WritePath {
     // Cluster mode (seed 004): the rows' parity is locked on its member before it is read, and
     // released once the new parity is written; no other node changes it in between.
     let releaseParity: (() => void) | undefined;
+    let work: StripeWork | undefined;
     try {
       if (host.parityLocks) releaseParity = await host.parityLocks.lockRows(stripe, ...rowSpan(pieces));
       // A member whose read fails (a latent sector error) is planned around: its blocks are
       // reconstructed from the others and rewritten with the stripe, which repairs them.
       const avoid = new Set<number>();
-      let work = this.plan(stripe, pieces, avoid);
-      while (!(await this.readPlanned(work, avoid))) work = this.plan(stripe, pieces, avoid);
+      work = this.plan(stripe, pieces, avoid);
+      while (!(await this.readPlanned(work, avoid))) {
+        this.giveBack(work);
+        work = this.plan(stripe, pieces, avoid);
+      }
       const checks = this.computeRows(work, pieces, !!ticket);
       // Degraded: the stripe's write-intent mark is durable before its data lands. Judged by the
       // plan (a member it leaves out), not only by the roles lost now: a member failed when the
@@ -84,11 +108,13 @@ export class WritePath {
       await host.members.stateDurable();
     } catch (error) {
       releaseParity?.();
+      this.giveBack(work);
       if (ticket && !touched) ticket.abandon();
       else if (ticket) ticket.done();
       throw error;
     }
     releaseParity?.();
+    this.giveBack(work);
     ticket?.done();
   }
 
@@ -106,7 +132,7 @@ export class WritePath {
       writable: writable.map((disk) => disk !== undefined),
       repair,
     });
-    return { stripe, map, roles, plan, readable, writable, repair, bufs: roles.map(() => Buffer.alloc(plan.rows * BLOCK_SIZE_BYTES)) };
+    return { stripe, map, roles, plan, readable, writable, repair, bufs: roles.map(() => this.lend(plan.rows * BLOCK_SIZE_BYTES)) };
   }
 
   /** Reads what the plan needs; false when a member failed and the stripe must be planned again. */
@@ -126,7 +152,7 @@ export class WritePath {
         }));
       }
     });
-    await Promise.all(reads);
+    await settled(reads);
     for (const role of failedRoles) avoid.add(role);
     if (avoid.size > this.host.geometry.parityDisks) {
       throw new JraidError('E_IO', `stripe ${work.stripe}: reads failed on ${avoid.size} members, more than level ${this.host.members.sb.level} can rebuild`, {
@@ -164,7 +190,7 @@ export class WritePath {
       const to = Math.min(piece.chunkOffsetBytes + piece.data.length, blockStart + B);
       piece.data.copy(into, from - blockStart, from - piece.chunkOffsetBytes, to - piece.chunkOffsetBytes);
     };
-    const delta = Buffer.alloc(B);
+    const delta = deltaScratch(this.pool);
     for (let r = 0; r < plan.rows; r++) {
       const mode = plan.modes[r]!;
       const touched: number[] = [];
@@ -198,8 +224,8 @@ export class WritePath {
         check(slot, r, oldCrc, block);
       }
       const data = Array.from({ length: k }, (_, i) => view(i, r));
-      computeP(data, view(k, r));
-      if (hasQ) computeQ(data, view(k + 1, r), work.map.qExponents);
+      if (hasQ) computePQ(data, view(k, r), view(k + 1, r), work.map.qExponents);
+      else computeP(data, view(k, r));
     }
     return checks;
   }
@@ -226,7 +252,7 @@ export class WritePath {
         }));
       }
     });
-    await Promise.all(writes);
+    await settled(writes);
     host.checkAlive();
   }
 
@@ -246,4 +272,18 @@ export class WritePath {
       }
     }));
   }
+}
+
+/** Waits for every promise to settle (no I/O left on the stripe's buffers), then rethrows the first failure. */
+async function settled(promises: readonly Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  for (const result of results) if (result.status === 'rejected') throw result.reason;
+}
+
+/** computeRows' scratch block (old ^ new): computeRows never awaits, so one block serves every stripe of every array. */
+let delta: Buffer | undefined;
+
+function deltaScratch(pool: BufferPool): Buffer {
+  delta ??= pool.tryAcquire(BLOCK_SIZE_BYTES) ?? Buffer.alloc(BLOCK_SIZE_BYTES);
+  return delta;
 }

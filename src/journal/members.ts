@@ -11,6 +11,8 @@ export interface JournalMember {
   readRegion(kind: 'journal', offsetInRegionBytes: number, buf: Uint8Array): Promise<void>;
   /** Writes `buf` at `offsetInRegionBytes` of the member's journal region. */
   writeRegion(kind: 'journal', offsetInRegionBytes: number, buf: Uint8Array): Promise<void>;
+  /** The same, and durable on its own when it resolves: the record barrier (no other write is made durable). */
+  writeRegionDurable(kind: 'journal', offsetInRegionBytes: number, buf: Uint8Array): Promise<void>;
   /** Makes every completed write on this member durable. */
   flush(): Promise<void>;
 }

@@ -109,8 +109,9 @@ export class MemberJournalStore<M extends JournalMember = JournalMember> impleme
       await Promise.all(targets.map(async ({ disk }) => {
         tried.add(disk);
         try {
-          await disk.writeRegion('journal', slotOffset, padded);
-          await disk.flush();
+          // The barrier: the record alone is made durable (O_DSYNC), not the member's data
+          // written since its last flush; the manager flushes data where a promise needs it.
+          await disk.writeRegionDurable('journal', slotOffset, padded);
           written++;
           this.writesByPath.set(disk.path, (this.writesByPath.get(disk.path) ?? 0) + 1);
         } catch (error) {

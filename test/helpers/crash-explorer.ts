@@ -1,13 +1,22 @@
-// The crash-state explorer. A concurrent workload runs on recorded memory members; then, for
-// many cut points in the log of member writes and flushes, a crashed image of every member is
-// built (writes a member flushed are durable; later ones are kept in full, dropped or kept in
-// random subsets, and the last one may be torn at a sector boundary), recovery runs, and:
+// The crash-state explorer. A concurrent workload runs on recorded members (memory, image files
+// or loop devices: the same engine and barrier code over each door to storage); then, for many
+// cut points in the log of member writes and flushes, a crashed image of every member is built
+// (writes a member flushed are durable, and so is each durable write, the journal's records,
+// once it completed; later ones are kept in full, dropped or kept in random subsets, and the
+// last one may be torn at a sector boundary), recovery runs, and:
 //   - every stripe's parity is consistent (scrub finds nothing);
 //   - every write acknowledged (completed and flushed) before the cut reads back intact;
 //   - every block written by the unacknowledged batch reads as its old or its new content, or
 //     fails with EIO because recovery recorded it torn: never anything else.
 // Seeded: a failure names its seed, cut and variant, and replays.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { BlockDevice } from '../../src/device/block-device.js';
+import { FileDevice } from '../../src/device/file-device.js';
 import { RecordingDevice, type RecordedOp } from '../../src/device/recording-device.js';
 import { OverlayDevice } from '../../src/device/overlay-device.js';
 import { assembleDevices } from '../../src/engine/assemble.js';
@@ -27,6 +36,8 @@ export interface ExplorerOptions {
   unsafeSkipBarrier?: boolean;
   /** Stop after this many failures (a broken engine fails almost everywhere). */
   failuresMax?: number;
+  /** What the recorded run's members are: memory (default), image files, or loop devices over image files (root). */
+  members?: 'memory' | 'files' | 'loop';
 }
 
 export interface ExplorerResult {
@@ -62,7 +73,66 @@ export async function exploreCrashStates(options: ExplorerOptions): Promise<Expl
 
   // The recorded run.
   const log: RecordedOp[] = [];
-  const live = cloneDevices(base).map((device, i) => new RecordingDevice(device, i, log));
+  const members = await liveMembers(options.members ?? 'memory', baseImages, base);
+  try {
+    const live = members.devices.map((device, i) => new RecordingDevice(new SlowDurableWrites(device, new Rng(options.seed + i)), i, log));
+    return await exploreRun(options, rng, live, log, baseImages);
+  } finally {
+    await members.release();
+  }
+}
+
+/**
+ * Durable writes (the journal's records) complete a few turns of the event loop late, as an
+ * O_DSYNC write takes longer than a buffered one: writes issued meanwhile complete first, so a
+ * writer released before its record completed (the barrier removed) shows in the log.
+ */
+class SlowDurableWrites implements BlockDevice {
+  constructor(private readonly inner: BlockDevice, private readonly rng: Rng) {}
+
+  get path(): string { return this.inner.path; }
+  get sizeBytes(): number { return this.inner.sizeBytes; }
+  read(buf: Uint8Array, offsetBytes: number): Promise<void> { return this.inner.read(buf, offsetBytes); }
+  write(buf: Uint8Array, offsetBytes: number): Promise<void> { return this.inner.write(buf, offsetBytes); }
+  flush(): Promise<void> { return this.inner.flush(); }
+  close(): Promise<void> { return this.inner.close(); }
+
+  async writeDurable(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    await this.inner.writeDurable(buf, offsetBytes);
+    for (let turns = 1 + this.rng.int(4); turns > 0; turns--) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The recorded run's members, holding the base images: memory copies, or files (or loop devices on them) in a fresh directory. */
+async function liveMembers(kind: 'memory' | 'files' | 'loop', baseImages: Buffer[], base: BlockDevice[]): Promise<{ devices: BlockDevice[]; release: () => Promise<void> }> {
+  if (kind === 'memory') return { devices: cloneDevices(base as Parameters<typeof cloneDevices>[0]), release: async () => {} };
+  const dir = mkdtempSync(join(tmpdir(), 'jraid-explorer-'));
+  const loops: string[] = [];
+  const devices: FileDevice[] = [];
+  const release = async () => {
+    for (const device of devices) await device.close().catch(() => {});
+    for (const loop of loops) await execa('losetup', ['-d', loop], { reject: false });
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const [i, image] of baseImages.entries()) {
+      const file = join(dir, `m${i}.img`);
+      await writeFile(file, image);
+      let path = file;
+      if (kind === 'loop') {
+        path = (await execa('losetup', ['-f', '--show', file])).stdout.trim();
+        loops.push(path);
+      }
+      devices.push(await FileDevice.open(path, { exclusive: true }));
+    }
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  return { devices, release };
+}
+
+async function exploreRun(options: ExplorerOptions, rng: Rng, live: RecordingDevice[], log: RecordedOp[], baseImages: Buffer[]): Promise<ExplorerResult> {
   const { array } = await assembleDevices(live, { journal: { idleCleanMs: 0, unsafeSkipBarrier: options.unsafeSkipBarrier } });
   const arrayBlocks = array.sizeBytes / BLOCK_SIZE_BYTES;
   let shadow = await array.read(0, array.sizeBytes);
@@ -121,7 +191,7 @@ async function checkState(
     const op = log[i]!;
     if (op.kind !== 'write') continue;
     const isLast = i === cut - 1;
-    const durable = i < durableUntil[op.device]!;
+    const durable = i < durableUntil[op.device]! || op.durable;
     if (!durable && variant === 'subset' && !isLast && rng.next() < 0.5) continue;
     if (isLast && variant === 'torn') {
       const sectors = op.data.length / SECTOR_SIZE_BYTES;

@@ -23,6 +23,8 @@ interface PendingIo {
   kind: IoKind;
   offsetBytes: number;
   buf: Uint8Array;
+  /** A write made durable on its own when it completes (writeDurable, O_DSYNC): faults as a write. */
+  durable?: boolean;
   /** Sequence of the last write completed on the device when this op was submitted (flush barrier). */
   writesCompletedAtSubmit: number;
   resolve: () => void;
@@ -186,6 +188,12 @@ export class SimDevice implements BlockDevice {
     return this.enqueue('write', isZero(buf, 0, buf.length) ? zeros(buf.length) : copyOf(buf), offsetBytes);
   }
 
+  /** A write that is on the medium once it completes; writes completed before it stay volatile. */
+  writeDurable(buf: Uint8Array, offsetBytes: number): Promise<void> {
+    checkRange(this, buf, offsetBytes);
+    return this.enqueue('write', isZero(buf, 0, buf.length) ? zeros(buf.length) : copyOf(buf), offsetBytes, true);
+  }
+
   flush(): Promise<void> {
     return this.enqueue('flush', new Uint8Array(0), 0);
   }
@@ -194,14 +202,14 @@ export class SimDevice implements BlockDevice {
     this.closed = true;
   }
 
-  private enqueue(kind: IoKind, buf: Uint8Array, offsetBytes: number): Promise<void> {
+  private enqueue(kind: IoKind, buf: Uint8Array, offsetBytes: number, durable = false): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.world.submit({ device: this, kind, offsetBytes, buf, writesCompletedAtSubmit: this.writeSeq, resolve, reject });
+      this.world.submit({ device: this, kind, offsetBytes, buf, durable, writesCompletedAtSubmit: this.writeSeq, resolve, reject });
     });
   }
 
   /** Applies a completed operation; returns the EIO to report when a fault fires. */
-  perform(io: { kind: IoKind; offsetBytes: number; buf: Uint8Array; writesCompletedAtSubmit: number }): DeviceIoError | undefined {
+  perform(io: { kind: IoKind; offsetBytes: number; buf: Uint8Array; durable?: boolean; writesCompletedAtSubmit: number }): DeviceIoError | undefined {
     assert(!this.closed || this.vanished, `I/O on closed device ${this.path}`);
     const eio = (what: string) => new DeviceIoError('EIO', this.path, io.offsetBytes, `EIO (simulated ${what}): ${io.kind} of ${this.path} at byte ${io.offsetBytes}`);
     if (this.vanished) return eio('vanished member');
@@ -225,7 +233,14 @@ export class SimDevice implements BlockDevice {
     if (io.kind === 'write') {
       const data = io.buf as Buffer;
       writeBlocks(this.current, data, io.offsetBytes);
-      this.volatile.push({ seq: ++this.writeSeq, offsetBytes: io.offsetBytes, data });
+      if (io.durable) {
+        // On the medium; older unflushed writes keep only the bytes it did not overwrite (a crash
+        // cannot bring back what this write replaced), and stay volatile.
+        writeBlocks(this.durable, data, io.offsetBytes);
+        this.volatile = this.volatile.flatMap((write) => outside(write, io.offsetBytes, data.length));
+      } else {
+        this.volatile.push({ seq: ++this.writeSeq, offsetBytes: io.offsetBytes, data });
+      }
       // A write over a bad sector remaps it, as a disk reallocates.
       for (let block = Math.floor(io.offsetBytes / BLOCK_SIZE_BYTES); block * BLOCK_SIZE_BYTES < io.offsetBytes + data.length; block++) {
         const start = block * BLOCK_SIZE_BYTES;
@@ -300,6 +315,17 @@ function describeRecord(io: { device: SimDevice; kind: IoKind; offsetBytes: numb
   const decoded = decodeJournalRecord(Buffer.from(io.buf));
   if (!decoded.ok) return ' [journal: not a record]';
   return ` [record g${decoded.value.generation}${decoded.value.clean ? ' clean' : ''}: ${decoded.value.entries.map((entry) => `${entry.stripe}:${entry.checks.length}`).join(' ')}]`;
+}
+
+/** The parts of `write` outside [at, at + length): none, one or two pieces. */
+function outside<W extends { offsetBytes: number; data: Buffer }>(write: W, at: number, length: number): W[] {
+  const start = write.offsetBytes;
+  const end = start + write.data.length;
+  if (end <= at || at + length <= start) return [write];
+  const pieces: W[] = [];
+  if (start < at) pieces.push({ ...write, data: write.data.subarray(0, at - start) });
+  if (at + length < end) pieces.push({ ...write, offsetBytes: at + length, data: write.data.subarray(at + length - start) });
+  return pieces;
 }
 
 function readBlocks(blocks: Map<number, Buffer>, buf: Uint8Array, offsetBytes: number): void {
