@@ -1,11 +1,11 @@
 // Proves the fault simulation can fail: with the journal's barrier removed (writers released
-// before their record is durable) it finds, within a few seeds, crashes after which parity or an
+// before their record is durable) it finds, within 200 seeds (it stops at the third), crashes after which parity or an
 // acknowledged write is wrong, and names the seed that replays it.
 import { expect, it } from 'vitest';
 import { runCampaign } from '../helpers/sim-run.js';
 
 it('RAID-5 without the journal barrier: the simulation reports violations with their seeds', async () => {
-  const summary = await runCampaign({ level: 5, seeds: 40, operations: 200, unsafeSkipBarrier: true, failingSeedsMax: 3 });
+  const summary = await runCampaign({ level: 5, seeds: 200, operations: 200, unsafeSkipBarrier: true, failingSeedsMax: 3 });
   console.log(summary.text);
   expect(summary.violations.length).toBeGreaterThan(0);
   expect(summary.violations[0]).toMatch(/^RAID-5 seed \d+: .*(parity does not match|silently wrong|recorded bad).*JRAID_SIM_SEED=\d+/s);
