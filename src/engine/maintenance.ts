@@ -8,7 +8,7 @@ import { probeMember, requireMemberPath } from '../device/member-path.js';
 import { openMemberDevice, underlyingFile } from '../device/open-member.js';
 import { unlockMember } from '../device/lock.js';
 import { JraidError } from '../errors.js';
-import { DATA_OFFSET_BYTES } from '../format/layout.js';
+import { DATA_OFFSET_BYTES, regionsEndBytes } from '../format/layout.js';
 import { freeSlot, isFreeSlot, type MemberEntry, type Superblock } from '../format/superblock.js';
 import { MAX_MEMBERS } from '../format/types.js';
 import { formatUuid, newUuid, parseUuid } from '../format/uuid.js';
@@ -89,7 +89,7 @@ export async function openNewMember(array: RaidArray, path: string, force: boole
       throw new JraidError('E_MEMBER_DUPLICATE', `${path} is already a member of this array (as ${disk.path})`, { path });
     }
   }
-  const neededBytes = DATA_OFFSET_BYTES + array.sb.dataSizeBytes;
+  const neededBytes = Math.max(DATA_OFFSET_BYTES + array.sb.dataSizeBytes, regionsEndBytes(array.sb.regions));
   if (probe.sizeBytes < neededBytes) {
     throw new JraidError('E_MEMBER_TOO_SMALL', `${path} is ${probe.sizeBytes} bytes; this array needs members of at least ${neededBytes}`, { path, hint: 'use a member at least as large as the others' });
   }

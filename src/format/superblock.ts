@@ -17,7 +17,8 @@ import { writeIntentChunkProblem } from './write-intent.js';
 
 export const SUPERBLOCK_MAGIC = Buffer.from('JRAIDSB1', 'ascii');
 export const FORMAT_VERSION_MAJOR = 1;
-export const FORMAT_VERSION_MINOR = 0;
+/** 1.1 added the data-journal region kind (the journal policy). 1.0 arrays open unchanged. */
+export const FORMAT_VERSION_MINOR = 1;
 export const NAME_SIZE_BYTES = 32;
 export const MAX_REGIONS = 16;
 const NO_ROLE = 0xffff;
@@ -243,6 +244,9 @@ export function decodeSuperblock(bytes: Uint8Array): DecodeResult<Superblock> {
   const data = regions.find((region) => region.kind === 'data')!;
   if (dataSizeBytes > data.sizeBytes) {
     return corrupt(`impossible geometry: data size ${dataSizeBytes} exceeds the data region (${data.sizeBytes})`);
+  }
+  if (policy === 'journal' && !regions.some((region) => region.kind === 'data-journal')) {
+    return corrupt('policy journal requires the data-journal region, and the region table has none');
   }
 
   const members: MemberEntry[] = [];

@@ -21,6 +21,7 @@ interface CreateCliOptions extends CommonOptions {
   assumeClean?: boolean;
   force?: boolean;
   consistencyPolicy?: string;
+  journalSize?: number;
   saveConfig?: boolean;
 }
 
@@ -44,7 +45,8 @@ export function registerCreate(program: Command, run: Run): void {
     .option('-z, --size <size>', 'size of image files to create where a member path does not exist (bare number: KiB)', kibDefaultArg)
     .option('--assume-clean', 'do not compute parity: the members are known to be zeroed or in sync')
     .option('-f, --force', 'overwrite members that hold another jraid array, a file system, swap, LVM, md or a partition table')
-    .option('--consistency-policy <policy>', 'dirty-log (default) or resync')
+    .option('--consistency-policy <policy>', 'dirty-log (default), journal or resync')
+    .option('--journal-size <size>', 'journal policy: the data journal on each member (bare number: KiB; default 16M)', kibDefaultArg)
     .option('--save-config', 'add the array to the config file'))
     .action((members: string[], options: CreateCliOptions) => run(create(members, options)));
 }
@@ -60,6 +62,7 @@ async function create(members: string[], options: CreateCliOptions): Promise<num
     level, raidDevices: options.raidDevices, paths: members, spareCount: options.spareDevices,
     chunkSizeBytes: options.chunk, layout: options.layout, name: options.name, createSizeBytes: options.size,
     assumeClean: options.assumeClean, force: options.force, policy: options.consistencyPolicy,
+    journalSizeBytes: options.journalSize,
   }, (p) => progress.update(p.doneBytes, p.totalBytes));
   progress.done();
   const sb = result.superblock;
@@ -72,6 +75,7 @@ async function create(members: string[], options: CreateCliOptions): Promise<num
     name: sb.name, uuid, level: sb.level, layout: sb.layout, chunkSizeBytes: sb.chunkSizeBytes,
     raidDevices: sb.raidDevices, spareDevices: members.length - sb.raidDevices, arraySizeBytes: sb.arraySizeBytes,
     memberDataSizeBytes: sb.dataSizeBytes, consistencyPolicy: sb.policy,
+    journalSizeBytes: sb.regions.find((region) => region.kind === 'data-journal')?.sizeBytes ?? null,
     members: members.map((path, number) => ({ path, number, role: sb.members[number]?.role ?? null, state: sb.members[number]?.state ?? 'spare', memberUuid: sb.members[number] ? formatUuid(sb.members[number]!.uuid) : null })),
     createdPaths: result.createdPaths,
     parity: result.parityInitialised, savedConfig: options.saveConfig ? configFor(options) : null,
@@ -88,6 +92,7 @@ async function create(members: string[], options: CreateCliOptions): Promise<num
       ['Layout', sb.layout],
       ['Chunk Size', formatSizeBytes(sb.chunkSizeBytes)],
       ['Consistency Policy', sb.policy],
+      ...(sb.policy === 'journal' ? [['Journal Size', `${formatSizeBytes(sb.regions.find((region) => region.kind === 'data-journal')!.sizeBytes)} per member`] as [string, string]] : []),
       ['Parity', parityNote],
       ...(result.createdPaths.length ? [['Created', result.createdPaths.join(', ')] as [string, string]] : []),
       ...(options.saveConfig ? [['Config', `saved to ${configFor(options)}`] as [string, string]] : []),

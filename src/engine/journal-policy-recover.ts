@@ -1,0 +1,210 @@
+// Recovery for the journal policy (seed 002 claims 12-14): read every member's data journal,
+// review each update still in the journals (numbered at or above the newest checkpoint) in
+// order, decide it with the table in journal/data-journal-plan.ts from what the data manager
+// and each parity manager journaled, and roll it forward or leave it. Rolling forward writes
+// the new data and the parity of the new row in place; where a member is lost its part is
+// taken from the other side's journal. Then a checkpoint says every update is applied.
+
+import { DeviceIoError } from '../device/block-device.js';
+import type { DataJournalEntry, DataJournalSide } from '../format/data-journal-entry.js';
+import { decideUpdate, type DataSideState, type ParitySideState, type QSideState, type UpdateFacts, type UpdateRule } from '../journal/data-journal-plan.js';
+import { DataJournal, dataJournalLayoutFor, readEntryPayload, scanMemberJournal, type DataJournalLayout, type MemberJournalScan } from '../journal/data-journal.js';
+import { reconstructRow, xorInto } from '../parity/parity.js';
+import { JraidError } from '../errors.js';
+import { BLOCK_SIZE_BYTES, assert } from '../units.js';
+import type { MemberDisk } from './member-disk.js';
+import { parityOfRows } from './journal-policy-write.js';
+import { slotRoles } from './stripe-host.js';
+import type { RaidArray } from './raid-array.js';
+
+/** What the data journals held at assembly. */
+export interface DataJournalState {
+  layout: DataJournalLayout;
+  scans: MemberJournalScan[];
+  /** The newest checkpoint found: updates below it are history. */
+  appliedBelow: number;
+  /** One past the highest update number found anywhere. */
+  nextSeq: number;
+  /** Updates at or above the checkpoint, by number. */
+  live: Map<number, { member: MemberDisk; entry: DataJournalEntry }[]>;
+}
+
+export async function scanDataJournals(disks: readonly MemberDisk[], arrayUuid: Buffer, regions: MemberDisk['regions']): Promise<DataJournalState | undefined> {
+  const layout = dataJournalLayoutFor(regions);
+  if (!layout) return undefined;
+  const scans = await Promise.all(disks.map((disk) => scanMemberJournal(disk, layout, arrayUuid)));
+  const appliedBelow = Math.max(0, ...scans.map((scan) => scan.appliedBelow));
+  let nextSeq = appliedBelow;
+  const live = new Map<number, { member: MemberDisk; entry: DataJournalEntry }[]>();
+  scans.forEach((scan, i) => {
+    for (const entry of scan.entries) {
+      nextSeq = Math.max(nextSeq, entry.seq + 1);
+      if (entry.seq < appliedBelow) continue;
+      const found = live.get(entry.seq) ?? [];
+      found.push({ member: disks[i]!, entry });
+      live.set(entry.seq, found);
+    }
+  });
+  return { layout, scans, appliedBelow, nextSeq, live };
+}
+
+export interface DataJournalRecovery {
+  updates: number;
+  rolledForward: number;
+  stripes: number[];
+  rules: Partial<Record<UpdateRule, number>>;
+}
+
+/** Reviews and settles every live update, then checkpoints. Call with the array open for writing. */
+export async function recoverDataJournal(array: RaidArray, state: DataJournalState): Promise<DataJournalRecovery> {
+  const outcome: DataJournalRecovery = { updates: 0, rolledForward: 0, stripes: [], rules: {} };
+  const stripes = new Set<number>();
+  for (const seq of [...state.live.keys()].sort((a, b) => a - b)) {
+    const found = state.live.get(seq)!;
+    const rule = await array.withStripe(found[0]!.entry.stripe, () => settleUpdate(array, state.layout, found));
+    if (rule === undefined) continue;
+    outcome.updates++;
+    outcome.rules[rule] = (outcome.rules[rule] ?? 0) + 1;
+    if (['c1d-both-completed', 'c2-parity-from-data', 'c3-data-from-parity', 'lost-data-from-parity'].includes(rule)) {
+      outcome.rolledForward++;
+      stripes.add(found[0]!.entry.stripe);
+    }
+  }
+  array.checkAlive();
+  await array.flushMembers();
+  const journal = new DataJournal({
+    arrayUuid: array.sb.arrayUuid, layout: state.layout, nextSeq: state.nextSeq, appliedBelow: state.appliedBelow,
+    members: () => array.members.inArrayDisks(),
+    flushMembers: () => array.flushMembers(),
+    memberFailed: (member, error) => array.failMember(array.indexOfDisk(member as MemberDisk), `data-journal write failed: ${error.message}`),
+  });
+  await journal.checkpointAll();
+  state.live.clear();
+  state.appliedBelow = journal.appliedBelow;
+  outcome.stripes = [...stripes].sort((a, b) => a - b);
+  return outcome;
+}
+
+interface SideView {
+  side: DataJournalSide;
+  role: number;
+  slot: number;
+  disk: MemberDisk | undefined;
+  /** Payloads that check, by step. */
+  issued?: Buffer;
+  received?: Buffer;
+  completedParity?: Buffer;
+  dataCompleted: boolean;
+}
+
+/** Decides one update and carries the decision out. Returns the rule, or undefined for an entry that makes no sense here. */
+async function settleUpdate(array: RaidArray, layout: DataJournalLayout, found: { member: MemberDisk; entry: DataJournalEntry }[]): Promise<UpdateRule | undefined> {
+  const g = array.geometry;
+  const B = BLOCK_SIZE_BYTES;
+  const first = found[0]!.entry;
+  const { stripe, dataIndex, rowFirst, rowCount } = first;
+  if (stripe >= g.stripeCount || dataIndex >= g.dataDisks || rowCount === 0 || rowFirst + rowCount > g.blocksPerChunk) return undefined;
+  if (found.some(({ entry }) => entry.stripe !== stripe || entry.dataIndex !== dataIndex || entry.rowFirst !== rowFirst || entry.rowCount !== rowCount)) return undefined;
+  const map = g.stripeMap(stripe);
+  const k = g.dataDisks;
+  const hasQ = map.qRole >= 0;
+  const views: SideView[] = [{ side: 'data', role: map.dataRoles[dataIndex]!, slot: dataIndex, disk: undefined, dataCompleted: false }];
+  views.push({ side: 'p', role: map.pRole, slot: k, disk: undefined, dataCompleted: false });
+  if (hasQ) views.push({ side: 'q', role: map.qRole, slot: k + 1, disk: undefined, dataCompleted: false });
+  for (const view of views) {
+    view.disk = array.readableDisk(view.role, stripe);
+    // Only what the member now holding the role journaled counts.
+    for (const { member, entry } of found) {
+      if (entry.side !== view.side || !view.disk || member.device !== view.disk.device) continue;
+      if (entry.step === 'data-completed') view.dataCompleted = true;
+      else if (entry.step === 'issued') view.issued = await readEntryPayload(member, layout, entry);
+      else if (entry.step === 'received') view.received = await readEntryPayload(member, layout, entry);
+      else if (entry.step === 'parity-completed') view.completedParity = await readEntryPayload(member, layout, entry);
+    }
+  }
+  const dataView = views[0]!;
+  const dataState: DataSideState = !dataView.disk ? 'lost' : dataView.issued && dataView.dataCompleted ? 'completed' : dataView.issued ? 'issued' : 'none';
+  const parityState = (view: SideView): ParitySideState => !view.disk ? 'lost' : view.received && view.completedParity ? 'completed' : view.received ? 'received' : 'none';
+  const facts: UpdateFacts = { data: dataState, p: parityState(views[1]!), q: hasQ ? parityState(views[2]!) : 'absent' as QSideState };
+  const decision = decideUpdate(facts);
+  if (decision.action === 'failed') {
+    throw new JraidError('E_ARRAY_FAILED', `stripe ${stripe}: the members of an interrupted update are lost beyond what RAID-${array.sb.level} survives`, { hint: 'bring back a member with assemble --force' });
+  }
+  if (decision.action === 'no-change') return decision.rule;
+
+  // Roll forward. The in-place rows as they are now (null where a member is lost or unreadable).
+  const roles = slotRoles(map);
+  const memberDataOffsetBytes = g.memberDataOffsetBytes(stripe, rowFirst * B);
+  const inPlace: (Buffer | null)[] = await Promise.all(roles.map(async (role) => {
+    const disk = array.readableDisk(role, stripe);
+    if (!disk) return null;
+    const buf = Buffer.alloc(rowCount * B);
+    try {
+      await disk.readData(memberDataOffsetBytes, buf);
+      return buf;
+    } catch (error) {
+      if (!(error instanceof DeviceIoError)) throw error;
+      return null;
+    }
+  }));
+  const parityViews = views.slice(1);
+  const presentParity = parityViews.filter((view) => view.disk);
+  // The in-place copies are rewritten only once every side completed: until then they are old.
+  const applyMayHaveStarted = (facts.data === 'completed' || facts.data === 'lost') && presentParity.every((view) => view.completedParity && view.received);
+  const delta = parityViews.find((view) => view.disk && view.received)?.received;
+  const rows = (source: (slot: number) => Buffer | null): Buffer[] | undefined => {
+    const out = Array.from({ length: k }, () => Buffer.alloc(rowCount * B));
+    for (let r = 0; r < rowCount; r++) {
+      const view = (slot: number) => source(slot)?.subarray(r * B, (r + 1) * B) ?? null;
+      const data = Array.from({ length: k }, (_, i) => view(i));
+      const missing = data.filter((block) => block === null).length + (view(k) === null ? 1 : 0) + (hasQ && view(k + 1) === null ? 1 : 0);
+      if (missing > g.parityDisks) return undefined;
+      const row = reconstructRow({ data: data.map((block) => block && Buffer.from(block)), p: view(k) && Buffer.from(view(k)!), q: hasQ ? view(k + 1) && Buffer.from(view(k + 1)!) : undefined }, B, map.qExponents);
+      row.data.forEach((block, i) => out[i]!.set(block, r * B));
+    }
+    return out;
+  };
+  let newRow: Buffer[] | undefined;
+  if (applyMayHaveStarted) {
+    // Parity from the journals' new copies; the data chunk from its journal when it completed.
+    const source = (slot: number): Buffer | null => {
+      if (slot === dataIndex) return facts.data === 'completed' ? dataView.issued! : null;
+      if (slot >= k) {
+        const view = parityViews[slot - k]!;
+        return view.disk ? view.completedParity! : null;
+      }
+      return inPlace[slot] ?? null;
+    };
+    newRow = rows(source);
+  } else {
+    const oldRow = rows((slot) => inPlace[slot] ?? null);
+    if (oldRow) {
+      let newData: Buffer;
+      if (facts.data === 'completed') {
+        newData = dataView.issued!;
+      } else {
+        assert(delta, `a roll-forward without the data side's copy has the delta (${decision.rule})`);
+        newData = Buffer.from(oldRow[dataIndex]!);
+        xorInto(newData, delta);
+      }
+      newRow = oldRow.map((chunk, i) => i === dataIndex ? newData : chunk);
+    }
+  }
+  if (!newRow) {
+    throw new JraidError('E_IO', `stripe ${stripe}: too many blocks unreadable to settle an interrupted update`, { hint: 'check the members with examine' });
+  }
+  const parity = parityOfRows(newRow, map, rowCount);
+  const writes: { view: SideView; bytes: Buffer }[] = [{ view: dataView, bytes: newRow[dataIndex]! }, { view: parityViews[0]!, bytes: parity.p }];
+  if (hasQ) writes.push({ view: parityViews[1]!, bytes: parity.q! });
+  for (const { view, bytes } of writes) {
+    if (!view.disk) continue;
+    try {
+      await view.disk.writeData(memberDataOffsetBytes, bytes);
+    } catch (error) {
+      if (!(error instanceof DeviceIoError)) throw error;
+      await array.writeIntent.markStripe(stripe);
+      await array.failMember(array.indexOfDisk(view.disk), `write error during recovery: ${error.message}`);
+    }
+  }
+  return decision.rule;
+}
