@@ -35,11 +35,15 @@ export async function scanDataJournals(disks: readonly MemberDisk[], arrayUuid: 
   const scans = await Promise.all(disks.map((disk) => scanMemberJournal(disk, layout, arrayUuid)));
   const appliedBelow = Math.max(0, ...scans.map((scan) => scan.appliedBelow));
   let nextSeq = appliedBelow;
+  // Live entries all come from the last write session: a member that was away may still hold
+  // entries of an earlier one, numbered as high.
+  let epoch = 0;
+  for (const scan of scans) for (const entry of scan.entries) if (entry.seq >= appliedBelow) epoch = Math.max(epoch, entry.epoch);
   const live = new Map<number, { member: MemberDisk; entry: DataJournalEntry }[]>();
   scans.forEach((scan, i) => {
     for (const entry of scan.entries) {
       nextSeq = Math.max(nextSeq, entry.seq + 1);
-      if (entry.seq < appliedBelow) continue;
+      if (entry.seq < appliedBelow || entry.epoch !== epoch) continue;
       const found = live.get(entry.seq) ?? [];
       found.push({ member: disks[i]!, entry });
       live.set(entry.seq, found);
@@ -76,6 +80,7 @@ export async function recoverDataJournal(array: RaidArray, state: DataJournalSta
     arrayUuid: array.sb.arrayUuid, layout: state.layout, nextSeq: state.nextSeq, appliedBelow: state.appliedBelow,
     members: () => array.members.inArrayDisks(),
     flushMembers: () => array.flushMembers(),
+    epoch: () => array.sb.events,
     memberFailed: (member, error) => array.failMember(array.indexOfDisk(member as MemberDisk), `data-journal write failed: ${error.message}`),
   });
   await journal.checkpointAll();

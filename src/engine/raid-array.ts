@@ -226,6 +226,7 @@ export class RaidArray implements StripeHost {
       arrayUuid: this.sb.arrayUuid, layout: state.layout, nextSeq: state.nextSeq, appliedBelow: state.appliedBelow,
       members: () => this.members.inArrayDisks(),
       flushMembers: () => this.flushMembers(),
+      epoch: () => this.sb.events,
       memberFailed: (member, error) => this.failMember(this.indexOfDisk(member as MemberDisk), `data-journal write failed: ${error.message}`),
     });
     this.dataJournal = journal;

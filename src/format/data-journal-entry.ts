@@ -55,12 +55,18 @@ export interface DataJournalEntry {
   payloadBlock: number;
   /** CRC32C of the payload's rowCount blocks; 0 with no payload. */
   payloadCrc: number;
+  /**
+   * The write session that wrote it (the superblock events when the session's journals
+   * started): after a crash only the newest session's entries are live, so entries a member
+   * kept from an earlier session (it was away meanwhile) never mix with them.
+   */
+  epoch: number;
 }
 
 export const DATA_JOURNAL_ENTRY_FIELDS = declareFields('data-journal entry', DATA_JOURNAL_ENTRY_BYTES, {
   magic: [0, 8, 'bytes'], arrayUuid: [8, UUID_SIZE_BYTES, 'bytes'], appliedBelow: [24, 8, 'u64'], step: [32, 1, 'u8'], side: [33, 1, 'u8'],
   dataIndex: [34, 2, 'u16'], rowFirst: [36, 4, 'u32'], rowCount: [40, 4, 'u32'], payloadCrc: [44, 4, 'u32'], seq: [48, 8, 'u64'],
-  stripe: [56, 8, 'u64'], payloadBlock: [64, 8, 'u64'], reserved72: [72, 4020, 'reserved'], crc: [4092, 4, 'u32'],
+  stripe: [56, 8, 'u64'], payloadBlock: [64, 8, 'u64'], epoch: [72, 8, 'u64'], reserved80: [80, 4012, 'reserved'], crc: [4092, 4, 'u32'],
 });
 const F = DATA_JOURNAL_ENTRY_FIELDS.field;
 
@@ -84,6 +90,7 @@ export function encodeDataJournalEntry(entry: DataJournalEntry): Buffer {
   writeUint(bytes, F.seq, entry.seq);
   writeUint(bytes, F.stripe, entry.stripe);
   writeUint(bytes, F.payloadBlock, entry.payloadBlock);
+  writeUint(bytes, F.epoch, entry.epoch);
   writeUint(bytes, F.crc, crcBefore(bytes, F.crc));
   return bytes;
 }
@@ -99,14 +106,14 @@ export function decodeDataJournalEntry(raw: Uint8Array): DecodeResult<DataJourna
   if (!step) return corrupt(`unknown data-journal step ${readUint(bytes, F.step)}`);
   const side = nameOfId(SIDES, readUint(bytes, F.side));
   if (!side) return corrupt(`unknown data-journal side ${readUint(bytes, F.side)}`);
-  const numbers = [F.appliedBelow, F.seq, F.stripe, F.payloadBlock].map((field) => readUint(bytes, field));
+  const numbers = [F.appliedBelow, F.seq, F.stripe, F.payloadBlock, F.epoch].map((field) => readUint(bytes, field));
   if (!numbers.every(Number.isSafeInteger)) return corrupt('a data-journal entry number exceeds 2^53');
   return {
     ok: true,
     value: {
       arrayUuid: readBytes(bytes, F.arrayUuid), appliedBelow: numbers[0]!, step, side, seq: numbers[1]!, stripe: numbers[2]!,
       dataIndex: readUint(bytes, F.dataIndex), rowFirst: readUint(bytes, F.rowFirst), rowCount: readUint(bytes, F.rowCount),
-      payloadBlock: numbers[3]!, payloadCrc: readUint(bytes, F.payloadCrc),
+      payloadBlock: numbers[3]!, payloadCrc: readUint(bytes, F.payloadCrc), epoch: numbers[4]!,
     },
   };
 }

@@ -155,15 +155,18 @@ export class MemberJournalManager {
     return out;
   }
 
-  async writeEntry(counter: number, entry: Omit<DataJournalEntry, 'arrayUuid'>): Promise<void> {
-    await this.member.writeRegion('data-journal', entryOffsetBytes(this.layout, counter), encodeDataJournalEntry({ ...entry, arrayUuid: this.arrayUuid }));
+  /** The write session's epoch, stamped on every entry (set when the session's journals start). */
+  epoch = 0;
+
+  async writeEntry(counter: number, entry: Omit<DataJournalEntry, 'arrayUuid' | 'epoch'>): Promise<void> {
+    await this.member.writeRegion('data-journal', entryOffsetBytes(this.layout, counter), encodeDataJournalEntry({ ...entry, arrayUuid: this.arrayUuid, epoch: this.epoch }));
     this.stats.entriesWritten++;
   }
 
   async writeCheckpoint(slot: number, appliedBelow: number): Promise<void> {
     assert(slot >= 0 && slot < CHECKPOINT_SLOTS, 'checkpoint slot');
     const entry: DataJournalEntry = {
-      arrayUuid: this.arrayUuid, appliedBelow, step: 'checkpoint', side: 'data', seq: 0, stripe: 0, dataIndex: 0, rowFirst: 0, rowCount: 0, payloadBlock: 0, payloadCrc: 0,
+      arrayUuid: this.arrayUuid, appliedBelow, step: 'checkpoint', side: 'data', seq: 0, stripe: 0, dataIndex: 0, rowFirst: 0, rowCount: 0, payloadBlock: 0, payloadCrc: 0, epoch: this.epoch,
     };
     await this.member.writeRegion('data-journal', slot * BLOCK_SIZE_BYTES, encodeDataJournalEntry(entry));
   }
@@ -192,7 +195,7 @@ export class MemberJournalManager {
   }
 
   /** Journals one step: its payload and entry written, then made durable with the member's next flush. */
-  async journalStep(counter: number, entry: Omit<DataJournalEntry, 'arrayUuid' | 'payloadCrc'>, payload?: Buffer): Promise<void> {
+  async journalStep(counter: number, entry: Omit<DataJournalEntry, 'arrayUuid' | 'payloadCrc' | 'epoch'>, payload?: Buffer): Promise<void> {
     assert(stepHasPayload(entry.step) === (payload !== undefined), `step ${entry.step} ${payload ? 'has' : 'has no'} payload`);
     await Promise.all([
       payload ? this.writePayload(entry.payloadBlock, payload) : Promise.resolve(),
@@ -214,6 +217,8 @@ export interface DataJournalOptions {
   flushMembers(): Promise<void>;
   /** A member whose journal write or flush failed: the engine fails it. */
   memberFailed(member: DataJournalMember, error: DeviceIoError): Promise<void>;
+  /** The write session's epoch (the superblock events once the session's first write began). */
+  epoch(): number;
 }
 
 export interface DataJournalStats {
@@ -244,6 +249,7 @@ export class DataJournal {
   private checkpointAgain = false;
   private failure: unknown;
   private started: Promise<void> | undefined;
+  private epoch = 0;
   readonly stats: DataJournalStats = { updatesBegun: 0, updatesApplied: 0, checkpoints: 0, roomWaits: 0 };
 
   constructor(options: DataJournalOptions) {
@@ -260,6 +266,7 @@ export class DataJournal {
     let manager = this.managers.get(member);
     if (!manager) {
       manager = new MemberJournalManager(member, this.options.layout, this.options.arrayUuid);
+      manager.epoch = this.epoch;
       // A member new to the array holds nothing of ours below the checkpoint: all its space is free.
       this.managers.set(member, manager);
     }
@@ -294,7 +301,11 @@ export class DataJournal {
    */
   async begin(needs: readonly RoomNeed[]): Promise<{ seq: number; reservations: Map<DataJournalMember, Reservation> }> {
     // The session's rings start over at block 0: first, every member's checkpoint says all on it is history.
-    this.started ??= this.checkpointAll();
+    this.started ??= (async () => {
+      this.epoch = this.options.epoch();
+      for (const manager of this.managers.values()) manager.epoch = this.epoch;
+      await this.checkpointAll();
+    })();
     await this.started;
     for (;;) {
       if (this.failure) throw this.failure;
@@ -374,7 +385,7 @@ export class DataJournal {
     await Promise.all(this.options.members().map(async (member) => {
       try {
         await member.writeRegion('data-journal', slot * BLOCK_SIZE_BYTES, encodeDataJournalEntry({
-          arrayUuid: this.options.arrayUuid, appliedBelow, step: 'checkpoint', side: 'data', seq: 0, stripe: 0, dataIndex: 0, rowFirst: 0, rowCount: 0, payloadBlock: 0, payloadCrc: 0,
+          arrayUuid: this.options.arrayUuid, appliedBelow, step: 'checkpoint', side: 'data', seq: 0, stripe: 0, dataIndex: 0, rowFirst: 0, rowCount: 0, payloadBlock: 0, payloadCrc: 0, epoch: this.epoch,
         }));
         await member.flush();
       } catch (error) {
@@ -405,7 +416,7 @@ export class DataJournal {
         const order = Array.from({ length: CHECKPOINT_SLOTS }, (_, slot) => slot).sort((a, b) => held[a]! - held[b]!);
         for (const slot of order) {
           await member.writeRegion('data-journal', slot * BLOCK_SIZE_BYTES, encodeDataJournalEntry({
-            arrayUuid: this.options.arrayUuid, appliedBelow, step: 'checkpoint', side: 'data', seq: 0, stripe: 0, dataIndex: 0, rowFirst: 0, rowCount: 0, payloadBlock: 0, payloadCrc: 0,
+            arrayUuid: this.options.arrayUuid, appliedBelow, step: 'checkpoint', side: 'data', seq: 0, stripe: 0, dataIndex: 0, rowFirst: 0, rowCount: 0, payloadBlock: 0, payloadCrc: 0, epoch: this.epoch,
           }));
           await member.flush();
         }
