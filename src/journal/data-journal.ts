@@ -350,12 +350,14 @@ export class DataJournal {
         do {
           this.checkpointAgain = false;
           await this.checkpointOnce();
-        } while (this.checkpointAgain && this.inflight.size > 0);
+        } while (this.checkpointAgain);
       } catch (error) {
         this.failure ??= error;
+        // Waiters for room learn of the failure; otherwise they wake only when space was freed
+        // (a checkpoint that frees nothing must not set them spinning).
+        for (const wake of this.roomWaiters.splice(0)) wake();
       } finally {
         this.checkpointRunning = undefined;
-        for (const wake of this.roomWaiters.splice(0)) wake();
       }
     })();
   }
