@@ -11,6 +11,7 @@ import { decideUpdate, type DataSideState, type ParitySideState, type QSideState
 import { DataJournal, dataJournalLayoutFor, readEntryPayload, scanMemberJournal, type DataJournalLayout, type MemberJournalScan } from '../journal/data-journal.js';
 import { reconstructRow, xorInto } from '../parity/parity.js';
 import { JraidError } from '../errors.js';
+import type { BadBlockRange } from '../format/bad-blocks.js';
 import { BLOCK_SIZE_BYTES, assert } from '../units.js';
 import type { MemberDisk } from './member-disk.js';
 import { parityOfRows } from './journal-policy-write.js';
@@ -57,19 +58,30 @@ export interface DataJournalRecovery {
   rolledForward: number;
   stripes: number[];
   rules: Partial<Record<UpdateRule, number>>;
+  /**
+   * Data blocks given up: in a row being settled, a read error on top of a lost member left more
+   * blocks unknown than parity rebuilds. They read as EIO until rewritten: a lost member's as
+   * `lostBlocks`, a present member's unreadable ones as `unreadableBlocks`.
+   */
+  lostBlocks: BadBlockRange[];
+  unreadableBlocks: BadBlockRange[];
 }
 
 /** Reviews and settles every live update, then checkpoints. Call with the array open for writing. */
-export async function recoverDataJournal(array: RaidArray, state: DataJournalState): Promise<DataJournalRecovery> {
-  const outcome: DataJournalRecovery = { updates: 0, rolledForward: 0, stripes: [], rules: {} };
+export async function recoverDataJournal(array: RaidArray, state: DataJournalState, options: { force?: boolean } = {}): Promise<DataJournalRecovery> {
+  const outcome: DataJournalRecovery = { updates: 0, rolledForward: 0, stripes: [], rules: {}, lostBlocks: [], unreadableBlocks: [] };
+  // A member whose journal could not be read whole: what it journaled is unknown (its sides count as lost).
+  const unknownJournals = new Set(state.scans.filter((scan) => scan.unreadable > 0).map((scan) => scan.member as MemberDisk));
+  if (array.members.absentIndexes().length > 0) await array.markAbsentFaulty();
   const stripes = new Set<number>();
   for (const seq of [...state.live.keys()].sort((a, b) => a - b)) {
     const found = state.live.get(seq)!;
-    const rule = await array.withStripe(found[0]!.entry.stripe, () => settleUpdate(array, state.layout, found));
+    const rule = await array.withStripe(found[0]!.entry.stripe, () => settleUpdate(array, state.layout, found, unknownJournals, outcome, options.force ?? false));
     if (rule === undefined) continue;
     outcome.updates++;
     outcome.rules[rule] = (outcome.rules[rule] ?? 0) + 1;
     if (['c1d-both-completed', 'c2-parity-from-data', 'c3-data-from-parity', 'lost-data-from-parity'].includes(rule)) {
+      if (array.degradedRoles().length > 0) await array.writeIntent.markStripe(found[0]!.entry.stripe);
       outcome.rolledForward++;
       stripes.add(found[0]!.entry.stripe);
     }
@@ -94,7 +106,10 @@ interface SideView {
   side: DataJournalSide;
   role: number;
   slot: number;
+  /** The member holding the role, readable for this stripe (its in-place copy is written). */
   disk: MemberDisk | undefined;
+  /** Its journal was read whole: what it journaled is known (else the side counts as lost). */
+  known: boolean;
   /** Payloads that check, by step. */
   issued?: Buffer;
   received?: Buffer;
@@ -103,7 +118,10 @@ interface SideView {
 }
 
 /** Decides one update and carries the decision out. Returns the rule, or undefined for an entry that makes no sense here. */
-async function settleUpdate(array: RaidArray, layout: DataJournalLayout, found: { member: MemberDisk; entry: DataJournalEntry }[]): Promise<UpdateRule | undefined> {
+async function settleUpdate(
+  array: RaidArray, layout: DataJournalLayout, found: { member: MemberDisk; entry: DataJournalEntry }[],
+  unknownJournals: ReadonlySet<MemberDisk>, givenUp: { lostBlocks: BadBlockRange[]; unreadableBlocks: BadBlockRange[] }, force: boolean,
+): Promise<UpdateRule | undefined> {
   const g = array.geometry;
   const B = BLOCK_SIZE_BYTES;
   const first = found[0]!.entry;
@@ -113,26 +131,34 @@ async function settleUpdate(array: RaidArray, layout: DataJournalLayout, found: 
   const map = g.stripeMap(stripe);
   const k = g.dataDisks;
   const hasQ = map.qRole >= 0;
-  const views: SideView[] = [{ side: 'data', role: map.dataRoles[dataIndex]!, slot: dataIndex, disk: undefined, dataCompleted: false }];
-  views.push({ side: 'p', role: map.pRole, slot: k, disk: undefined, dataCompleted: false });
-  if (hasQ) views.push({ side: 'q', role: map.qRole, slot: k + 1, disk: undefined, dataCompleted: false });
+  const views: SideView[] = [{ side: 'data', role: map.dataRoles[dataIndex]!, slot: dataIndex, disk: undefined, known: false, dataCompleted: false }];
+  views.push({ side: 'p', role: map.pRole, slot: k, disk: undefined, known: false, dataCompleted: false });
+  if (hasQ) views.push({ side: 'q', role: map.qRole, slot: k + 1, disk: undefined, known: false, dataCompleted: false });
   for (const view of views) {
     view.disk = array.readableDisk(view.role, stripe);
+    view.known = view.disk !== undefined && ![...unknownJournals].some((member) => member.device === view.disk!.device);
     // Only what the member now holding the role journaled counts.
     for (const { member, entry } of found) {
-      if (entry.side !== view.side || !view.disk || member.device !== view.disk.device) continue;
+      if (entry.side !== view.side || !view.known || member.device !== view.disk!.device) continue;
+      const payload = entry.step === 'data-completed' ? undefined : await readEntryPayload(member, layout, entry);
+      if (payload === 'unreadable') {
+        view.known = false;
+        continue;
+      }
       if (entry.step === 'data-completed') view.dataCompleted = true;
-      else if (entry.step === 'issued') view.issued = await readEntryPayload(member, layout, entry);
-      else if (entry.step === 'received') view.received = await readEntryPayload(member, layout, entry);
-      else if (entry.step === 'parity-completed') view.completedParity = await readEntryPayload(member, layout, entry);
+      else if (entry.step === 'issued') view.issued = payload;
+      else if (entry.step === 'received') view.received = payload;
+      else if (entry.step === 'parity-completed') view.completedParity = payload;
     }
   }
   const dataView = views[0]!;
-  const dataState: DataSideState = !dataView.disk ? 'lost' : dataView.issued && dataView.dataCompleted ? 'completed' : dataView.issued ? 'issued' : 'none';
-  const parityState = (view: SideView): ParitySideState => !view.disk ? 'lost' : view.received && view.completedParity ? 'completed' : view.received ? 'received' : 'none';
+  const dataState: DataSideState = !dataView.known ? 'lost' : dataView.issued && dataView.dataCompleted ? 'completed' : dataView.issued ? 'issued' : 'none';
+  const parityState = (view: SideView): ParitySideState => !view.known ? 'lost' : view.received && view.completedParity ? 'completed' : view.received ? 'received' : 'none';
   const facts: UpdateFacts = { data: dataState, p: parityState(views[1]!), q: hasQ ? parityState(views[2]!) : 'absent' as QSideState };
   const decision = decideUpdate(facts);
-  if (decision.action === 'failed') {
+  // A side counted lost only because its member's journal could not be read is still there.
+  const unknownOnly = views.some((view) => view.disk && !view.known);
+  if (decision.action === 'failed' && !unknownOnly) {
     throw new JraidError('E_ARRAY_FAILED', `stripe ${stripe}: the members of an interrupted update are lost beyond what RAID-${array.sb.level} survives`, { hint: 'bring back a member with assemble --force' });
   }
   if (decision.action === 'no-change') return decision.rule;
@@ -153,10 +179,11 @@ async function settleUpdate(array: RaidArray, layout: DataJournalLayout, found: 
     }
   }));
   const parityViews = views.slice(1);
-  const presentParity = parityViews.filter((view) => view.disk);
+  const knownParity = parityViews.filter((view) => view.known);
   // The in-place copies are rewritten only once every side completed: until then they are old.
-  const applyMayHaveStarted = (facts.data === 'completed' || facts.data === 'lost') && presentParity.every((view) => view.completedParity && view.received);
-  const delta = parityViews.find((view) => view.disk && view.received)?.received;
+  // A side whose journal is unknown may have completed: its in-place copy is then not trusted.
+  const applyMayHaveStarted = (facts.data === 'completed' || facts.data === 'lost') && knownParity.every((view) => view.completedParity && view.received);
+  const delta = knownParity.find((view) => view.received)?.received;
   const rows = (source: (slot: number) => Buffer | null): Buffer[] | undefined => {
     const out = Array.from({ length: k }, () => Buffer.alloc(rowCount * B));
     for (let r = 0; r < rowCount; r++) {
@@ -170,13 +197,15 @@ async function settleUpdate(array: RaidArray, layout: DataJournalLayout, found: 
     return out;
   };
   let newRow: Buffer[] | undefined;
-  if (applyMayHaveStarted) {
+  if (decision.action === 'failed') {
+    newRow = undefined; // nothing known of the update beyond what the level rebuilds: given up below
+  } else if (applyMayHaveStarted) {
     // Parity from the journals' new copies; the data chunk from its journal when it completed.
     const source = (slot: number): Buffer | null => {
       if (slot === dataIndex) return facts.data === 'completed' ? dataView.issued! : null;
       if (slot >= k) {
         const view = parityViews[slot - k]!;
-        return view.disk ? view.completedParity! : null;
+        return view.known ? view.completedParity! : null;
       }
       return inPlace[slot] ?? null;
     };
@@ -195,12 +224,39 @@ async function settleUpdate(array: RaidArray, layout: DataJournalLayout, found: 
       newRow = oldRow.map((chunk, i) => i === dataIndex ? newData : chunk);
     }
   }
+  if (!newRow && !force) {
+    throw new JraidError('E_ARRAY_DIRTY', `stripe ${stripe}: a member read failed where an interrupted update was writing, on top of a lost member: some of its blocks cannot be rebuilt`, {
+      hint: 'run jraid recover --force to record those blocks bad (they read as EIO until rewritten)',
+      details: { stripes: [stripe] },
+    });
+  }
   if (!newRow) {
-    throw new JraidError('E_IO', `stripe ${stripe}: too many blocks unreadable to settle an interrupted update`, { hint: 'check the members with examine' });
+    // More blocks unknown than parity rebuilds (a read error on top of a lost member): the data
+    // blocks that cannot be known are given up (bad-block list, EIO until rewritten) and taken as
+    // zeros; the update's new data where known; parity made to match.
+    let newData: Buffer | undefined;
+    if (facts.data === 'completed') newData = dataView.issued!;
+    else if (decision.action !== 'failed' && !applyMayHaveStarted && inPlace[dataIndex] && delta) {
+      newData = Buffer.from(inPlace[dataIndex]!);
+      xorInto(newData, delta);
+    }
+    newRow = Array.from({ length: k }, (_, slot) => {
+      if (slot === dataIndex && newData) return newData;
+      if (slot !== dataIndex && inPlace[slot]) return inPlace[slot]!;
+      const range: BadBlockRange = { firstBlock: (stripe * g.stripeDataBytes + slot * g.chunkSizeBytes) / B + rowFirst, blockCount: rowCount, reason: 'lost' };
+      (array.readableDisk(map.dataRoles[slot]!, stripe) ? givenUp.unreadableBlocks : givenUp.lostBlocks).push(range);
+      return Buffer.alloc(rowCount * B);
+    });
   }
   const parity = parityOfRows(newRow, map, rowCount);
   const writes: { view: SideView; bytes: Buffer }[] = [{ view: dataView, bytes: newRow[dataIndex]! }, { view: parityViews[0]!, bytes: parity.p }];
   if (hasQ) writes.push({ view: parityViews[1]!, bytes: parity.q! });
+  // Present members whose blocks were given up get the zeros too (rewriting a bad sector repairs it).
+  map.dataRoles.forEach((role, slot) => {
+    if (slot === dataIndex || inPlace[slot]) return;
+    const disk = array.readableDisk(role, stripe);
+    if (disk) writes.push({ view: { side: 'data', role, slot, disk, known: false, dataCompleted: false }, bytes: newRow![slot]! });
+  });
   for (const { view, bytes } of writes) {
     if (!view.disk) continue;
     try {

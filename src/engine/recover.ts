@@ -54,8 +54,11 @@ export async function recoverArray(array: RaidArray, options: RecoverOptions = {
   if (action === 'none') return outcome;
   if (action === 'data-journal') {
     // No stripe is at risk from a lost member: each update is rolled forward or left whole.
-    outcome.dataJournal = await recoverDataJournal(array, array.dataJournalState!);
+    outcome.dataJournal = await recoverDataJournal(array, array.dataJournalState!, { force: options.force });
     outcome.stripes = outcome.dataJournal.stripes;
+    outcome.lostBlocks = outcome.dataJournal.lostBlocks;
+    outcome.unreadableBlocks = outcome.dataJournal.unreadableBlocks;
+    if (array.badBlocks.add([...outcome.lostBlocks, ...outcome.unreadableBlocks])) await array.persistBadBlocks();
     await array.markRecovered();
     outcome.seconds = (Date.now() - startedMs) / 1000;
     return outcome;

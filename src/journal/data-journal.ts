@@ -481,8 +481,12 @@ export async function scanMemberJournal(member: DataJournalMember, layout: DataJ
   return scan;
 }
 
-/** Reads the payload an entry names and checks it; undefined when it does not match the entry's CRC. */
-export async function readEntryPayload(member: DataJournalMember, layout: DataJournalLayout, entry: DataJournalEntry): Promise<Buffer | undefined> {
+/**
+ * Reads the payload an entry names and checks it: the bytes, or undefined when they do not match
+ * the entry's CRC (never written whole), or 'unreadable' when the member cannot read them (then
+ * nothing is known of that step).
+ */
+export async function readEntryPayload(member: DataJournalMember, layout: DataJournalLayout, entry: DataJournalEntry): Promise<Buffer | undefined | 'unreadable'> {
   if (!stepHasPayload(entry.step) || entry.rowCount === 0 || entry.rowCount > layout.payloadBlocks) return undefined;
   const manager = new MemberJournalManager(member, layout, entry.arrayUuid);
   let bytes: Buffer;
@@ -490,7 +494,7 @@ export async function readEntryPayload(member: DataJournalMember, layout: DataJo
     bytes = await manager.readPayload(entry.payloadBlock, entry.rowCount);
   } catch (error) {
     if (!(error instanceof DeviceIoError)) throw error;
-    return undefined;
+    return 'unreadable';
   }
   return crc32c(bytes) === entry.payloadCrc ? bytes : undefined;
 }
