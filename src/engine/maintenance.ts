@@ -322,7 +322,17 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
   };
   for (let stripe = firstStripe; stripe < total; stripe++) {
     if (!stillRebuilding()) throw stopped('the member was failed meanwhile');
-    if (!partial || array.writeIntent.isStripeMarked(stripe)) {
+    // Judged under the stripe's lock: a writer that finds the member not yet writable marks the
+    // stripe before it lets go, so a partial rebuild never passes a stripe written without it.
+    let skipped = false;
+    if (partial && !array.writeIntent.isStripeMarked(stripe)) {
+      await array.withStripe(stripe, async () => {
+        if (!stillRebuilding() || array.writeIntent.isStripeMarked(stripe)) return;
+        array.members.setRebuildProgress(index, (stripe + 1) * chunkSizeBytes);
+        skipped = true;
+      });
+    }
+    if (!skipped) {
       let writeError: DeviceIoError | undefined;
       await array.withStripe(stripe, async () => {
         if (!stillRebuilding()) return;
@@ -341,8 +351,6 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
       if (writeError) throw await targetFailed(writeError);
       stripesRebuilt++;
       await throttle.account(array.geometry.stripeDataBytes);
-    } else if (stillRebuilding()) {
-      array.members.setRebuildProgress(index, (stripe + 1) * chunkSizeBytes);
     }
     options.onProgress?.({ doneBytes: (stripe + 1) * chunkSizeBytes, totalBytes: total * chunkSizeBytes });
     if (Date.now() - lastCheckpointMs >= checkpointMs) {
