@@ -1,4 +1,4 @@
-// The rows of issue 11's goals table, by the id each bench reports them under: `npm run bench`
+// The rows of issue 11's goals table (and issue 12's journal-policy rows), by the id each bench reports them under: `npm run bench`
 // says which of them a run did not print, and the smoke test fails when one goes missing.
 
 export const PARITY_SHAPES = ['4x1MiB', '8x1MiB', '4x64KiB', '8x64KiB'] as const;
@@ -17,6 +17,8 @@ export const GOAL_ROW_IDS: readonly string[] = [
   'daemon-peak-rss-1m',
   'rebuild-raid5',
   'scrub-raid5',
+  'nbd-journal-policy-randwrite',
+  'nbd-journal-policy-seq-write',
 ];
 
 /** The benches that print the goal rows (the others add context: ceiling, recovery, takeover). */

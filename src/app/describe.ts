@@ -71,6 +71,8 @@ export interface ArrayDetail {
   scrubOffsetBytes: number;
   /** The dirty-log journal's newest record (null for the resync policy). */
   journal: { generation: number | null; clean: boolean; dirtyStripes: number[] } | null;
+  /** The journal policy's data journals (null for the other policies). */
+  dataJournal: DataJournalDetail | null;
   /** Array blocks recorded bad (read as EIO until rewritten). */
   badBlocks: { firstBlock: number; blockCount: number; reason: string }[];
   /** Percent of the rebuild done on the member being rebuilt, or null. */
@@ -133,7 +135,7 @@ export function describeArray(array: RaidArray, report: AssembleReport, activiti
     memberSizeBytes: sb.memberSizeBytes,
     consistencyPolicy: sb.policy,
     state: array.state(),
-    clean: !(sb.flags & FLAG_DIRTY) && (sb.policy !== 'dirty-log' || journalClean),
+    clean: !(sb.flags & FLAG_DIRTY) && (sb.policy !== 'dirty-log' || journalClean) && (array.dataJournalLive ?? 0) === 0,
     events: sb.events,
     createdAt: new Date(sb.createdAtMs).toISOString(),
     updatedAt: new Date(sb.updatedAtMs).toISOString(),
@@ -150,6 +152,7 @@ export function describeArray(array: RaidArray, report: AssembleReport, activiti
         dirtyStripes: array.journalRecord && !array.journalRecord.clean ? [...new Set(array.journalRecord.entries.map((entry) => entry.stripe))].sort((a, b) => a - b) : [],
       }
       : null,
+    dataJournal: dataJournalDetail(array),
     badBlocks: array.badBlocks.ranges.map((range) => ({ ...range })),
     rebuildPercent,
     rebuildStatus: rebuildPercent === null ? null : workStatus(rebuildPercent, activities.find((work) => work.operation === 'rebuild' || work.operation === 're-add')),
@@ -180,6 +183,32 @@ function scrubStatus(sb: Superblock, running: Activity | undefined): WorkStatus 
     ? running.progress.doneBytes / running.progress.totalBytes
     : sb.scrubOffsetBytes / sb.dataSizeBytes;
   return workStatus(Math.floor(1000 * fraction) / 10, running);
+}
+
+export interface DataJournalDetail {
+  /** The data-journal region on each member. */
+  sizeBytes: number;
+  /** The fullest member's journal in use, in percent (space of updates not yet checkpointed). */
+  usedPercent: number;
+  /** Writers are waiting for journal space right now. */
+  full: boolean;
+  writersWaiting: number;
+  updatesInFlight: number;
+  /** Interrupted updates in the journals that recovery has yet to settle. */
+  pendingRecovery: number;
+}
+
+function dataJournalDetail(array: RaidArray): DataJournalDetail | null {
+  if (array.sb.policy !== 'journal') return null;
+  const journal = array.dataJournal;
+  return {
+    sizeBytes: array.sb.regions.find((region) => region.kind === 'data-journal')?.sizeBytes ?? 0,
+    usedPercent: journal ? Math.round(journal.usedFraction * 1000) / 10 : 0,
+    full: (journal?.waitingForRoom ?? 0) > 0,
+    writersWaiting: journal?.waitingForRoom ?? 0,
+    updatesInFlight: journal?.updatesInFlight ?? 0,
+    pendingRecovery: array.dataJournalLive ?? 0,
+  };
 }
 
 export interface MemberExamination {

@@ -113,6 +113,8 @@ export interface RecoverResult {
   name: string; uuid: string; recovered: boolean; action: string; generation: number | null;
   stripes: number[]; tornBlocks: RecoveryOutcome['tornBlocks']; lostBlocks: RecoveryOutcome['lostBlocks']; unreadableBlocks: RecoveryOutcome['unreadableBlocks'];
   seconds: number; arrayState: string; degraded: boolean;
+  /** journal policy: the interrupted updates settled, rolled forward, and by which rule. */
+  dataJournal: { updates: number; rolledForward: number; rules: Record<string, number> } | null;
 }
 
 /** Recovery runs at assembly; this reports what it did. */
@@ -124,5 +126,6 @@ export function opRecover(assembled: Assembled): RecoverResult {
     action: performed?.action ?? 'none', generation: performed?.generation ?? null,
     stripes: performed?.stripes ?? [], tornBlocks: performed?.tornBlocks ?? [], lostBlocks: performed?.lostBlocks ?? [], unreadableBlocks: performed?.unreadableBlocks ?? [],
     seconds: performed?.seconds ?? 0, arrayState: array.health(), degraded: isDegraded(array.state()),
+    dataJournal: performed?.dataJournal ? { updates: performed.dataJournal.updates, rolledForward: performed.dataJournal.rolledForward, rules: { ...performed.dataJournal.rules } } : null,
   };
 }

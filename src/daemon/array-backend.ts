@@ -88,6 +88,9 @@ export class ArrayBackend implements NbdBackend {
     this.toughness = toughness;
     this.ackRules = { plain: decide(ACKNOWLEDGEMENT, { toughness, fua: false }), fua: decide(ACKNOWLEDGEMENT, { toughness, fua: true }) };
     this.fastWritesPendingMax = options.fastWritesPendingMax ?? FAST_WRITES_PENDING_MAX;
+    // The journal policy's engine acknowledges atomic writes at seed 002's step a8 (both journals
+    // hold the update), durable ones (and fast ones, finished in the background) at a13.
+    if (array.sb?.policy === 'journal') array.journalAckPoint = toughness === 'atomic' ? 'atomic' : 'durable';
     assert(Number.isSafeInteger(this.fastWritesPendingMax) && this.fastWritesPendingMax >= 1, 'fastWritesPendingMax >= 1');
   }
 

@@ -330,7 +330,9 @@ export async function assembleDevices(devices: BlockDevice[], options: AssembleO
     array.markUnrecovered(needed);
     report.notes.push(needed === 'dirty-stripes'
       ? `the array was not shut down cleanly: ${array.journalRecord!.entries.length} stripe(s) await recovery`
-      : 'the array was not shut down cleanly: a full resync awaits');
+      : needed === 'data-journal'
+        ? `the array was not shut down cleanly: ${array.dataJournalLive} interrupted update(s) in the data journals await recovery`
+        : 'the array was not shut down cleanly: a full resync awaits');
   } else if (needed !== 'none') {
     const outcome = await recoverArray(array, { force: options.force || options.forceRecovery, onProgress: options.onRecoveryProgress });
     report.recovery = outcome;
@@ -370,7 +372,9 @@ export function missingRoleNote(role: number): string {
 export function describeRecovery(outcome: RecoveryOutcome): string {
   const what = outcome.action === 'full-resync'
     ? `full resync of ${outcome.stripes.length} stripe(s)`
-    : `resynced ${outcome.stripes.length} dirty stripe(s) from journal generation ${outcome.generation}`;
+    : outcome.action === 'data-journal'
+      ? `settled ${outcome.dataJournal?.updates ?? 0} interrupted update(s) from the data journals, ${outcome.dataJournal?.rolledForward ?? 0} rolled forward`
+      : `resynced ${outcome.stripes.length} dirty stripe(s) from journal generation ${outcome.generation}`;
   const torn = outcome.tornBlocks.length ? `; ${outcome.tornBlocks.length} torn block range(s) recorded bad` : '';
   const lost = outcome.lostBlocks.length ? `; ${outcome.lostBlocks.length} lost chunk(s) recorded bad` : '';
   const unreadable = outcome.unreadableBlocks.length ? `; ${outcome.unreadableBlocks.length} unreadable block(s) in rows being written recorded bad` : '';

@@ -4,7 +4,7 @@ import type { BlockDevice } from '../device/block-device.js';
 import { FileDevice } from '../device/file-device.js';
 import { probeMember, requireMemberPath, type MemberProbe } from '../device/member-path.js';
 import { JraidError } from '../errors.js';
-import { buildMemberLayout, findRegion, minMemberSizeBytes } from '../format/layout.js';
+import { DATA_JOURNAL_DEFAULT_BYTES, DATA_JOURNAL_MIN_BYTES, buildMemberLayout, findRegion, minMemberSizeBytes } from '../format/layout.js';
 import { FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, NAME_SIZE_BYTES, type MemberEntry, type Superblock } from '../format/superblock.js';
 import {
   DEFAULT_CHUNK_SIZE_BYTES, LEVELS, MAX_CHUNK_SIZE_BYTES, MAX_MEMBERS, MIN_CHUNK_SIZE_BYTES, defaultLayout,
@@ -12,7 +12,7 @@ import {
 } from '../format/types.js';
 import { formatUuid, newUuid } from '../format/uuid.js';
 import { WRITE_INTENT_BIT_COUNT } from '../format/write-intent.js';
-import { MIB, alignDown, formatSizeBytes, isPowerOfTwo } from '../units.js';
+import { BLOCK_SIZE_BYTES, MIB, alignDown, assert, formatSizeBytes, isPowerOfTwo } from '../units.js';
 import { detectForeignSignatures, SIGNATURE_HEAD_BYTES, SIGNATURE_TAIL_BYTES } from '../format/foreign-signatures.js';
 import { rm } from 'node:fs/promises';
 import { MemberDisk, memberIo, probeZone, zeroMetadata } from './member-disk.js';
@@ -33,10 +33,12 @@ export interface CreateOptions {
   createSizeBytes?: number;
   assumeClean?: boolean;
   force?: boolean;
-  /** dirty-log (default) or resync; any other text is refused. */
+  /** dirty-log (default), journal or resync; any other text is refused. */
   policy?: string;
   /** Cluster mode (format 1.2): journal areas for this many nodes; 0 or absent: no cluster. */
   clusterNodes?: number;
+  /** The journal policy's data journal per member (default DATA_JOURNAL_DEFAULT_BYTES); refused for other policies. */
+  journalSizeBytes?: number;
 }
 
 /** The most cluster nodes an array is made for: each node's journal slots stay at least 64 KiB on RAID-6. */
@@ -55,10 +57,10 @@ export interface CreateResult {
 }
 
 
-/** Policies create can make. `journal` is an id the format reserves (docs/FORMAT.md); it is not built yet. */
-export const CREATABLE_POLICIES = ['dirty-log', 'resync'] as const satisfies readonly Policy[];
+/** Policies create can make. */
+export const CREATABLE_POLICIES = ['dirty-log', 'journal', 'resync'] as const satisfies readonly Policy[];
 
-export function validateCreateOptions(options: CreateOptions): { level: Level; layout: LayoutName; chunkSizeBytes: number; policy: Policy; clusterNodes: number } {
+export function validateCreateOptions(options: CreateOptions): { level: Level; layout: LayoutName; chunkSizeBytes: number; policy: Policy; clusterNodes: number; dataJournalBytes: number } {
   if (!LEVELS.includes(options.level as Level)) {
     throw new JraidError('E_BAD_LEVEL', `unknown level ${options.level}`, { hint: 'use --level 4, 5 or 6' });
   }
@@ -91,7 +93,7 @@ export function validateCreateOptions(options: CreateOptions): { level: Level; l
   }
   const policy = options.policy ?? 'dirty-log';
   if (!(CREATABLE_POLICIES as readonly string[]).includes(policy)) {
-    throw new JraidError('E_BAD_POLICY', `unknown consistency policy "${policy}"`, { hint: `use ${CREATABLE_POLICIES.join(' or ')}` });
+    throw new JraidError('E_BAD_POLICY', `unknown consistency policy "${policy}"`, { hint: `use ${CREATABLE_POLICIES.join(', ')}` });
   }
   const clusterNodes = options.clusterNodes ?? 0;
   if (!Number.isInteger(clusterNodes) || clusterNodes < 0 || clusterNodes > CLUSTER_NODES_CREATE_MAX) {
@@ -100,13 +102,20 @@ export function validateCreateOptions(options: CreateOptions): { level: Level; l
   if (clusterNodes > 0 && policy !== 'dirty-log') {
     throw new JraidError('E_USAGE', `--cluster-nodes needs the dirty-log consistency policy (each node keeps its own journal area), not ${policy}`, { hint: 'leave --consistency-policy out, or give dirty-log' });
   }
-  return { level, layout: layout.name, chunkSizeBytes, policy: policy as Policy, clusterNodes };
+  if (options.journalSizeBytes !== undefined && policy !== 'journal') {
+    throw new JraidError('E_USAGE', `--journal-size is for the journal policy, not ${policy}`, { hint: 'add --consistency-policy journal, or leave out --journal-size' });
+  }
+  const dataJournalBytes = policy === 'journal' ? options.journalSizeBytes ?? DATA_JOURNAL_DEFAULT_BYTES : 0;
+  if (policy === 'journal' && (!Number.isSafeInteger(dataJournalBytes) || dataJournalBytes < DATA_JOURNAL_MIN_BYTES || dataJournalBytes % BLOCK_SIZE_BYTES !== 0)) {
+    throw new JraidError('E_BAD_SIZE', `journal size ${dataJournalBytes} bytes is not a multiple of 4 KiB of at least ${DATA_JOURNAL_MIN_BYTES / 1024} KiB`, { hint: 'use e.g. --journal-size 16M' });
+  }
+  return { level, layout: layout.name, chunkSizeBytes, policy: policy as Policy, clusterNodes, dataJournalBytes };
 }
 
 export async function createArray(options: CreateOptions, onProgress?: (progress: CreateProgress) => void): Promise<CreateResult> {
-  const { level, layout, chunkSizeBytes, policy, clusterNodes } = validateCreateOptions(options);
+  const { level, layout, chunkSizeBytes, policy, clusterNodes, dataJournalBytes } = validateCreateOptions(options);
   const probes = await Promise.all(options.paths.map((path) => probeMember(path)));
-  checkProbes(probes, options, chunkSizeBytes);
+  checkProbes(probes, options, chunkSizeBytes, dataJournalBytes);
 
   // Every remaining check needs the existing members open (for writing: block devices with
   // O_EXCL, so a mounted one is refused) and locked, and reads what they hold. Only when all
@@ -141,7 +150,7 @@ export async function createArray(options: CreateOptions, onProgress?: (progress
     const allNew = createdPaths.length === probes.length;
     written = true;
     const superblock = await writeNewArray(ordered, {
-      level, layout, chunkSizeBytes, policy, raidDevices: options.raidDevices, name: options.name ?? '', clusterNodes,
+      level, layout, chunkSizeBytes, policy, dataJournalBytes, raidDevices: options.raidDevices, name: options.name ?? '', clusterNodes,
       zeroMetadata: !allNew, parityInSync: allNew || !!options.assumeClean,
     });
     let parityInitialised: CreateResult['parityInitialised'] = allNew ? 'skipped-new-members' : 'skipped-assume-clean';
@@ -161,9 +170,9 @@ export async function createArray(options: CreateOptions, onProgress?: (progress
   }
 }
 
-function checkProbes(probes: MemberProbe[], options: CreateOptions, chunkSizeBytes: number): void {
+function checkProbes(probes: MemberProbe[], options: CreateOptions, chunkSizeBytes: number, dataJournalBytes: number): void {
   const seen = new Map<string, string>();
-  const minimumBytes = minMemberSizeBytes(chunkSizeBytes);
+  const minimumBytes = minMemberSizeBytes(chunkSizeBytes, dataJournalBytes);
   for (const probe of probes) {
     if (probe.kind !== 'missing' || options.createSizeBytes === undefined) requireMemberPath(probe, { missingHint: 'give --size to create image files, or check the path' });
     // A missing path's identity is where it would be: "x.img" and "./x.img" are one file.
@@ -175,8 +184,8 @@ function checkProbes(probes: MemberProbe[], options: CreateOptions, chunkSizeByt
     seen.set(probe.identity, probe.path);
     const sizeBytes = probe.kind === 'missing' ? options.createSizeBytes! : probe.sizeBytes;
     if (sizeBytes < minimumBytes) {
-      throw new JraidError('E_MEMBER_TOO_SMALL', `${probe.path} is ${formatSizeBytes(sizeBytes)}; a member needs at least ${formatSizeBytes(minimumBytes)} (4 MiB of metadata and one ${formatSizeBytes(chunkSizeBytes)} chunk)`, {
-        path: probe.path, hint: 'use a larger member, a larger --size, or a smaller --chunk',
+      throw new JraidError('E_MEMBER_TOO_SMALL', `${probe.path} is ${formatSizeBytes(sizeBytes)}; a member needs at least ${formatSizeBytes(minimumBytes)} (4 MiB of metadata${dataJournalBytes ? `, a ${formatSizeBytes(dataJournalBytes)} data journal` : ''} and one ${formatSizeBytes(chunkSizeBytes)} chunk)`, {
+        path: probe.path, hint: `use a larger member, a larger --size, or a smaller --chunk${dataJournalBytes ? ' or --journal-size' : ''}`,
       });
     }
   }
@@ -224,6 +233,8 @@ interface NewArrayParams {
   layout: LayoutName;
   chunkSizeBytes: number;
   policy: Policy;
+  /** The journal policy's data-journal region per member (0: none). */
+  dataJournalBytes?: number;
   raidDevices: number;
   name: string;
   /** Cluster mode: journal areas for this many nodes (0 or absent: none). */
@@ -235,7 +246,9 @@ interface NewArrayParams {
 /** Writes fresh superblocks (and clears the metadata regions of reused members). */
 export async function writeNewArray(devices: BlockDevice[], params: NewArrayParams): Promise<Superblock> {
   const memberSizeBytes = Math.min(...devices.map((device) => device.sizeBytes));
-  const regions = buildMemberLayout(memberSizeBytes);
+  const dataJournalBytes = params.dataJournalBytes ?? (params.policy === 'journal' ? DATA_JOURNAL_DEFAULT_BYTES : 0);
+  assert(params.policy === 'journal' || dataJournalBytes === 0, 'only the journal policy has a data journal');
+  const regions = buildMemberLayout(memberSizeBytes, dataJournalBytes);
   const dataRegion = findRegion(regions, 'data')!;
   const dataSizeBytes = alignDown(dataRegion.sizeBytes, params.chunkSizeBytes);
   const arraySizeBytes = dataSizeBytes * (params.raidDevices - parityCount(params.level));

@@ -8,7 +8,7 @@ import { probeMember, requireMemberPath } from '../device/member-path.js';
 import { openMemberDevice, underlyingFile } from '../device/open-member.js';
 import { unlockMember } from '../device/lock.js';
 import { JraidError } from '../errors.js';
-import { DATA_OFFSET_BYTES } from '../format/layout.js';
+import { DATA_OFFSET_BYTES, regionsEndBytes } from '../format/layout.js';
 import { freeSlot, isFreeSlot, type MemberEntry, type Superblock } from '../format/superblock.js';
 import { MAX_MEMBERS } from '../format/types.js';
 import { formatUuid, newUuid, parseUuid } from '../format/uuid.js';
@@ -89,7 +89,7 @@ export async function openNewMember(array: RaidArray, path: string, force: boole
       throw new JraidError('E_MEMBER_DUPLICATE', `${path} is already a member of this array (as ${disk.path})`, { path });
     }
   }
-  const neededBytes = DATA_OFFSET_BYTES + array.sb.dataSizeBytes;
+  const neededBytes = Math.max(DATA_OFFSET_BYTES + array.sb.dataSizeBytes, regionsEndBytes(array.sb.regions));
   if (probe.sizeBytes < neededBytes) {
     throw new JraidError('E_MEMBER_TOO_SMALL', `${path} is ${probe.sizeBytes} bytes; this array needs members of at least ${neededBytes}`, { path, hint: 'use a member at least as large as the others' });
   }
@@ -322,7 +322,17 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
   };
   for (let stripe = firstStripe; stripe < total; stripe++) {
     if (!stillRebuilding()) throw stopped('the member was failed meanwhile');
-    if (!partial || array.writeIntent.isStripeMarked(stripe)) {
+    // Judged under the stripe's lock: a writer that finds the member not yet writable marks the
+    // stripe before it lets go, so a partial rebuild never passes a stripe written without it.
+    let skipped = false;
+    if (partial && !array.writeIntent.isStripeMarked(stripe)) {
+      await array.withStripe(stripe, async () => {
+        if (!stillRebuilding() || array.writeIntent.isStripeMarked(stripe)) return;
+        array.members.setRebuildProgress(index, (stripe + 1) * chunkSizeBytes);
+        skipped = true;
+      });
+    }
+    if (!skipped) {
       let writeError: DeviceIoError | undefined;
       await array.withStripe(stripe, async () => {
         if (!stillRebuilding()) return;
@@ -341,8 +351,6 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
       if (writeError) throw await targetFailed(writeError);
       stripesRebuilt++;
       await throttle.account(array.geometry.stripeDataBytes);
-    } else if (stillRebuilding()) {
-      array.members.setRebuildProgress(index, (stripe + 1) * chunkSizeBytes);
     }
     options.onProgress?.({ doneBytes: (stripe + 1) * chunkSizeBytes, totalBytes: total * chunkSizeBytes });
     if (Date.now() - lastCheckpointMs >= checkpointMs) {

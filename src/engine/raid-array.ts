@@ -24,6 +24,9 @@ import { ReadPath } from './read-path.js';
 import type { ArrayEvent, StripeHost } from './stripe-host.js';
 import { WritePath, type StripePiece } from './write-path.js';
 import { MemberParityLocks, type ParityLocks } from './parity-lock.js';
+import { DataJournal } from '../journal/data-journal.js';
+import { JournalPolicyWriter, type JournalAckPoint } from './journal-policy-write.js';
+import { scanDataJournals, type DataJournalState } from './journal-policy-recover.js';
 
 export type { ArrayEvent } from './stripe-host.js';
 
@@ -78,22 +81,29 @@ export class RaidArray implements StripeHost {
   journalState: NewestRecord | undefined;
   /** The journal store, once the journal manager runs. */
   journalStore: MemberJournalStore | undefined;
+  /** journal policy: what the data journals held at assembly (and hold after recovery). */
+  dataJournalState: DataJournalState | undefined;
+  /** journal policy: the members' I/O managers, once the array is open for writing. */
+  dataJournal: DataJournal | undefined;
+  private journalPolicyWriter: JournalPolicyWriter | undefined;
+  /** journal policy: when a write is acknowledged (the daemon sets it from its toughness). */
+  journalAckPoint: JournalAckPoint = 'durable';
   /** Bad-block list writes run one at a time. */
   private badBlocksChain: Promise<unknown> = Promise.resolve();
   /**
    * Recovery this array needs and, being read-only, did not run. Reads that would depend on
    * it (a stripe the journal lists, or a rebuild from stale parity) are refused.
    */
-  private unrecoveredNeed: 'none' | 'dirty-stripes' | 'full-resync' = 'none';
+  private unrecoveredNeed: 'none' | 'dirty-stripes' | 'data-journal' | 'full-resync' = 'none';
   private unrecoveredStripes: ReadonlySet<number> | undefined;
 
   /** Recovery this array needs and, being read-only, did not run (see markUnrecovered). */
-  get unrecovered(): 'none' | 'dirty-stripes' | 'full-resync' {
+  get unrecovered(): 'none' | 'dirty-stripes' | 'data-journal' | 'full-resync' {
     return this.unrecoveredNeed;
   }
 
   /** Assembly of a read-only array that needs recovery: reads that depend on it are refused. */
-  markUnrecovered(need: 'dirty-stripes' | 'full-resync'): void {
+  markUnrecovered(need: 'dirty-stripes' | 'data-journal' | 'full-resync'): void {
     assert(this.readOnly, 'only a read-only array is left unrecovered');
     this.unrecoveredNeed = need;
     this.unrecoveredStripes = undefined;
@@ -154,6 +164,12 @@ export class RaidArray implements StripeHost {
     await this.writeIntent.load(inSync);
     await this.badBlocks.load(inSync);
     if (this.sb.policy === 'dirty-log') this.journalState = await readJournal(inSync, this.sb.arrayUuid, new MemberJournalStore(this, this.journalNode).layout);
+    if (this.sb.policy === 'journal') this.dataJournalState = await scanDataJournals(this.members.inArrayDisks(), this.sb.arrayUuid, this.sb.regions);
+  }
+
+  /** journal policy: updates in the data journals past their checkpoint (recovery settles them). */
+  get dataJournalLive(): number | undefined {
+    return this.dataJournalState?.live.size;
   }
 
   /** The member-table index of `disk` (matched by its device: re-add opens a member's disk afresh). */
@@ -192,8 +208,9 @@ export class RaidArray implements StripeHost {
     }
   }
 
-  /** Starts the dirty-log journal manager (after any recovery). */
+  /** Starts the dirty-log journal manager, or the journal policy's managers (after any recovery). */
   startJournal(options: JournalOptions = {}): JournalManager | undefined {
+    if (!this.readOnly && this.sb.policy === 'journal' && !this.dataJournal) this.startDataJournal();
     if (this.readOnly || this.sb.policy !== 'dirty-log' || this.journal) return undefined;
     const store = new MemberJournalStore(this, this.journalNode);
     const manager = new JournalManager(store, {
@@ -212,6 +229,25 @@ export class RaidArray implements StripeHost {
     this.journal = manager;
     this.journalStore = store;
     return manager;
+  }
+
+  private startDataJournal(): void {
+    const state = this.dataJournalState;
+    assert(state && state.live.size === 0, 'the data journals are settled before writes start');
+    const journal = new DataJournal({
+      arrayUuid: this.sb.arrayUuid, layout: state.layout, nextSeq: state.nextSeq, appliedBelow: state.appliedBelow,
+      members: () => this.members.inArrayDisks(),
+      flushMembers: () => this.flushMembers(),
+      epoch: () => this.sb.events,
+      memberFailed: (member, error) => this.failMember(this.indexOfDisk(member as MemberDisk), `data-journal write failed: ${error.message}`),
+    });
+    this.dataJournal = journal;
+    this.journalPolicyWriter = new JournalPolicyWriter(this);
+  }
+
+  /** Test only: the journal-policy writer (to leave a step out on purpose). */
+  get journalWriterForTests(): JournalPolicyWriter | undefined {
+    return this.journalPolicyWriter;
   }
 
   get sizeBytes(): number {
@@ -260,6 +296,7 @@ export class RaidArray implements StripeHost {
     if (this.lostRoles().length > this.geometry.parityDisks) return 'failed';
     if (degraded > 0) return 'degraded';
     if (this.sb.flags & FLAG_DIRTY) return 'active';
+    if (this.sb.policy === 'journal') return (this.dataJournal?.updatesInFlight ?? 0) > 0 || (this.dataJournalLive ?? 0) > 0 ? 'active' : 'clean';
     if (this.journal) return this.journal.clean ? 'clean' : 'active';
     return this.journalRecord && !this.journalRecord.clean ? 'active' : 'clean';
   }
@@ -333,7 +370,7 @@ export class RaidArray implements StripeHost {
     const absent = this.members.absentIndexes();
     await this.commitSuperblocks((sb) => {
       for (const index of absent) sb.members[index]!.state = 'faulty';
-      if (!this.journal) sb.flags |= FLAG_DIRTY;
+      if (!this.journal && sb.policy !== 'journal') sb.flags |= FLAG_DIRTY;
     });
     if (absent.length > 0) await this.writeIntent.startTracking(this.sb.events);
     await this.commitSuperblocks(() => {});
@@ -460,8 +497,18 @@ export class RaidArray implements StripeHost {
       pieces.push({ dataIndex: extent.dataIndex, chunkOffsetBytes: extent.chunkOffsetBytes, data: data.subarray(start, start + extent.lengthBytes) });
       byStripe.set(extent.stripe, pieces);
     }
-    await runBounded([...byStripe], STRIPES_IN_FLIGHT_MAX, ([stripe, pieces]) =>
-      this.locks.with(stripe, () => this.writePath.writeStripe(stripe, pieces)));
+    const journalWriter = this.journalPolicyWriter;
+    await runBounded([...byStripe], STRIPES_IN_FLIGHT_MAX, ([stripe, pieces]) => journalWriter
+      // The journal policy acknowledges at its point (atomic: before the in-place copies are
+      // rewritten); the stripe stays locked until they are.
+      ? new Promise<void>((resolve, reject) => {
+        this.locks.with(stripe, () => {
+          const { acked, finished } = journalWriter.writeStripe(stripe, pieces);
+          acked.then(resolve, reject);
+          return finished;
+        }).catch(reject);
+      })
+      : this.locks.with(stripe, () => this.writePath.writeStripe(stripe, pieces)));
     if (this.badBlocks.clearCovered(offsetBytes, data.length)) await this.persistBadBlocks();
   }
 
@@ -484,6 +531,7 @@ export class RaidArray implements StripeHost {
 
   /** Makes every completed write durable on every member. */
   async flush(): Promise<void> {
+    // journal policy: an acknowledged write is in both sides' journals already; completed ones are applied.
     if (this.journal) {
       await this.journal.sync();
       return;
@@ -510,6 +558,7 @@ export class RaidArray implements StripeHost {
     try {
       if (!this.readOnly && this.journal && !this.dirtyMarked) await this.journal.idle();
       if (!this.readOnly && this.dirtyMarked) {
+        if (this.dataJournal) await this.dataJournal.sync();
         if (this.journal) await this.journal.close();
         else await this.flushMembers();
         // Clean shutdown of a session that wrote: one more commit (events + 1), the dirty flag

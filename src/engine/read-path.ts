@@ -189,7 +189,10 @@ export class ReadPath {
             throw new JraidError('E_ARRAY_DEGRADED', `a member failed while stripe ${stripe} was being repaired: the array is degraded`, { hint: 'rebuild the lost member first (jraid rebuild), then scrub again' });
           }
           const data = Array.from({ length: k }, () => Buffer.alloc(B));
-          await Promise.all(sources.map((source, i) => source!.readData(at, data[i]!)));
+          await Promise.all(sources.map((source, i) => source!.readData(at, data[i]!))).catch((error) => {
+            if (!(error instanceof DeviceIoError)) throw error;
+            throw new JraidError('E_IO', `stripe ${stripe}: a data member's read failed while its unreadable parity was being rebuilt: ${error.message}`, { hint: 'check the members with examine, then scrub --repair again' });
+          });
           rebuilt = slot === k ? computeP(data) : computeQ(data, undefined, map.qExponents);
         }
         await this.repairReadError(disk, at, rebuilt);

@@ -22,6 +22,7 @@ import { JraidError } from '../errors.js';
 import { BLOCK_SIZE_BYTES } from '../units.js';
 import { atRisk, classifyBlock, recoveryNeeded, type RecoveryAction } from '../journal/recovery-plan.js';
 import { resyncStripes } from './create.js';
+import { recoverDataJournal, type DataJournalRecovery } from './journal-policy-recover.js';
 import type { RaidArray } from './raid-array.js';
 
 export type { RecoveryAction } from '../journal/recovery-plan.js';
@@ -36,6 +37,8 @@ export interface RecoveryOutcome {
   lostBlocks: BadBlockRange[];
   /** Blocks a member could not read in a row the crash left mid-update: recorded bad. */
   unreadableBlocks: BadBlockRange[];
+  /** journal policy: the interrupted updates settled, and by which rule. */
+  dataJournal?: DataJournalRecovery;
   seconds: number;
 }
 
@@ -49,6 +52,17 @@ export async function recoverArray(array: RaidArray, options: RecoverOptions = {
   const action = recoveryNeeded(array);
   const outcome: RecoveryOutcome = { policy: array.sb.policy, action, generation: array.journalRecord?.generation ?? null, stripes: [], tornBlocks: [], lostBlocks: [], unreadableBlocks: [], seconds: 0 };
   if (action === 'none') return outcome;
+  if (action === 'data-journal') {
+    // No stripe is at risk from a lost member: each update is rolled forward or left whole.
+    outcome.dataJournal = await recoverDataJournal(array, array.dataJournalState!, { force: options.force });
+    outcome.stripes = outcome.dataJournal.stripes;
+    outcome.lostBlocks = outcome.dataJournal.lostBlocks;
+    outcome.unreadableBlocks = outcome.dataJournal.unreadableBlocks;
+    if (array.badBlocks.add([...outcome.lostBlocks, ...outcome.unreadableBlocks])) await array.persistBadBlocks();
+    await array.markRecovered();
+    outcome.seconds = (Date.now() - startedMs) / 1000;
+    return outcome;
+  }
   const g = array.geometry;
   const record: JournalRecord | undefined = action === 'dirty-stripes' ? array.journalRecord : undefined;
   const firstResyncStripe = Math.floor(array.sb.resyncOffsetBytes / g.chunkSizeBytes);

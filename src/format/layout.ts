@@ -24,10 +24,22 @@ const FIXED_ZONES: readonly Region[] = [
 
 export const DATA_OFFSET_BYTES = 4 * MIB;
 
-export function buildMemberLayout(memberSizeBytes: number): Region[] {
-  const dataSizeBytes = alignDown(memberSizeBytes - DATA_OFFSET_BYTES, BLOCK_SIZE_BYTES);
+/** The journal policy's data journal per member, unless create is given --journal-size. */
+export const DATA_JOURNAL_DEFAULT_BYTES = 16 * MIB;
+/** The smallest data journal: its entry area and room for a few writes' blocks. */
+export const DATA_JOURNAL_MIN_BYTES = 256 * KIB;
+
+/**
+ * The member layout. `dataJournalBytes` > 0 (the journal policy) puts a data-journal region at
+ * the end of the member, after the data region, so the data area still starts at 4 MiB.
+ */
+export function buildMemberLayout(memberSizeBytes: number, dataJournalBytes = 0): Region[] {
+  assert(dataJournalBytes === 0 || (dataJournalBytes >= DATA_JOURNAL_MIN_BYTES && dataJournalBytes % BLOCK_SIZE_BYTES === 0), 'data journal size checked by caller');
+  const usableEndBytes = alignDown(memberSizeBytes, BLOCK_SIZE_BYTES);
+  const dataSizeBytes = usableEndBytes - dataJournalBytes - DATA_OFFSET_BYTES;
   assert(dataSizeBytes > 0, 'member too small for a data region (checked by caller)');
-  const regions = [...FIXED_ZONES, { kind: 'data' as const, offsetBytes: DATA_OFFSET_BYTES, sizeBytes: dataSizeBytes }];
+  const regions: Region[] = [...FIXED_ZONES, { kind: 'data' as const, offsetBytes: DATA_OFFSET_BYTES, sizeBytes: dataSizeBytes }];
+  if (dataJournalBytes > 0) regions.push({ kind: 'data-journal', offsetBytes: usableEndBytes - dataJournalBytes, sizeBytes: dataJournalBytes });
   const problem = checkRegions(regions, memberSizeBytes);
   assert(problem === undefined, `member layout: ${problem}`);
   return regions;
@@ -58,7 +70,12 @@ export function findRegion(regions: readonly Region[], kind: RegionKind): Region
   return regions.find((region) => region.kind === kind);
 }
 
-/** The smallest member that holds the fixed zones and one chunk of data. */
-export function minMemberSizeBytes(chunkSizeBytes: number): number {
-  return DATA_OFFSET_BYTES + chunkSizeBytes;
+/** The smallest member that holds the fixed zones, one chunk of data and any data journal. */
+export function minMemberSizeBytes(chunkSizeBytes: number, dataJournalBytes = 0): number {
+  return DATA_OFFSET_BYTES + chunkSizeBytes + dataJournalBytes;
+}
+
+/** Where a member's regions end: a replacement member must be at least this large. */
+export function regionsEndBytes(regions: readonly Region[]): number {
+  return Math.max(...regions.map((region) => region.offsetBytes + region.sizeBytes));
 }

@@ -17,7 +17,11 @@ import { writeIntentChunkProblem } from './write-intent.js';
 
 export const SUPERBLOCK_MAGIC = Buffer.from('JRAIDSB1', 'ascii');
 export const FORMAT_VERSION_MAJOR = 1;
-/** 1.2: per-node journal areas (clusterNodes), for cluster mode. A reader checks the feature, not the number. */
+/**
+ * 1.1 added the data-journal region kind (the journal policy); 1.2 per-node journal areas
+ * (clusterNodes, cluster mode). 1.0 and 1.1 arrays open unchanged: a reader checks the
+ * feature, not the number.
+ */
 export const FORMAT_VERSION_MINOR = 2;
 export const NAME_SIZE_BYTES = 32;
 export const MAX_REGIONS = 16;
@@ -251,6 +255,9 @@ export function decodeSuperblock(bytes: Uint8Array): DecodeResult<Superblock> {
   const data = regions.find((region) => region.kind === 'data')!;
   if (dataSizeBytes > data.sizeBytes) {
     return corrupt(`impossible geometry: data size ${dataSizeBytes} exceeds the data region (${data.sizeBytes})`);
+  }
+  if (policy === 'journal' && !regions.some((region) => region.kind === 'data-journal')) {
+    return corrupt('policy journal requires the data-journal region, and the region table has none');
   }
 
   const members: MemberEntry[] = [];

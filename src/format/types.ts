@@ -59,7 +59,8 @@ export type RegionKind =
   | 'bad-blocks'
   | 'write-intent'
   | 'journal'
-  | 'data';
+  | 'data'
+  | 'data-journal';
 export const REGION_KINDS: readonly { id: number; name: RegionKind }[] = [
   { id: 1, name: 'superblock-primary' },
   { id: 2, name: 'superblock-secondary' },
@@ -67,6 +68,8 @@ export const REGION_KINDS: readonly { id: number; name: RegionKind }[] = [
   { id: 4, name: 'write-intent' },
   { id: 5, name: 'journal' },
   { id: 6, name: 'data' },
+  // Format 1.1: the journal policy's per-member data journal (docs/FORMAT.md, "Data-journal region").
+  { id: 7, name: 'data-journal' },
 ];
 
 export function parityCount(level: Level): number {

@@ -4,7 +4,9 @@
 //
 // dirty-log: the newest journal record lists the stripes that may be inconsistent; each gets
 // its parity recomputed from its data, and torn blocks go to the bad-block list.
-// resync (and the unbuilt journal policy): no journal, so a dirty flag means every stripe.
+// journal: the data journals hold updates past their checkpoint; each is settled by the table in
+// data-journal-plan.ts.
+// resync: no journal, so a dirty flag means every stripe.
 
 import { crc32c } from '../format/crc32c.js';
 import type { BadBlockRange } from '../format/bad-blocks.js';
@@ -64,11 +66,11 @@ export function classifyBlock(block: Uint8Array, checks: readonly BlockCheck[]):
 
 // ---- whether recovery is needed ---------------------------------------------------------
 
-export type RecoveryAction = 'none' | 'dirty-stripes' | 'full-resync';
+export type RecoveryAction = 'none' | 'dirty-stripes' | 'data-journal' | 'full-resync';
 
 export interface RecoveryFacts {
   policy: Policy;
-  /** The newest journal record: none found, clean, or listing stripes. */
+  /** dirty-log: the newest journal record: none found, clean, or listing stripes. journal: the data journals hold updates past their checkpoint (dirty) or not. */
   journal: 'none' | 'clean' | 'dirty';
   /** The superblock's dirty flag (set by resync arrays while writes run). */
   dirtyFlag: boolean;
@@ -76,7 +78,7 @@ export interface RecoveryFacts {
   resyncIncomplete: boolean;
 }
 
-const NO_JOURNAL: Policy[] = POLICIES.map((policy) => policy.name).filter((name) => name !== 'dirty-log');
+const NO_JOURNAL: Policy[] = POLICIES.map((policy) => policy.name).filter((name) => name !== 'dirty-log' && name !== 'journal');
 
 export const RECOVERY_ACTIONS: DecisionTable<RecoveryFacts, RecoveryAction> = {
   name: 'recovery needed',
@@ -86,6 +88,11 @@ export const RECOVERY_ACTIONS: DecisionTable<RecoveryFacts, RecoveryAction> = {
     { when: { policy: 'dirty-log', journal: 'dirty' }, then: 'dirty-stripes' },
     { when: { policy: 'dirty-log', journal: ['none', 'clean'], resyncIncomplete: true }, then: 'full-resync' },
     { when: { policy: 'dirty-log', journal: ['none', 'clean'], resyncIncomplete: false }, then: 'none' },
+    // journal: the data journals' word first (their updates are settled before anything else).
+    { when: { policy: 'journal', journal: 'dirty' }, then: 'data-journal' },
+    { when: { policy: 'journal', journal: ['none', 'clean'], dirtyFlag: true }, then: 'full-resync' },
+    { when: { policy: 'journal', journal: ['none', 'clean'], dirtyFlag: false, resyncIncomplete: true }, then: 'full-resync' },
+    { when: { policy: 'journal', journal: ['none', 'clean'], dirtyFlag: false, resyncIncomplete: false }, then: 'none' },
     // No journal: a dirty flag or an unfinished resync means every stripe from the resync point.
     { when: { policy: NO_JOURNAL, dirtyFlag: true }, then: 'full-resync' },
     { when: { policy: NO_JOURNAL, dirtyFlag: false, resyncIncomplete: true }, then: 'full-resync' },
@@ -93,17 +100,22 @@ export const RECOVERY_ACTIONS: DecisionTable<RecoveryFacts, RecoveryAction> = {
   ],
 };
 
-/** What recovery planning reads of an array: its superblock and the newest journal record. */
+/** What recovery planning reads of an array: its superblock, the newest journal record, the data journals' live updates. */
 export interface RecoveryInputs {
   readonly sb: Pick<Superblock, 'policy' | 'flags' | 'resyncOffsetBytes' | 'dataSizeBytes'>;
   readonly journalRecord: JournalRecord | undefined;
+  /** journal policy: updates in the data journals past their checkpoint (undefined: none read). */
+  readonly dataJournalLive?: number;
 }
 
 export function recoveryFacts(array: RecoveryInputs): RecoveryFacts {
   const record = array.journalRecord;
+  const journal = array.sb.policy === 'journal'
+    ? (array.dataJournalLive === undefined ? 'none' : array.dataJournalLive > 0 ? 'dirty' : 'clean')
+    : !record ? 'none' : record.clean ? 'clean' : 'dirty';
   return {
     policy: array.sb.policy,
-    journal: !record ? 'none' : record.clean ? 'clean' : 'dirty',
+    journal,
     dirtyFlag: (array.sb.flags & FLAG_DIRTY) !== 0,
     resyncIncomplete: array.sb.resyncOffsetBytes < array.sb.dataSizeBytes,
   };

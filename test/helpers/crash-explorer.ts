@@ -9,6 +9,11 @@
 //   - every block written by the unacknowledged batch reads as its old or its new content, or
 //     fails with EIO because recovery recorded it torn: never anything else.
 // Seeded: a failure names its seed, cut and variant, and replays.
+//
+// With `policy: 'journal'` (and `loseMembers`), each crashed image is also recovered with each
+// member lost (on RAID-6 also each pair), and the check is the journal policy's guarantee:
+// every write acknowledged before the cut (its promise resolved: at the `ackPoint` asked) reads
+// back intact, every other block reads old or new, and nothing reads as EIO.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -23,6 +28,8 @@ import { assembleDevices } from '../../src/engine/assemble.js';
 import { scrubArray } from '../../src/engine/scrub.js';
 import type { Level } from '../../src/format/types.js';
 import { Rng } from '../../src/rng.js';
+import type { Policy } from '../../src/format/types.js';
+import type { JournalAckPoint, UnsafeJournalSkip } from '../../src/engine/journal-policy-write.js';
 import { BLOCK_SIZE_BYTES, SECTOR_SIZE_BYTES } from '../../src/units.js';
 import { cloneDevices, makeMemoryMembers } from './memory-array.js';
 
@@ -38,6 +45,14 @@ export interface ExplorerOptions {
   failuresMax?: number;
   /** What the recorded run's members are: memory (default), image files, or loop devices over image files (root). */
   members?: 'memory' | 'files' | 'loop';
+  /** The consistency policy (default dirty-log). */
+  policy?: Policy;
+  /** journal policy: when a write's promise resolves. */
+  ackPoint?: JournalAckPoint;
+  /** journal policy, test only: leave a journal step out (the negative control). */
+  unsafeJournalSkip?: UnsafeJournalSkip;
+  /** Also recover each crashed image with each member lost (each pair too on RAID-6). */
+  loseMembers?: boolean;
 }
 
 export interface ExplorerResult {
@@ -53,16 +68,28 @@ interface Batch {
   startPos: number;
   ackPos: number;
   touchedBlocks: Set<number>;
+  /** Each write's blocks and the log length when its promise resolved (acknowledged). */
+  acks: { blocks: number[]; ackPos: number }[];
   before: Buffer;
   after: Buffer;
 }
 
 type Variant = 'all' | 'torn' | 'subset';
 
+/** The member sets a crashed image is recovered without: none, and with loseMembers each one (each pair on RAID-6). */
+function lossSets(raidDevices: number, level: Level, loseMembers: boolean): number[][] {
+  const sets: number[][] = [[]];
+  if (!loseMembers) return sets;
+  for (let a = 0; a < raidDevices; a++) sets.push([a]);
+  if (level === 6) for (let a = 0; a < raidDevices; a++) for (let b = a + 1; b < raidDevices; b++) sets.push([a, b]);
+  return sets;
+}
+
 export async function exploreCrashStates(options: ExplorerOptions): Promise<ExplorerResult> {
   const rng = new Rng(options.seed);
   const chunkSizeBytes = BLOCK_SIZE_BYTES;
-  const base = await makeMemoryMembers({ level: options.level, raidDevices: options.raidDevices, chunkSizeBytes, memberSizeBytes: 4 * 1024 * 1024 + 24 * chunkSizeBytes });
+  const policy = options.policy ?? 'dirty-log';
+  const base = await makeMemoryMembers({ level: options.level, raidDevices: options.raidDevices, chunkSizeBytes, memberSizeBytes: 4 * 1024 * 1024 + 24 * chunkSizeBytes, policy, dataJournalBytes: 256 * 1024 });
   // Some initial contents, written and closed cleanly: the frozen base image.
   {
     const { array } = await assembleDevices(base, { journal: { idleCleanMs: 0 } });
@@ -134,6 +161,8 @@ async function liveMembers(kind: 'memory' | 'files' | 'loop', baseImages: Buffer
 
 async function exploreRun(options: ExplorerOptions, rng: Rng, live: RecordingDevice[], log: RecordedOp[], baseImages: Buffer[]): Promise<ExplorerResult> {
   const { array } = await assembleDevices(live, { journal: { idleCleanMs: 0, unsafeSkipBarrier: options.unsafeSkipBarrier } });
+  array.journalAckPoint = options.ackPoint ?? 'durable';
+  if (options.unsafeJournalSkip) array.journalWriterForTests!.unsafeSkip = options.unsafeJournalSkip;
   const arrayBlocks = array.sizeBytes / BLOCK_SIZE_BYTES;
   let shadow = await array.read(0, array.sizeBytes);
   const batches: Batch[] = [];
@@ -151,25 +180,38 @@ async function exploreRun(options: ExplorerOptions, rng: Rng, live: RecordingDev
       writes.push({ offset, data: rng.bytes(length) });
     }
     const startPos = log.length;
-    await Promise.all(writes.map((write) => array.write(write.offset, write.data)));
+    const acks: Batch['acks'] = [];
+    await Promise.all(writes.map(async (write) => {
+      await array.write(write.offset, write.data);
+      const blocks = [];
+      for (let block = Math.floor(write.offset / BLOCK_SIZE_BYTES); block * BLOCK_SIZE_BYTES < write.offset + write.data.length; block++) blocks.push(block);
+      acks.push({ blocks, ackPos: log.length });
+    }));
     await array.flush();
     for (const write of writes) write.data.copy(shadow, write.offset);
-    batches.push({ startPos, ackPos: log.length, touchedBlocks: touched, before, after: Buffer.from(shadow) });
+    batches.push({ startPos, ackPos: log.length, touchedBlocks: touched, acks, before, after: Buffer.from(shadow) });
   }
   await array.close();
   shadow = Buffer.from(shadow);
 
   const result: ExplorerResult = { statesExplored: 0, logLength: log.length, failures: [], tornBlocksFound: 0, stripesRecovered: 0 };
   const variants: Variant[] = ['all', 'torn', 'subset', 'subset'];
+  const losses = lossSets(options.raidDevices, options.level, options.loseMembers ?? false);
+  const strict = policy === 'journal';
+  // Fewer states than cuts: cuts spread over the whole log (each round from another offset).
+  const stride = Math.max(1, Math.floor((log.length * losses.length) / options.states));
   let round = 0;
   while (result.statesExplored < options.states && result.failures.length < (options.failuresMax ?? 5)) {
-    for (let cut = 1; cut <= log.length && result.statesExplored < options.states; cut++) {
-      const variant = variants[round % variants.length]!;
+    for (let cut = 1 + (round % stride); cut <= log.length && result.statesExplored < options.states && result.failures.length < (options.failuresMax ?? 5); cut += stride) {
+      // Every variant in every round when cuts are strided (else one variant a round, as before).
+      const variant = variants[(round + (stride > 1 ? Math.floor(cut / stride) : 0)) % variants.length]!;
       if (variant === 'torn' && (log[cut - 1]!.kind !== 'write' || log[cut - 1]!.kind === 'write' && (log[cut - 1] as { data: Buffer }).data.length <= SECTOR_SIZE_BYTES)) continue;
-      const stateSeed = options.seed * 1_000_003 + round * 100_003 + cut;
-      const problem = await checkState(baseImages, log, cut, variant, new Rng(stateSeed), batches, shadow, arrayBlocks, result);
-      result.statesExplored++;
-      if (problem) result.failures.push(`seed ${options.seed} cut ${cut}/${log.length} variant ${variant} (state seed ${stateSeed}): ${problem}`);
+      for (const lost of losses) {
+        const stateSeed = options.seed * 1_000_003 + round * 100_003 + cut;
+        const problem = await checkState(baseImages, log, cut, variant, new Rng(stateSeed), batches, shadow, arrayBlocks, result, lost, strict);
+        result.statesExplored++;
+        if (problem) result.failures.push(`seed ${options.seed} cut ${cut}/${log.length} variant ${variant} lost [${lost.join(',')}] (state seed ${stateSeed}): ${problem}`);
+      }
     }
     round++;
   }
@@ -179,6 +221,7 @@ async function exploreRun(options: ExplorerOptions, rng: Rng, live: RecordingDev
 async function checkState(
   baseImages: Buffer[], log: RecordedOp[], cut: number, variant: Variant, rng: Rng,
   batches: Batch[], finalShadow: Buffer, arrayBlocks: number, result: ExplorerResult,
+  lost: number[] = [], strict = false,
 ): Promise<string | undefined> {
   const overlays = baseImages.map((image, i) => new OverlayDevice(image, `mem${i}`));
   // A member's writes before its last flush (inside the cut) are durable.
@@ -204,16 +247,22 @@ async function checkState(
 
   let array;
   try {
-    ({ array } = await assembleDevices(overlays, { journal: { idleCleanMs: 0 } }));
+    ({ array } = await assembleDevices(overlays.filter((_, i) => !lost.includes(i)), { journal: { idleCleanMs: 0 } }));
   } catch (error) {
     return `assemble/recovery failed: ${(error as Error).message}`;
   }
   try {
-    const scrub = await scrubArray(array, { restart: true });
-    if (scrub.mismatches.length > 0) return `parity inconsistent after recovery in stripe(s) ${scrub.mismatches.map((m) => m.stripe).join(', ')}`;
+    // With members lost there is nothing to check parity against: reading every block (the lost
+    // members' through parity) is the check.
+    if (lost.length === 0) {
+      const scrub = await scrubArray(array, { restart: true });
+      if (scrub.mismatches.length > 0) return `parity inconsistent after recovery in stripe(s) ${scrub.mismatches.map((m) => m.stripe).join(', ')}`;
+    }
     // The batch in progress at the cut (none when every batch was acknowledged).
     const current = batches.find((batch) => batch.ackPos > cut);
     const settled = current ? current.before : finalShadow;
+    const acknowledged = new Set<number>();
+    if (current && strict) for (const ack of current.acks) if (ack.ackPos <= cut) for (const block of ack.blocks) acknowledged.add(block);
     for (let block = 0; block < arrayBlocks; block++) {
       const at = block * BLOCK_SIZE_BYTES;
       const old = settled.subarray(at, at + BLOCK_SIZE_BYTES);
@@ -223,9 +272,14 @@ async function checkState(
         content = await array.read(at, BLOCK_SIZE_BYTES);
       } catch (error) {
         if ((error as { code?: string }).code !== 'E_BAD_BLOCK') throw error;
+        if (strict) return `block ${block} reads as EIO (the journal policy never gives EIO)`;
         if (!inFlight) return `block ${block} reads as EIO but no write was in flight there`;
         result.tornBlocksFound++;
         continue;
+      }
+      if (acknowledged.has(block)) {
+        if (content.equals(current!.after.subarray(at, at + BLOCK_SIZE_BYTES))) continue;
+        return `block ${block} was acknowledged but reads as ${content.equals(old) ? 'its old content (lost)' : 'neither old nor new'}`;
       }
       if (content.equals(old)) continue;
       if (inFlight && content.equals(current.after.subarray(at, at + BLOCK_SIZE_BYTES))) continue;

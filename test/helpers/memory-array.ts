@@ -17,15 +17,18 @@ export interface MemoryArrayOptions {
   memberSizeBytes?: number;
   layout?: LayoutName;
   policy?: Policy;
+  /** journal policy: the data journal per member (added to the member size). Default 512 KiB. */
+  dataJournalBytes?: number;
 }
 
 export async function makeMemoryMembers(options: MemoryArrayOptions): Promise<MemoryDevice[]> {
   const count = options.raidDevices + (options.spares ?? 0);
-  const memberSizeBytes = options.memberSizeBytes ?? 4 * MIB + 16 * (options.chunkSizeBytes ?? 64 * 1024);
+  const dataJournalBytes = options.policy === 'journal' ? options.dataJournalBytes ?? 512 * 1024 : 0;
+  const memberSizeBytes = (options.memberSizeBytes ?? 4 * MIB + 16 * (options.chunkSizeBytes ?? 64 * 1024)) + dataJournalBytes;
   const devices = Array.from({ length: count }, (_, index) => new MemoryDevice(memberSizeBytes, `mem${index}`));
   await writeNewArray(devices, {
     level: options.level, layout: options.layout ?? defaultLayout(options.level), chunkSizeBytes: options.chunkSizeBytes ?? 64 * 1024,
-    policy: options.policy ?? 'dirty-log', raidDevices: options.raidDevices, name: 'test', zeroMetadata: false, parityInSync: true,
+    policy: options.policy ?? 'dirty-log', dataJournalBytes, raidDevices: options.raidDevices, name: 'test', zeroMetadata: false, parityInSync: true,
   });
   return devices;
 }

@@ -44,6 +44,8 @@ export interface SimOptions {
   traceIo?: boolean;
   /** Sabotage for the negative control: release writers before the journal record is durable. */
   unsafeSkipBarrier?: boolean;
+  /** The consistency policy (default dirty-log). */
+  policy?: 'dirty-log' | 'journal';
 }
 
 export interface SimResult {
@@ -261,8 +263,13 @@ class Simulation {
   // ---- set-up, crash, reassembly --------------------------------------------------------
 
   private newDevice(): SimDevice {
-    const sizeBytes = DATA_OFFSET_BYTES + this.config.stripes * this.config.chunkSizeBytes;
+    const sizeBytes = DATA_OFFSET_BYTES + this.config.stripes * this.config.chunkSizeBytes + this.dataJournalBytes;
     return new SimDevice(this.world, `sim${this.nextMemberNumber++}`, sizeBytes);
+  }
+
+  /** The journal policy's data journal on each member (the smallest). */
+  private get dataJournalBytes(): number {
+    return this.options.policy === 'journal' ? 256 * 1024 : 0;
   }
 
   private journalOptions() {
@@ -279,7 +286,7 @@ class Simulation {
     this.members = Array.from({ length: count }, () => this.newDevice());
     this.world.instant = true;
     await writeNewArray(this.members, {
-      level: this.level, layout: this.config.layout, chunkSizeBytes: this.config.chunkSizeBytes, policy: 'dirty-log',
+      level: this.level, layout: this.config.layout, chunkSizeBytes: this.config.chunkSizeBytes, policy: this.options.policy ?? 'dirty-log', dataJournalBytes: this.dataJournalBytes,
       raidDevices: this.config.raidDevices, name: 'sim', zeroMetadata: false, parityInSync: true,
     });
     // Some content to start from, written and closed cleanly.
@@ -704,7 +711,7 @@ class Simulation {
       this.trace(`arm flush EIO on ${target.device.path}`);
       return;
     }
-    const region: RegionKind = this.rng.pick(['data', 'data', 'journal', 'journal', 'superblock-primary', 'superblock-secondary', 'write-intent', 'bad-blocks']);
+    const region: RegionKind = this.rng.pick(['data', 'data', this.options.policy === 'journal' ? 'data-journal' : 'journal', 'journal', 'superblock-primary', 'superblock-secondary', 'write-intent', 'bad-blocks']);
     target.device.armed.push({ kind: 'write', region, label: `write-eio:${region}` });
     this.trace(`arm write EIO (${region}) on ${target.device.path}`);
   }
@@ -898,6 +905,7 @@ export interface CampaignOptions {
   /** Replays one seed with its trace printed. */
   onlySeed?: number;
   unsafeSkipBarrier?: boolean;
+  policy?: 'dirty-log' | 'journal';
   /** Stop after this many failing seeds. */
   failingSeedsMax?: number;
 }
@@ -927,7 +935,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignSum
     const lines: string[] = [];
     const trace = options.onlySeed !== undefined ? (line: string) => { lines.push(line); } : undefined;
     const seedStartedMs = Date.now();
-    const result = await runSimulationSeed({ level: options.level, seed, operations: options.operations, trace, traceIo: trace !== undefined && process.env.JRAID_SIM_TRACE_IO === '1', unsafeSkipBarrier: options.unsafeSkipBarrier });
+    const result = await runSimulationSeed({ level: options.level, seed, operations: options.operations, trace, traceIo: trace !== undefined && process.env.JRAID_SIM_TRACE_IO === '1', unsafeSkipBarrier: options.unsafeSkipBarrier, policy: options.policy });
     const seedMs = Date.now() - seedStartedMs;
     if (!slowest || seedMs > slowest.ms) slowest = { seed, ms: seedMs, io: result.ioCompleted };
     if (trace) console.log(lines.join('\n'));

@@ -1,5 +1,5 @@
-// Proves the recovery-needed table: every combination of policy, journal state, dirty flag and
-// resync progress matches exactly one row, recoveryNeeded reads each from an array's state, and
+// Proves the recovery-needed table: every combination of policy, journal state (the dirty-log
+// record, or the journal policy's live updates), dirty flag and resync progress matches exactly one row, recoveryNeeded reads each from an array's state, and
 // no state that may hide an inconsistency is ever judged to need nothing.
 import { describe, expect, it } from 'vitest';
 import { allCombinations, matchingRows } from '../../src/decision-table.js';
@@ -15,7 +15,8 @@ function arrayShowing(facts: RecoveryFacts) {
     : { arrayUuid: Buffer.alloc(16), generation: 5, clean: facts.journal === 'clean', entries: facts.journal === 'dirty' ? [{ volumeId: 1, stripe: 3, checks: [] }] : [] };
   return {
     sb: { policy: facts.policy, flags: facts.dirtyFlag ? FLAG_DIRTY : 0, resyncOffsetBytes: facts.resyncIncomplete ? 4096 : DATA_SIZE_BYTES, dataSizeBytes: DATA_SIZE_BYTES },
-    journalRecord: record,
+    journalRecord: facts.policy === 'journal' ? undefined : record,
+    dataJournalLive: facts.policy !== 'journal' || facts.journal === 'none' ? undefined : facts.journal === 'dirty' ? 2 : 0,
   };
 }
 
@@ -39,11 +40,12 @@ describe('recovery-needed table', () => {
     }
   });
 
-  it('a dirty journal (dirty-log), a dirty flag (no journal) or an unfinished resync always needs recovery', () => {
+  it('a dirty journal (dirty-log, or the journal policy\'s live updates), a dirty flag (no journal) or an unfinished resync always needs recovery', () => {
     for (const facts of combinations) {
       const action = recoveryNeeded(arrayShowing(facts));
       if (facts.policy === 'dirty-log' && facts.journal === 'dirty') expect(action).toBe('dirty-stripes');
-      if (facts.policy !== 'dirty-log' && facts.dirtyFlag) expect(action).toBe('full-resync');
+      if (facts.policy === 'journal' && facts.journal === 'dirty') expect(action).toBe('data-journal');
+      else if (facts.policy !== 'dirty-log' && facts.dirtyFlag) expect(action).toBe('full-resync');
       if (facts.resyncIncomplete) expect(action).not.toBe('none');
     }
   });

@@ -6,6 +6,7 @@ import type { ByteMap, FieldType } from '../../src/format/codec.js';
 import { BLOCK_CHECK_FIELDS, JOURNAL_RECORD_HEADER_FIELDS, STRIPE_ENTRY_FIELDS } from '../../src/format/journal-record.js';
 import { MEMBER_ENTRY_FIELDS, REGION_ENTRY_FIELDS, SUPERBLOCK_FIELDS } from '../../src/format/superblock.js';
 import { WRITE_INTENT_HEADER_FIELDS } from '../../src/format/write-intent.js';
+import { DATA_JOURNAL_ENTRY_FIELDS } from '../../src/format/data-journal-entry.js';
 
 const FORMAT_MD = readFileSync(new URL('../../docs/FORMAT.md', import.meta.url), 'utf8');
 
@@ -68,6 +69,7 @@ const EXPECTED: { heading: string; map: ByteMap<string> }[] = [
   { heading: 'Record', map: JOURNAL_RECORD_HEADER_FIELDS },
   { heading: 'Record', map: STRIPE_ENTRY_FIELDS },
   { heading: 'Record', map: BLOCK_CHECK_FIELDS },
+  { heading: 'Entry (4096 bytes)', map: DATA_JOURNAL_ENTRY_FIELDS },
   { heading: 'Write-intent region', map: WRITE_INTENT_HEADER_FIELDS },
   { heading: 'Bad-block region', map: BAD_BLOCKS_HEADER_FIELDS },
   { heading: 'Bad-block region', map: BAD_BLOCK_RANGE_FIELDS },

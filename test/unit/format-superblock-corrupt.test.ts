@@ -156,7 +156,8 @@ const GEOMETRY_CASES: Case[] = [
 
 const REGION_CASES: Case[] = [
   { what: 'region table of 17 entries', edit: u16(AT.regionCount, 17), reason: 'region table of 17 entries (max 16)' },
-  { what: 'unknown region kind 7', edit: u16(region(2), 7), reason: 'region 2 has unknown kind 7' },
+  { what: 'unknown region kind 8', edit: u16(region(2), 8), reason: 'region 2 has unknown kind 8' },
+  { what: 'policy journal without the data-journal region', edit: u8(AT.policy, 3), reason: 'policy journal requires the data-journal region, and the region table has none' },
   { what: 'region kind 0', edit: u16(region(0), 0), reason: 'region 0 has unknown kind 0' },
   {
     what: 'overlapping regions (write-intent moved into bad-blocks)',

@@ -15,7 +15,7 @@ const CRC_AT = 4092;
 function makeSuperblock(level: Level, layout: LayoutName, raidDevices: number, spares: number): Superblock {
   const memberSizeBytes = 64 * MIB + 12 * KIB;
   const chunkSizeBytes = 64 * KIB;
-  const regions = buildMemberLayout(memberSizeBytes);
+  const regions = buildMemberLayout(memberSizeBytes, MIB); // the journal policy's data journal
   const dataSizeBytes = alignDown(findRegion(regions, 'data')!.sizeBytes, chunkSizeBytes);
   const members: MemberEntry[] = Array.from({ length: raidDevices + spares }, (_, index) => ({
     uuid: Buffer.alloc(16, index + 1),

@@ -29,7 +29,8 @@ function makeSuperblock(shape: Shape): Superblock {
   const raidDevices = shape.raidDevices ?? minRaidDevices(level) + 1;
   const chunkSizeBytes = shape.chunkSizeBytes ?? 64 * KIB;
   const memberSizeBytes = shape.memberSizeBytes ?? 64 * MIB;
-  const regions = buildMemberLayout(memberSizeBytes);
+  const policy = shape.policy ?? 'journal';
+  const regions = buildMemberLayout(memberSizeBytes, policy === 'journal' ? MIB : 0);
   const dataSizeBytes = alignDown(findRegion(regions, 'data')!.sizeBytes, chunkSizeBytes);
   const members: MemberEntry[] = Array.from({ length: raidDevices + (shape.spares ?? 0) }, (_, index) => ({
     uuid: uuidFor(index + 1),
@@ -42,7 +43,7 @@ function makeSuperblock(shape: Shape): Superblock {
   return {
     versionMajor: 1, versionMinor: 0, arrayUuid: uuidFor(0), memberUuid: members[0]!.uuid, name: shape.name ?? 'rt',
     createdAtMs: 1_650_000_000_000, updatedAtMs: 1_650_000_000_999, events: 7,
-    level, layout: shape.layout ?? (level === 4 ? 'parity-last' : 'left-symmetric'), policy: shape.policy ?? 'journal',
+    level, layout: shape.layout ?? (level === 4 ? 'parity-last' : 'left-symmetric'), policy,
     raidDevices, chunkSizeBytes, flags: 0, memberSizeBytes, dataSizeBytes,
     arraySizeBytes: dataSizeBytes * (raidDevices - parityCount(level)), writeIntentChunkBytes: MIB,
     resyncOffsetBytes: dataSizeBytes, scrubOffsetBytes: 0, thisIndex: 0, regions, members,

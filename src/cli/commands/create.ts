@@ -22,6 +22,7 @@ interface CreateCliOptions extends CommonOptions {
   force?: boolean;
   consistencyPolicy?: string;
   clusterNodes?: number;
+  journalSize?: number;
   saveConfig?: boolean;
 }
 
@@ -45,7 +46,8 @@ export function registerCreate(program: Command, run: Run): void {
     .option('-z, --size <size>', 'size of image files to create where a member path does not exist (bare number: KiB)', kibDefaultArg)
     .option('--assume-clean', 'do not compute parity: the members are known to be zeroed or in sync')
     .option('-f, --force', 'overwrite members that hold another jraid array, a file system, swap, LVM, md or a partition table')
-    .option('--consistency-policy <policy>', 'dirty-log (default) or resync')
+    .option('--consistency-policy <policy>', 'dirty-log (default), journal or resync')
+    .option('--journal-size <size>', 'journal policy: the data journal on each member (bare number: KiB; default 16M)', kibDefaultArg)
     .option('--cluster-nodes <count>', 'journal areas for this many cluster nodes (jraid daemon --cluster; format 1.2)', intArg)
     .option('--save-config', 'add the array to the config file'))
     .action((members: string[], options: CreateCliOptions) => run(create(members, options)));
@@ -62,6 +64,7 @@ async function create(members: string[], options: CreateCliOptions): Promise<num
     level, raidDevices: options.raidDevices, paths: members, spareCount: options.spareDevices,
     chunkSizeBytes: options.chunk, layout: options.layout, name: options.name, createSizeBytes: options.size,
     assumeClean: options.assumeClean, force: options.force, policy: options.consistencyPolicy, clusterNodes: options.clusterNodes,
+    journalSizeBytes: options.journalSize,
   }, (p) => progress.update(p.doneBytes, p.totalBytes));
   progress.done();
   const sb = result.superblock;
@@ -74,6 +77,7 @@ async function create(members: string[], options: CreateCliOptions): Promise<num
     name: sb.name, uuid, level: sb.level, layout: sb.layout, chunkSizeBytes: sb.chunkSizeBytes,
     raidDevices: sb.raidDevices, spareDevices: members.length - sb.raidDevices, arraySizeBytes: sb.arraySizeBytes,
     memberDataSizeBytes: sb.dataSizeBytes, consistencyPolicy: sb.policy,
+    journalSizeBytes: sb.regions.find((region) => region.kind === 'data-journal')?.sizeBytes ?? null,
     members: members.map((path, number) => ({ path, number, role: sb.members[number]?.role ?? null, state: sb.members[number]?.state ?? 'spare', memberUuid: sb.members[number] ? formatUuid(sb.members[number]!.uuid) : null })),
     createdPaths: result.createdPaths,
     parity: result.parityInitialised, savedConfig: options.saveConfig ? configFor(options) : null,
@@ -90,6 +94,7 @@ async function create(members: string[], options: CreateCliOptions): Promise<num
       ['Layout', sb.layout],
       ['Chunk Size', formatSizeBytes(sb.chunkSizeBytes)],
       ['Consistency Policy', sb.policy],
+      ...(sb.policy === 'journal' ? [['Journal Size', `${formatSizeBytes(sb.regions.find((region) => region.kind === 'data-journal')!.sizeBytes)} per member`] as [string, string]] : []),
       ['Parity', parityNote],
       ...(result.createdPaths.length ? [['Created', result.createdPaths.join(', ')] as [string, string]] : []),
       ...(options.saveConfig ? [['Config', `saved to ${configFor(options)}`] as [string, string]] : []),

@@ -52,6 +52,9 @@ export function formatDetail(spec: string, info: ArrayDetail): string {
     ...(info.journal ? [['Journal', info.journal.clean
       ? `clean${info.journal.generation !== null ? ` (generation ${info.journal.generation})` : ''}`
       : `dirty (generation ${info.journal.generation}): ${info.journal.dirtyStripes.length} stripe(s) listed${info.journal.dirtyStripes.length ? '; jraid recover restores them' : ''}`] as [string, string]] : []),
+    ...(info.dataJournal ? [['Data Journal', `${formatSizeBytes(info.dataJournal.sizeBytes)} per member, ${info.dataJournal.usedPercent}% used, ${info.dataJournal.updatesInFlight} update(s) in flight`
+      + (info.dataJournal.full ? `; FULL: ${info.dataJournal.writersWaiting} writer(s) waiting for room` : '')
+      + (info.dataJournal.pendingRecovery ? `; ${info.dataJournal.pendingRecovery} interrupted update(s): jraid recover settles them` : '')] as [string, string]] : []),
     ...(info.badBlocks.length ? [['Bad Blocks', `${info.badBlocks.reduce((sum, r) => sum + r.blockCount, 0)} block(s) read as EIO until rewritten`] as [string, string]] : []),
     ['Events', info.events],
     ['Creation Time', info.createdAt],

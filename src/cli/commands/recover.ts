@@ -10,7 +10,7 @@ interface RecoverCliOptions extends CommonOptions { force?: boolean }
 
 export function registerRecover(program: Command, run: Run): void {
   withCommonOptions(program.command('recover')
-    .description('after an unclean shutdown: restore parity of the stripes the journal lists (resync arrays: every stripe)')
+    .description('after an unclean shutdown: restore parity of the stripes the journal lists (journal arrays: settle the interrupted updates; resync arrays: every stripe)')
     .argument('<array>', 'NAME from the config file, or MEMBER,MEMBER,...')
     .option('-f, --force', "recover a dirty degraded array: the lost member's blocks in dirty stripes are recorded bad (EIO until rewritten)"))
     .action((spec: string, options: RecoverCliOptions) => run(recoverCommand(spec, options)));
@@ -35,7 +35,9 @@ async function recoverCommand(spec: string, options: RecoverCliOptions): Promise
     if (!result.recovered) return `jraid: ${name} was shut down cleanly: nothing to recover`;
     const what = result.action === 'full-resync'
       ? `full resync of ${result.stripes.length} stripe(s) (no journal)`
-      : `resynced ${result.stripes.length} dirty stripe(s) listed by journal generation ${result.generation}: ${result.stripes.slice(0, 32).join(', ')}${result.stripes.length > 32 ? ', ...' : ''}`;
+      : result.dataJournal
+        ? `settled ${result.dataJournal.updates} interrupted update(s) from the data journals, ${result.dataJournal.rolledForward} rolled forward (${Object.entries(result.dataJournal.rules).map(([rule, count]) => `${rule}: ${count}`).join(', ')})`
+        : `resynced ${result.stripes.length} dirty stripe(s) listed by journal generation ${result.generation}: ${result.stripes.slice(0, 32).join(', ')}${result.stripes.length > 32 ? ', ...' : ''}`;
     const lines = [`jraid: recovered ${name}: ${what} in ${result.seconds.toFixed(2)} s`];
     for (const range of [...result.tornBlocks, ...result.lostBlocks, ...result.unreadableBlocks]) {
       lines.push(`  bad: array bytes ${range.firstBlock * 4096}..${(range.firstBlock + range.blockCount) * 4096 - 1} (${range.reason}): read as EIO until rewritten`);

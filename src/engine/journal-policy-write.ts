@@ -1,0 +1,288 @@
+// The journal policy's write path (seed 002 claim 5), under the stripe's lock. A stripe write is
+// split into updates, each some rows of one data chunk (at most UPDATE_ROWS_MAX), run one after
+// the other. For each update:
+//
+//   data manager (the data chunk's member)       parity managers (P, and Q on RAID-6)
+//   a1  read the old data (or rebuild it)        b3  read the old parity
+//   a4/a5 new data to its new address in the     b1/b4 the delta (old XOR new data, claim 8)
+//       journal, entry "issued"; flush               to the journal, entry "received"; flush
+//   a10/a14 entry "completed"; flush             b5-b11 new parity (old parity XOR the delta,
+//                                                    times g^i for Q) to its new address,
+//                                                    entry "completed"; flush
+//   a11/b10 once both sides completed: the in-place copies rewritten
+//   a14/b13 the journal space freed at the next checkpoint (journal/data-journal.ts)
+//
+// Each step's flush is shared with every other step on that member (group commit). The write
+// is acknowledged (`acked`) at the level asked: `durable` once every side completed (a13),
+// `atomic` once the data side completed and every parity side holds the delta (a8: either side
+// alone now rolls it forward, journal/data-journal-plan.ts). `fast` is the daemon's (it replies
+// before the write, and only FLUSH/FUA wait). A member whose journal write fails is failed, and
+// the update goes on without it: recovery then reads the other side.
+
+import { DeviceIoError } from '../device/block-device.js';
+import type { StripeMap } from '../geometry/geometry.js';
+import { computeP, computeQ, gfMulXorInto, reconstructRow, xorInto } from '../parity/parity.js';
+import { gfPow2 } from '../parity/gf256.js';
+import { UPDATE_ROWS_MAX, type DataJournal, type Reservation } from '../journal/data-journal.js';
+import type { DataJournalSide } from '../format/data-journal-entry.js';
+import { JraidError } from '../errors.js';
+import { BLOCK_SIZE_BYTES, assert } from '../units.js';
+import type { MemberDisk } from './member-disk.js';
+import { slotRoles, type StripeHost } from './stripe-host.js';
+import type { StripePiece } from './write-path.js';
+
+/** When a journal-policy write is acknowledged (the engine's part of toughness). */
+export type JournalAckPoint = 'durable' | 'atomic';
+
+export interface JournalPolicyHost extends StripeHost {
+  readonly dataJournal: DataJournal | undefined;
+  readonly journalAckPoint: JournalAckPoint;
+}
+
+/** Some rows of one data chunk: one update. */
+interface Update {
+  dataIndex: number;
+  rowFirst: number;
+  rowCount: number;
+  piece: StripePiece;
+}
+
+/** One manager's part in an update. */
+interface Side {
+  side: DataJournalSide;
+  role: number;
+  slot: number;
+  disk: MemberDisk | undefined;
+  failed: boolean;
+}
+
+/** Test only: a journal step left out, to prove the crash explorer catches it. */
+export type UnsafeJournalSkip = 'none' | 'data-completed-flush' | 'apply-before-completed';
+
+export class JournalPolicyWriter {
+  private readonly host: JournalPolicyHost;
+  unsafeSkip: UnsafeJournalSkip = 'none';
+
+  constructor(host: JournalPolicyHost) {
+    this.host = host;
+  }
+
+  /**
+   * Writes `pieces` of one stripe. `acked` resolves at the acknowledgement point; `finished` once
+   * every update is applied in place. The caller holds the stripe's lock until `finished`.
+   */
+  writeStripe(stripe: number, pieces: StripePiece[]): { acked: Promise<void>; finished: Promise<void> } {
+    let ack!: () => void;
+    let nack!: (error: unknown) => void;
+    const acked = new Promise<void>((resolve, reject) => { ack = resolve; nack = reject; });
+    const updates = splitUpdates(pieces, this.host.geometry.blocksPerChunk);
+    const finished = (async () => {
+      try {
+        for (let i = 0; i < updates.length; i++) {
+          const last = i === updates.length - 1;
+          await this.runUpdate(stripe, updates[i]!, last ? ack : () => {});
+        }
+      } catch (error) {
+        nack(error);
+        throw error;
+      }
+      ack();
+    })();
+    finished.catch(() => {}); // the caller sees the error through `acked` or its own await
+    return { acked, finished };
+  }
+
+  private async runUpdate(stripe: number, update: Update, ack: () => void): Promise<void> {
+    const host = this.host;
+    const dataJournal = host.dataJournal;
+    assert(dataJournal, 'the journal policy writes through its data journal');
+    const g = host.geometry;
+    const B = BLOCK_SIZE_BYTES;
+    assert(host.locks.isHeld(stripe), `stripe ${stripe} written under its lock`);
+    host.checkAlive();
+    const map = g.stripeMap(stripe);
+    const k = g.dataDisks;
+    const lengthBytes = update.rowCount * B;
+    const memberDataOffsetBytes = g.memberDataOffsetBytes(stripe, update.rowFirst * B);
+
+    const sides: Side[] = [{ side: 'data', role: map.dataRoles[update.dataIndex]!, slot: update.dataIndex, disk: undefined, failed: false }];
+    sides.push({ side: 'p', role: map.pRole, slot: k, disk: undefined, failed: false });
+    if (map.qRole >= 0) sides.push({ side: 'q', role: map.qRole, slot: k + 1, disk: undefined, failed: false });
+    for (const side of sides) side.disk = host.members.writableDisk(side.role);
+
+    // a1/b3: the old data and parity rows (rebuilt where a member cannot give them).
+    const old = await this.readOldRows(stripe, map, update.rowFirst, update.rowCount);
+    const newData = Buffer.from(old[update.dataIndex]!);
+    const blockStart = update.rowFirst * B;
+    const from = Math.max(update.piece.chunkOffsetBytes, blockStart);
+    const to = Math.min(update.piece.chunkOffsetBytes + update.piece.data.length, blockStart + lengthBytes);
+    update.piece.data.copy(newData, from - blockStart, from - update.piece.chunkOffsetBytes, to - update.piece.chunkOffsetBytes);
+    // a7: the delta, old XOR new (claim 8), and b6: the new parity from it.
+    const delta = Buffer.from(old[update.dataIndex]!);
+    xorInto(delta, newData);
+    const newParity = new Map<DataJournalSide, Buffer>();
+    newParity.set('p', Buffer.from(old[k]!));
+    xorInto(newParity.get('p')!, delta);
+    if (map.qRole >= 0) {
+      const q = Buffer.from(old[k + 1]!);
+      gfMulXorInto(q, delta, gfPow2(map.qExponents[update.dataIndex]!));
+      newParity.set('q', q);
+    }
+
+    const present = sides.filter((side) => side.disk);
+    const { seq, reservations } = await dataJournal.begin(present.map((side) => ({
+      member: side.disk!, entries: 2, payloadBlocks: side.side === 'data' ? update.rowCount : 2 * update.rowCount,
+    })));
+    try {
+      // Degraded: the stripe's write-intent mark is durable before its in-place copies change.
+      if (sides.some((side) => !side.disk) || host.members.lostRoles().length > 0) await host.writeIntent.markStripe(stripe);
+      const base = { stripe, dataIndex: update.dataIndex, rowFirst: update.rowFirst, rowCount: update.rowCount, seq };
+      const step = async (side: Side, fn: (reservation: Reservation) => Promise<void>) => {
+        if (!side.disk || side.failed) return;
+        try {
+          await fn(reservations.get(side.disk)!);
+        } catch (error) {
+          if (!(error instanceof DeviceIoError)) throw error;
+          side.failed = true;
+          await host.writeIntent.markStripe(stripe);
+          await host.failMember(host.members.indexOfDisk(side.disk), `data-journal write failed: ${error.message}`);
+        }
+      };
+      const manager = (side: Side) => dataJournal.manager(side.disk!);
+      const appliedBelow = () => dataJournal.appliedBelow;
+      const dataSide = sides[0]!;
+      const paritySides = sides.slice(1);
+      let paritiesReceived = 0;
+      let atomicReached = false;
+      const maybeAtomic = () => {
+        if (atomicReached || host.journalAckPoint !== 'atomic') return;
+        atomicReached = true;
+        ack();
+      };
+      const dataDone = (async () => {
+        // a4/a5: new data to its new address, "write issued"; a10/a14: "write completed".
+        await step(dataSide, (r) => manager(dataSide).journalStep(r.entries[0]!, { ...base, appliedBelow: appliedBelow(), step: 'issued', side: 'data', payloadBlock: r.payloadFirst }, newData));
+        await step(dataSide, (r) => this.unsafeSkip === 'data-completed-flush'
+          // The negative control: "completed" written but not waited durable.
+          ? manager(dataSide).writeEntry(r.entries[1]!, { ...base, appliedBelow: appliedBelow(), step: 'data-completed', side: 'data', payloadBlock: 0, payloadCrc: 0 })
+          : manager(dataSide).journalStep(r.entries[1]!, { ...base, appliedBelow: appliedBelow(), step: 'data-completed', side: 'data', payloadBlock: 0 }));
+      })();
+      const received = paritySides.map(async (side) => {
+        // b1/b4: the update and its delta received.
+        await step(side, (r) => manager(side).journalStep(r.entries[0]!, { ...base, appliedBelow: appliedBelow(), step: 'received', side: side.side, payloadBlock: r.payloadFirst }, delta));
+        paritiesReceived++;
+      });
+      const parityDone = paritySides.map(async (side, i) => {
+        await received[i];
+        // b5-b11: the new parity to its new address, "parity update completed".
+        await step(side, (r) => manager(side).journalStep(r.entries[1]!, { ...base, appliedBelow: appliedBelow(), step: 'parity-completed', side: side.side, payloadBlock: r.payloadFirst + update.rowCount }, newParity.get(side.side)!));
+      });
+      if (host.journalAckPoint === 'atomic') {
+        await Promise.all([dataDone, ...received]);
+        assert(paritiesReceived === paritySides.length, 'every parity side received the delta (or its member failed)');
+        host.checkAlive();
+        await host.members.stateDurable();
+        maybeAtomic();
+      }
+      if (this.unsafeSkip !== 'apply-before-completed') await Promise.all([dataDone, ...parityDone]);
+      host.checkAlive();
+      // a13: both sides completed; the write is durable. A member failed on the way is durably faulty first.
+      await host.members.stateDurable();
+      if (host.journalAckPoint === 'durable') ack();
+      // a11/b10: the in-place copies rewritten from the buffers (the journal holds them too).
+      await Promise.all(sides.map(async (side) => {
+        if (!side.disk || side.failed) return;
+        const bytes = side.side === 'data' ? newData : newParity.get(side.side)!;
+        try {
+          await side.disk.writeData(memberDataOffsetBytes, bytes);
+        } catch (error) {
+          if (!(error instanceof DeviceIoError)) throw error;
+          await host.writeIntent.markStripe(stripe);
+          await host.failMember(host.members.indexOfDisk(side.disk), `write error: ${error.message}`);
+        }
+      }));
+      if (this.unsafeSkip === 'apply-before-completed') await Promise.all([dataDone, ...parityDone]);
+      host.checkAlive();
+      await host.members.stateDurable();
+    } catch (error) {
+      dataJournal.abandon(seq, error);
+      throw error;
+    }
+    // a14/b13: the journal space of this update frees at the next checkpoint.
+    dataJournal.applied(seq);
+  }
+
+  /**
+   * The rows of every slot of the stripe (data 0..k-1, P, Q) as they are now: read, and rebuilt
+   * from the others where a member is lost or its read fails.
+   */
+  private async readOldRows(stripe: number, map: StripeMap, rowFirst: number, rowCount: number): Promise<Buffer[]> {
+    const host = this.host;
+    const g = host.geometry;
+    const B = BLOCK_SIZE_BYTES;
+    const roles = slotRoles(map);
+    const k = g.dataDisks;
+    const hasQ = map.qRole >= 0;
+    const memberDataOffsetBytes = g.memberDataOffsetBytes(stripe, rowFirst * B);
+    const bufs: (Buffer | null)[] = roles.map(() => null);
+    await Promise.all(roles.map(async (role, slot) => {
+      const disk = host.members.readableDisk(role, stripe);
+      if (!disk) return;
+      const buf = Buffer.alloc(rowCount * B);
+      try {
+        await disk.readData(memberDataOffsetBytes, buf);
+        bufs[slot] = buf;
+      } catch (error) {
+        if (!(error instanceof DeviceIoError)) throw error;
+      }
+    }));
+    const missing = bufs.filter((buf) => buf === null).length;
+    if (missing > g.parityDisks) {
+      throw new JraidError('E_IO', `stripe ${stripe}: ${missing} members cannot be read, more than level ${host.members.sb.level} can rebuild`, {
+        hint: 'check the members with examine; nothing was written to this stripe',
+      });
+    }
+    if (missing === 0) return bufs as Buffer[];
+    const out = roles.map(() => Buffer.alloc(rowCount * B));
+    for (let r = 0; r < rowCount; r++) {
+      const view = (slot: number) => bufs[slot] ? bufs[slot]!.subarray(r * B, (r + 1) * B) : null;
+      const row = reconstructRow({
+        data: Array.from({ length: k }, (_, i) => view(i)),
+        p: view(k),
+        q: hasQ ? view(k + 1) : undefined,
+      }, B, map.qExponents);
+      row.data.forEach((block, i) => out[i]!.set(block, r * B));
+      out[k]!.set(row.p, r * B);
+      if (hasQ) out[k + 1]!.set(row.q!, r * B);
+    }
+    return out;
+  }
+}
+
+/** Splits a stripe's pieces into updates of at most UPDATE_ROWS_MAX rows of one chunk. */
+export function splitUpdates(pieces: readonly StripePiece[], blocksPerChunk: number): Update[] {
+  const B = BLOCK_SIZE_BYTES;
+  const updates: Update[] = [];
+  for (const piece of pieces) {
+    const firstRow = Math.floor(piece.chunkOffsetBytes / B);
+    const endRow = Math.ceil((piece.chunkOffsetBytes + piece.data.length) / B);
+    assert(endRow <= blocksPerChunk, 'a piece lies inside its chunk');
+    for (let row = firstRow; row < endRow; row += UPDATE_ROWS_MAX) {
+      updates.push({ dataIndex: piece.dataIndex, rowFirst: row, rowCount: Math.min(UPDATE_ROWS_MAX, endRow - row), piece });
+    }
+  }
+  return updates;
+}
+
+/** Computes P (and Q) of whole rows: recovery's helper. */
+export function parityOfRows(data: readonly Buffer[], map: StripeMap, rowCount: number): { p: Buffer; q: Buffer | undefined } {
+  const B = BLOCK_SIZE_BYTES;
+  const p = Buffer.alloc(rowCount * B);
+  const q = map.qRole >= 0 ? Buffer.alloc(rowCount * B) : undefined;
+  for (let r = 0; r < rowCount; r++) {
+    const row = data.map((buf) => buf.subarray(r * B, (r + 1) * B));
+    computeP(row, p.subarray(r * B, (r + 1) * B));
+    if (q) computeQ(row, q.subarray(r * B, (r + 1) * B), map.qExponents);
+  }
+  return { p, q };
+}
