@@ -381,14 +381,19 @@ export class DataJournal {
     for (const wake of this.roomWaiters.splice(0)) wake();
   }
 
+  /** A checkpoint entry: every update numbered below `appliedBelow` is applied in place. */
+  private checkpointEntry(appliedBelow: number): Buffer {
+    return encodeDataJournalEntry({
+      arrayUuid: this.options.arrayUuid, appliedBelow, step: 'checkpoint', side: 'data', seq: 0, stripe: 0, dataIndex: 0, rowFirst: 0, rowCount: 0, payloadBlock: 0, payloadCrc: 0, epoch: this.epoch,
+    });
+  }
+
   /** Writes checkpoint `appliedBelow` to every member in the array and makes it durable there. */
   async writeCheckpoint(appliedBelow: number): Promise<void> {
     const slot = this.checkpointCount++ % CHECKPOINT_SLOTS;
     await Promise.all(this.options.members().map(async (member) => {
       try {
-        await member.writeRegion('data-journal', slot * BLOCK_SIZE_BYTES, encodeDataJournalEntry({
-          arrayUuid: this.options.arrayUuid, appliedBelow, step: 'checkpoint', side: 'data', seq: 0, stripe: 0, dataIndex: 0, rowFirst: 0, rowCount: 0, payloadBlock: 0, payloadCrc: 0, epoch: this.epoch,
-        }));
+        await member.writeRegion('data-journal', slot * BLOCK_SIZE_BYTES, this.checkpointEntry(appliedBelow));
         await member.flush();
       } catch (error) {
         if (!(error instanceof DeviceIoError)) throw error;
@@ -417,9 +422,7 @@ export class DataJournal {
         });
         const order = Array.from({ length: CHECKPOINT_SLOTS }, (_, slot) => slot).sort((a, b) => held[a]! - held[b]!);
         for (const slot of order) {
-          await member.writeRegion('data-journal', slot * BLOCK_SIZE_BYTES, encodeDataJournalEntry({
-            arrayUuid: this.options.arrayUuid, appliedBelow, step: 'checkpoint', side: 'data', seq: 0, stripe: 0, dataIndex: 0, rowFirst: 0, rowCount: 0, payloadBlock: 0, payloadCrc: 0, epoch: this.epoch,
-          }));
+          await member.writeRegion('data-journal', slot * BLOCK_SIZE_BYTES, this.checkpointEntry(appliedBelow));
           await member.flush();
         }
       } catch (error) {
