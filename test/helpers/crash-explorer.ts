@@ -197,7 +197,7 @@ async function exploreRun(options: ExplorerOptions, rng: Rng, live: RecordingDev
   const result: ExplorerResult = { statesExplored: 0, logLength: log.length, failures: [], tornBlocksFound: 0, stripesRecovered: 0 };
   const variants: Variant[] = ['all', 'torn', 'subset', 'subset'];
   const losses = lossSets(options.raidDevices, options.level, options.loseMembers ?? false);
-  const strict = policy === 'journal';
+  const strict = (options.policy ?? 'dirty-log') === 'journal';
   // Fewer states than cuts: cuts spread over the whole log (each round from another offset).
   const stride = Math.max(1, Math.floor((log.length * losses.length) / options.states));
   let round = 0;
