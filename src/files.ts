@@ -1,8 +1,8 @@
 // File chores shared by the layers that keep files beside the arrays (the config file, the
-// daemon's run directory and registry): fs-extra for directories and removal, and one atomic,
+// daemon's run directory and registry): fs-extra for directories and removal (loaded on first use: most
+// commands never need it, and loading it costs every call tens of milliseconds), and one atomic,
 // durable replace for files others read while we write them.
 
-import fse from 'fs-extra';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -20,14 +20,14 @@ export async function writeFileAtomic(path: string, text: string, mode: number):
     await handle.sync();
   } catch (error) {
     await handle.close();
-    await fse.remove(temp);
+    await (await fsExtra()).remove(temp);
     throw error;
   }
   await handle.close();
   try {
     await rename(temp, path);
   } catch (error) {
-    await fse.remove(temp);
+    await (await fsExtra()).remove(temp);
     throw error;
   }
   const directory = await open(dir, 'r');
@@ -40,9 +40,15 @@ export async function writeFileAtomic(path: string, text: string, mode: number):
 
 /** Makes the directory (and its parents) when missing, with `mode` for those it makes. */
 export async function ensureDirectory(path: string, mode: number): Promise<void> {
-  await fse.ensureDir(path, { mode });
+  await (await fsExtra()).ensureDir(path, { mode });
 }
 
 export async function removeFile(path: string): Promise<void> {
-  await fse.remove(path);
+  await (await fsExtra()).remove(path);
+}
+
+let fsExtraModule: typeof import('fs-extra') | undefined;
+async function fsExtra(): Promise<typeof import('fs-extra')> {
+  fsExtraModule ??= (await import('fs-extra')).default;
+  return fsExtraModule;
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, JraidError, isJraidError } from '../errors.js';
 import { printError } from './output.js';
+import { prepareStatusLines } from './progress.js';
 import { setJsonCommand } from './json.js';
 import { registerAssemble } from './commands/assemble.js';
 import { registerCreate } from './commands/create.js';
@@ -53,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
   setJsonCommand(program.commands.some((command) => command.name() === named) ? named! : null);
   try {
     refuseUnknownLongOptions(program, named, argv);
+    await prepareStatusLines();
     await program.parseAsync(argv, { from: 'user' });
     if (!pending) {
       program.outputHelp();

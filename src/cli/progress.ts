@@ -6,8 +6,26 @@
 // never leaves a spinner's interval keeping the process alive; Waiting spins on ora's timer and
 // is always stopped in a finally.
 
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import { formatSizeBytes } from '../units.js';
+
+type OraFactory = typeof import('ora').default;
+/**
+ * ora, loaded only where status lines can be drawn (stderr a terminal): loading it costs about a
+ * tenth of a second of CPU, which every scripted call (and every test) would pay for nothing.
+ */
+let oraFactory: OraFactory | undefined;
+
+/** Loads ora when stderr is a terminal; main() awaits it before running a command. */
+export async function prepareStatusLines(): Promise<void> {
+  if (process.stderr.isTTY && !oraFactory) oraFactory = (await import('ora')).default;
+}
+
+function spinnerFor(text: string, enabled: boolean): Ora | undefined {
+  if (!enabled) return undefined;
+  if (!oraFactory) throw new Error('status lines drawn before prepareStatusLines() loaded ora');
+  return oraFactory({ stream: statusStream(), isEnabled: true, discardStdin: false, text });
+}
 
 /** Redraws per second, at most. */
 const PROGRESS_DRAWS_PER_SECOND_MAX = 5;
@@ -36,7 +54,7 @@ export class Progress {
 
   constructor(label: string, enabled: boolean) {
     this.label = label;
-    this.spinner = enabled ? ora({ stream: statusStream(), isEnabled: true, discardStdin: false, text: label }) : undefined;
+    this.spinner = spinnerFor(label, enabled);
   }
 
   /**
@@ -82,7 +100,7 @@ export function progressText(label: string, doneBytes: number, totalBytes: numbe
 
 /** A spinner while waiting for something with no known total (a daemon starting, recovery before its first report). */
 export async function whileWaiting<T>(text: string, enabled: boolean, work: () => Promise<T>): Promise<T> {
-  const spinner = enabled ? ora({ stream: statusStream(), isEnabled: true, discardStdin: false, text }).start() : undefined;
+  const spinner = spinnerFor(text, enabled)?.start();
   try {
     return await work();
   } finally {
