@@ -107,8 +107,8 @@ export async function holderProcesses(path: string): Promise<HolderProcess[]> {
 }
 
 function describeProcess(pid: number, argv: string[]): HolderProcess {
-  // "node --enable-source-maps /x/dist/src/cli/main.js write ..." reads better as "jraid write ...".
-  const main = argv.findIndex((arg) => arg.endsWith('/cli/main.js'));
+  // "node /x/dist/src/cli/jraid.mjs write ..." (or main.js) reads better as "jraid write ...".
+  const main = argv.findIndex((arg) => arg.endsWith('/cli/main.js') || arg.endsWith('/cli/jraid.mjs'));
   const words = main >= 0 ? ['jraid', ...argv.slice(main + 1)] : argv;
   const text = words.join(' ');
   return { pid, command: text.length > 100 ? `${text.slice(0, 97)}...` : text, operation: main >= 0 ? argv[main + 1] : undefined };

@@ -60,10 +60,14 @@ export type SourceTable = readonly (Uint8Array | null)[];
 
 let compiled: WebAssembly.Module | undefined;
 
-/** kernels.wasm beside this module (dist/), or, when running from TypeScript sources (tests), in dist/. */
+/**
+ * kernels.wasm in dist/src/parity/: named from a sibling directory so the path holds from this
+ * module and from the command line's bundle (dist/src/cli/jraid.mjs) alike; when running from
+ * TypeScript sources (tests), in dist/.
+ */
 function kernelsModule(): WebAssembly.Module {
   if (compiled) return compiled;
-  const candidates = [new URL('./kernels.wasm', import.meta.url)];
+  const candidates = [new URL('../parity/kernels.wasm', import.meta.url)];
   if (import.meta.url.endsWith('.ts')) candidates.push(new URL('../../dist/src/parity/kernels.wasm', import.meta.url));
   const found = candidates.find((url) => existsSync(url));
   assert(found, `parity kernels built at ${candidates.map((url) => fileURLToPath(url)).join(' or ')} (run npm run build)`);

@@ -3,7 +3,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Run } from '../run.js';
 import { Daemon, describeNbdAddress, parseNbdAddress, type LogLevel, type Logger } from '../../daemon/daemon.js';
@@ -150,8 +149,8 @@ async function daemonCommand(spec: string, options: DaemonCliOptions): Promise<n
 /** Re-runs this command with --foreground, detached; returns once it reports ready (or failed). */
 async function startInBackground(spec: string, options: DaemonCliOptions): Promise<number> {
   const out = outputFor(options);
-  const main = fileURLToPath(new URL('../main.js', import.meta.url));
-  const args = [main, ...process.argv.slice(2), '--foreground'];
+  // The same entry this process runs (the bundle bin/jraid starts, or main.js).
+  const args = [process.argv[1]!, ...process.argv.slice(2), '--foreground'];
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, JRAID_DAEMON_CHILD: '1' } });
   let stderr = '';
   let stdout = '';
