@@ -1,8 +1,9 @@
 // How member I/O reaches the kernel (issue 11): the same daemon and fio jobs (4 KiB random write
 // and read, QD32, RAID-5 dirty-log atomic, laid out by 1 MiB writes) with each way of calling,
-// beside the default (FileHandle reads and writes on libuv's pool of UV_THREADPOOL_SIZE=16, as
-// bin/jraid sets it) measured in the same run: a pool of 4 threads, a pool of 2, and pread/pwrite
-// on the daemon's main thread (JRAID_MEMBER_IO=sync, an experiment switch). The variants run in
+// beside the default (a worker thread per member draining a ring, device/member-ring.ts)
+// measured in the same run: FileHandle reads and writes on libuv's pool (JRAID_MEMBER_IO=pool)
+// of 16 threads (as bin/jraid sets it), of 4 and of 2, and pread/pwrite on the daemon's main
+// thread (JRAID_MEMBER_IO=sync, an experiment switch). The variants run in
 // turn, twice, and each figure is the better of its two runs, so a neighbour's load on a shared
 // machine weighs on every variant alike. Needs fio.
 
@@ -14,9 +15,10 @@ import type { Bench } from './measure.js';
 import { fio, jraidArray } from './nbd.js';
 
 const VARIANTS: { id: string; what: string; env: Record<string, string> }[] = [
-  { id: 'pool16', what: 'pool of 16 threads (default)', env: { UV_THREADPOOL_SIZE: '16' } },
-  { id: 'pool4', what: 'pool of 4 threads', env: { UV_THREADPOOL_SIZE: '4' } },
-  { id: 'pool2', what: 'pool of 2 threads', env: { UV_THREADPOOL_SIZE: '2' } },
+  { id: 'ring', what: 'a worker thread per member (default)', env: { UV_THREADPOOL_SIZE: '16' } },
+  { id: 'pool16', what: 'libuv pool of 16 threads', env: { UV_THREADPOOL_SIZE: '16', JRAID_MEMBER_IO: 'pool' } },
+  { id: 'pool4', what: 'libuv pool of 4 threads', env: { UV_THREADPOOL_SIZE: '4', JRAID_MEMBER_IO: 'pool' } },
+  { id: 'pool2', what: 'libuv pool of 2 threads', env: { UV_THREADPOOL_SIZE: '2', JRAID_MEMBER_IO: 'pool' } },
   { id: 'sync', what: 'pread/pwrite on the main thread', env: { UV_THREADPOOL_SIZE: '4', JRAID_MEMBER_IO: 'sync' } },
 ];
 const ROUNDS = 2;

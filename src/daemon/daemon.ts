@@ -8,6 +8,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Assembled } from '../engine/assemble.js';
 import { openArray, type ArraySpec } from '../app/open.js';
+import { setMemberIoMode } from '../device/file-device.js';
 import { lostMemberNames, opAdd, opDetail, opFailDisk, opReAdd, opRebuild, opRecover, opRemove, opScrub, type OpContext, type ScrubResult } from '../app/operations.js';
 import type { ArrayEvent } from '../engine/raid-array.js';
 import type { DaemonCounters } from './array-status.js';
@@ -142,6 +143,8 @@ export class Daemon {
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
+    // Members reached through a worker thread each (device/member-ring.ts), not libuv's pool.
+    setMemberIoMode('ring');
     let started: Daemon | undefined;
     const fence = new Fence((reason) => started?.fenced(reason));
     const takeover = options.takeover;

@@ -9,6 +9,7 @@ import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { JraidError } from '../errors.js';
 import { checkRange, DeviceIoError, type BlockDevice } from './block-device.js';
 import { describeHolders } from './lock.js';
+import { MemberRing } from './member-ring.js';
 import { blockDeviceSizeBytes, pathErrnoError, probeMember, requireMemberPath, type MemberProbe } from './member-path.js';
 
 export { probeMember, type MemberProbe } from './member-path.js';
@@ -21,8 +22,27 @@ export interface OpenOptions {
   createSizeBytes?: number;
 }
 
-/** Experiment (issue 11): JRAID_MEMBER_IO=sync does member reads and writes with pread/pwrite on the calling thread. */
-const SYNC_MEMBER_IO = process.env.JRAID_MEMBER_IO === 'sync';
+/**
+ * How reads and writes reach a member (issue 11; bench member-io measures each): `pool`, libuv's
+ * thread pool (FileHandle), a round trip per transfer; `ring`, a worker thread per member
+ * (member-ring.ts); `sync`, pread/pwrite on the calling thread (an experiment: a read that misses
+ * the page cache stalls everything). The daemon asks for `ring`; commands use `pool` (a worker's
+ * start-up costs more than a command's few transfers), and so does any read-only open (a probe of
+ * a superblock). JRAID_MEMBER_IO overrides both.
+ */
+export type MemberIoMode = 'pool' | 'ring' | 'sync';
+const MEMBER_IO_MODES: readonly MemberIoMode[] = ['pool', 'ring', 'sync'];
+const MEMBER_IO_OVERRIDE = MEMBER_IO_MODES.find((mode) => mode === process.env.JRAID_MEMBER_IO);
+let memberIoMode: MemberIoMode = 'pool';
+
+/** Sets how members opened from now on are read and written (JRAID_MEMBER_IO, when set, wins). */
+export function setMemberIoMode(mode: MemberIoMode): void {
+  memberIoMode = mode;
+}
+
+function effectiveMemberIoMode(): MemberIoMode {
+  return MEMBER_IO_OVERRIDE ?? memberIoMode;
+}
 
 export class FileDevice implements BlockDevice {
   readonly path: string;
@@ -34,8 +54,14 @@ export class FileDevice implements BlockDevice {
   readonly lockDescriptors: number[] = [];
   /** The O_DSYNC descriptor for writeDurable, opened on first use. */
   private durableHandle: Promise<FileHandle> | undefined;
+  /** How reads and writes reach this member, fixed when it was opened. */
+  readonly ioMode: MemberIoMode;
+  /** The member's ring (ioMode `ring`), started on first use. */
+  private ring: MemberRing | undefined;
 
-  private constructor(path: string, handle: FileHandle, sizeBytes: number, kind: 'file' | 'block', probe: MemberProbe) {
+  private constructor(path: string, handle: FileHandle, sizeBytes: number, kind: 'file' | 'block', probe: MemberProbe, readOnly: boolean) {
+    const mode = effectiveMemberIoMode();
+    this.ioMode = mode === 'ring' && readOnly && !MEMBER_IO_OVERRIDE ? 'pool' : mode;
     this.path = path;
     this.handle = handle;
     this.sizeBytes = sizeBytes;
@@ -72,8 +98,9 @@ export class FileDevice implements BlockDevice {
       if (stats.isBlockDevice() !== (probe.kind === 'block') || (!stats.isBlockDevice() && !stats.isFile())) {
         throw new JraidError('E_MEMBER_NOT_BLOCK_OR_FILE', `${path} changed while it was being opened`, { path, hint: 'run the command again' });
       }
-      if (stats.isBlockDevice()) return new FileDevice(path, handle, await blockDeviceSizeBytes(stats, path), 'block', probe);
-      return new FileDevice(path, handle, stats.size, 'file', probe);
+      const readOnly = options.readOnly === true;
+      if (stats.isBlockDevice()) return new FileDevice(path, handle, await blockDeviceSizeBytes(stats, path), 'block', probe, readOnly);
+      return new FileDevice(path, handle, stats.size, 'file', probe, readOnly);
     } catch (error) {
       await handle.close();
       throw error;
@@ -82,7 +109,8 @@ export class FileDevice implements BlockDevice {
 
   async read(buf: Uint8Array, offsetBytes: number): Promise<void> {
     checkRange(this, buf, offsetBytes);
-    if (SYNC_MEMBER_IO) return this.transferSync('read', buf, offsetBytes);
+    if (this.ioMode === 'ring') return this.memberRing().read(buf, offsetBytes);
+    if (this.ioMode === 'sync') return this.transferSync('read', buf, offsetBytes);
     let done = 0;
     while (done < buf.length) {
       const { bytesRead } = await this.handle.read(buf, done, buf.length - done, offsetBytes + done).catch((error) => {
@@ -95,7 +123,8 @@ export class FileDevice implements BlockDevice {
 
   async write(buf: Uint8Array, offsetBytes: number): Promise<void> {
     checkRange(this, buf, offsetBytes);
-    if (SYNC_MEMBER_IO) return this.transferSync('write', buf, offsetBytes);
+    if (this.ioMode === 'ring') return this.memberRing().write(buf, offsetBytes);
+    if (this.ioMode === 'sync') return this.transferSync('write', buf, offsetBytes);
     let done = 0;
     while (done < buf.length) {
       const { bytesWritten } = await this.handle.write(buf, done, buf.length - done, offsetBytes + done).catch((error) => {
@@ -104,6 +133,11 @@ export class FileDevice implements BlockDevice {
       if (bytesWritten === 0) throw new DeviceIoError('EIO', this.path, offsetBytes + done, `short write to ${this.path}`);
       done += bytesWritten;
     }
+  }
+
+  private memberRing(): MemberRing {
+    this.ring ??= new MemberRing(this.handle.fd, this.path);
+    return this.ring;
   }
 
   private transferSync(op: 'read' | 'write', buf: Uint8Array, offsetBytes: number): void {
@@ -162,6 +196,9 @@ export class FileDevice implements BlockDevice {
     for (const fd of this.lockDescriptors.splice(0)) {
       try { closeSync(fd); } catch { /* already closed */ }
     }
+    const ring = this.ring;
+    this.ring = undefined;
+    await ring?.close(); // settles what is in flight before the descriptor it uses is closed
     const durable = this.durableHandle;
     this.durableHandle = undefined;
     if (durable) await durable.then((handle) => handle.close(), () => {});
