@@ -23,8 +23,8 @@ import { MIB } from '../units.js';
 import { DeviceIoError } from './block-device.js';
 import { RING, SLOT, type RingShared } from './member-ring-layout.js';
 
-/** Bytes of the data area per member: the bytes in flight on one member, at most. */
-export const RING_DATA_BYTES = 8 * MIB;
+/** Bytes of the data area per member: the bytes in flight on one member, at most (it counts in the daemon's RSS once used). */
+export const RING_DATA_BYTES = 4 * MIB;
 /** Largest transfer one slot carries; larger ones are split. */
 export const RING_PIECE_BYTES_MAX = 1 * MIB;
 
