@@ -2,11 +2,17 @@
 // a power-of-two table of slots, and a data area the slots' bytes travel through.
 
 export const RING = {
-  /** Int32 control words: slots submitted, slots completed (both counters wrap), stop flag. */
+  /**
+   * Int32 control words: slots submitted, slots completed (both counters wrap), stop flag, and
+   * the worker's "asleep on HEAD" flag (set before it waits, so a submitter wakes it only then).
+   */
   HEAD: 0,
   TAIL: 1,
   STOP: 2,
-  CONTROL_WORDS: 3,
+  ASLEEP: 3,
+  CONTROL_WORDS: 4,
+  /** The worker publishes completions at the end of each batch, and at least this often within one. */
+  COMPLETIONS_PER_NOTIFY_MAX: 16,
   /** Slots in the table (a power of two): the most requests in flight on one member. */
   SLOTS: 256,
   OP_READ: 1,

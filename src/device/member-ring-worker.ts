@@ -34,13 +34,23 @@ for (;;) {
   let head = Atomics.load(control, RING.HEAD);
   while (head === completed) {
     if (Atomics.load(control, RING.STOP) !== 0) process.exit(0);
+    // Announce the sleep, then look again: a submitter that stored HEAD before seeing ASLEEP
+    // is seen here (the wait returns at once when HEAD moved); one after it wakes this thread.
+    Atomics.store(control, RING.ASLEEP, 1);
     Atomics.wait(control, RING.HEAD, head);
+    Atomics.store(control, RING.ASLEEP, 0);
     head = Atomics.load(control, RING.HEAD);
   }
+  let unpublished = 0;
   for (; completed !== head; completed = (completed + 1) | 0) {
     const base = (completed & (RING.SLOTS - 1)) * SLOT.FIELDS;
     slots[base + SLOT.RESULT] = transfer(slots[base + SLOT.OP]!, shared.fd, slots[base + SLOT.DATA_OFFSET]!, slots[base + SLOT.LENGTH]!, slots[base + SLOT.OFFSET]!);
     Atomics.store(control, RING.TAIL, (completed + 1) | 0);
-    Atomics.notify(control, RING.TAIL);
+    if (++unpublished === RING.COMPLETIONS_PER_NOTIFY_MAX) {
+      Atomics.notify(control, RING.TAIL);
+      unpublished = 0;
+    }
+    if (((completed + 1) | 0) === head) head = Atomics.load(control, RING.HEAD); // more arrived meanwhile: same batch
   }
+  if (unpublished > 0) Atomics.notify(control, RING.TAIL);
 }

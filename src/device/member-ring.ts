@@ -67,6 +67,7 @@ export class MemberRing {
   private tail = 0;
   private dataNext = 0;
   private armed = false;
+  private wakeQueued = false;
   private referenced = false;
   private broken: DeviceIoError | undefined;
   private drained: (() => void) | undefined;
@@ -155,7 +156,15 @@ export class MemberRing {
     }
     if (submitted) {
       Atomics.store(this.control, RING.HEAD, this.head);
-      Atomics.notify(this.control, RING.HEAD);
+      // One wake for everything submitted in this turn of the event loop, and only when the
+      // worker sleeps (a busy worker finds the new HEAD itself).
+      if (!this.wakeQueued) {
+        this.wakeQueued = true;
+        queueMicrotask(() => {
+          this.wakeQueued = false;
+          if (Atomics.load(this.control, RING.ASLEEP) !== 0) Atomics.notify(this.control, RING.HEAD);
+        });
+      }
       // Work in flight keeps the process alive (a CLI command awaiting it must not exit).
       if (!this.referenced) { this.worker.ref(); this.referenced = true; }
       this.arm();
