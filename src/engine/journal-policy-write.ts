@@ -47,7 +47,15 @@ interface Update {
   dataIndex: number;
   rowFirst: number;
   rowCount: number;
-  piece: StripePiece;
+  /** The new bytes; none for a repair that keeps the chunk's data and remakes parity. */
+  piece: StripePiece | undefined;
+  /**
+   * A scrub repair: the row's parity is remade from its data (the old parity is wrong, or a data
+   * block is), so the delta cannot come from the old parity. The data side completes before any
+   * parity side hears of the update, and the delta is taken against the data the old parity
+   * implies, which is what recovery rebuilds a lost data member's old block from.
+   */
+  repair?: boolean;
 }
 
 /** One manager's part in an update. */
@@ -73,7 +81,7 @@ interface InFlightUpdate {
 }
 
 /** Test only: a journal step left out, to prove the crash explorer catches it. */
-export type UnsafeJournalSkip = 'none' | 'data-completed-flush' | 'apply-before-completed';
+export type UnsafeJournalSkip = 'none' | 'data-completed-flush' | 'apply-before-completed' | 'repair-in-place';
 
 export class JournalPolicyWriter {
   private readonly host: JournalPolicyHost;
@@ -166,6 +174,30 @@ export class JournalPolicyWriter {
     return { acked, finished };
   }
 
+  /**
+   * Scrub --repair of one stripe, journaled like a write so that a crash mid-way plus a lost
+   * member cannot tear it: each repaired row is an update that keeps the data (or takes a
+   * corrected data block) and remakes parity from it (Update.repair). Call under the stripe's lock.
+   */
+  async repairStripe(stripe: number, fixes: readonly { role: number; chunkOffsetBytes: number; block: Buffer }[]): Promise<void> {
+    const B = BLOCK_SIZE_BYTES;
+    const map = this.host.geometry.stripeMap(stripe);
+    if (this.unsafeSkip === 'repair-in-place') {
+      // The negative control: the repaired blocks written straight in place.
+      for (const fix of fixes) await this.host.members.writableDisk(fix.role)?.writeData(this.host.geometry.memberDataOffsetBytes(stripe, fix.chunkOffsetBytes), fix.block);
+      return;
+    }
+    const rows = new Map<number, Update>();
+    for (const fix of fixes) {
+      assert(fix.chunkOffsetBytes % B === 0 && fix.block.length === B, 'a repair is whole blocks');
+      const row = fix.chunkOffsetBytes / B;
+      const dataIndex = map.dataRoles.indexOf(fix.role);
+      if (dataIndex >= 0) rows.set(row, { dataIndex, rowFirst: row, rowCount: 1, piece: { dataIndex, chunkOffsetBytes: fix.chunkOffsetBytes, data: fix.block }, repair: true });
+      else if (!rows.has(row)) rows.set(row, { dataIndex: 0, rowFirst: row, rowCount: 1, piece: undefined, repair: true });
+    }
+    for (const update of [...rows.values()].sort((a, b) => a.rowFirst - b.rowFirst)) await this.runUpdate(stripe, update, () => {});
+  }
+
   private async runUpdate(stripe: number, update: Update, ack: () => void): Promise<void> {
     const host = this.host;
     assert(host.dataJournal, 'the journal policy writes through its data journal');
@@ -212,20 +244,29 @@ export class JournalPolicyWriter {
     // a1/b3: the old data and parity rows (rebuilt where a member cannot give them).
     const old = await this.readOldRows(stripe, map, update.rowFirst, update.rowCount);
     const newData = Buffer.from(old[update.dataIndex]!);
-    const blockStart = update.rowFirst * B;
-    const from = Math.max(update.piece.chunkOffsetBytes, blockStart);
-    const to = Math.min(update.piece.chunkOffsetBytes + update.piece.data.length, blockStart + lengthBytes);
-    update.piece.data.copy(newData, from - blockStart, from - update.piece.chunkOffsetBytes, to - update.piece.chunkOffsetBytes);
+    const piece = update.piece;
+    if (piece) {
+      const blockStart = update.rowFirst * B;
+      const from = Math.max(piece.chunkOffsetBytes, blockStart);
+      const to = Math.min(piece.chunkOffsetBytes + piece.data.length, blockStart + lengthBytes);
+      piece.data.copy(newData, from - blockStart, from - piece.chunkOffsetBytes, to - piece.chunkOffsetBytes);
+    }
     // a7: the delta, old XOR new (claim 8), and b6: the new parity from it.
-    const delta = Buffer.from(old[update.dataIndex]!);
+    const delta = update.repair ? impliedByParity(old, map, update.dataIndex, update.rowCount) : Buffer.from(old[update.dataIndex]!);
     xorInto(delta, newData);
     const newParity = new Map<DataJournalSide, Buffer>();
-    newParity.set('p', Buffer.from(old[k]!));
-    xorInto(newParity.get('p')!, delta);
-    if (map.qRole >= 0) {
-      const q = Buffer.from(old[k + 1]!);
-      gfMulXorInto(q, delta, gfPow2(map.qExponents[update.dataIndex]!));
-      newParity.set('q', q);
+    if (update.repair) {
+      const remade = parityOfRows(old.slice(0, k).map((chunk, i) => i === update.dataIndex ? newData : chunk), map, update.rowCount);
+      newParity.set('p', remade.p);
+      if (remade.q) newParity.set('q', remade.q);
+    } else {
+      newParity.set('p', Buffer.from(old[k]!));
+      xorInto(newParity.get('p')!, delta);
+      if (map.qRole >= 0) {
+        const q = Buffer.from(old[k + 1]!);
+        gfMulXorInto(q, delta, gfPow2(map.qExponents[update.dataIndex]!));
+        newParity.set('q', q);
+      }
     }
 
     const present = sides.filter((side) => side.disk && !side.proxy);
@@ -267,6 +308,8 @@ export class JournalPolicyWriter {
           : manager(dataSide).journalStep(r.entries[1]!, { ...base, appliedBelow: appliedBelow(), step: 'data-completed', side: 'data', payloadBlock: 0 }));
       })();
       const received = paritySides.map(async (side) => {
+        // A repair's parity sides start once its data side completed (see Update.repair).
+        if (update.repair) await dataDone;
         // b1/b4: the update and its delta received.
         await step(side, (r) => manager(side).journalStep(r.entries[0]!, { ...base, appliedBelow: appliedBelow(), step: 'received', side: side.side, payloadBlock: r.payloadFirst }, delta));
         paritiesReceived++;
@@ -362,6 +405,24 @@ export class JournalPolicyWriter {
     }
     return out;
   }
+}
+
+/** The data rows of `dataIndex` as the other data and the old P say they are (Q where P is missing). */
+function impliedByParity(old: readonly Buffer[], map: StripeMap, dataIndex: number, rowCount: number): Buffer {
+  const B = BLOCK_SIZE_BYTES;
+  const k = map.dataRoles.length;
+  const hasQ = map.qRole >= 0;
+  const out = Buffer.alloc(rowCount * B);
+  for (let r = 0; r < rowCount; r++) {
+    const view = (slot: number) => Buffer.from(old[slot]!.subarray(r * B, (r + 1) * B));
+    const row = reconstructRow({
+      data: Array.from({ length: k }, (_, i) => i === dataIndex ? null : view(i)),
+      p: view(k),
+      q: hasQ ? view(k + 1) : undefined,
+    }, B, map.qExponents);
+    out.set(row.data[dataIndex]!, r * B);
+  }
+  return out;
 }
 
 /** Splits a stripe's pieces into updates of at most UPDATE_ROWS_MAX rows of one chunk. */

@@ -490,6 +490,13 @@ export class RaidArray implements StripeHost {
   /** Writes repaired blocks (scrub) of one stripe, journaled. Call under the stripe's lock. */
   async repairBlocks(stripe: number, fixes: { role: number; chunkOffsetBytes: number; block: Buffer }[]): Promise<void> {
     assert(this.locks.isHeld(stripe), `stripe ${stripe} repaired under its lock`);
+    if (this.sb.policy === 'journal') {
+      // journal policy: each repaired row goes through the data journals like a write.
+      await this.prepareForWrite();
+      assert(this.journalPolicyWriter, 'the journal policy repairs through its writer');
+      await this.journalPolicyWriter.repairStripe(stripe, fixes);
+      return;
+    }
     await this.journaled(stripe, () => this.writePath.writeRepairs(stripe, fixes));
   }
 
