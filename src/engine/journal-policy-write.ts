@@ -331,12 +331,16 @@ export class JournalPolicyWriter {
       // a13: both sides completed; the write is durable. A member failed on the way is durably faulty first.
       await host.members.stateDurable();
       if (host.journalAckPoint === 'durable') ack();
-      // The proxies' marks of this update are durable before any in-place copy changes.
+      // The proxies' marks of this update are durable before any in-place copy changes, and so
+      // is the faulty mark of each member it was handed over for: a crash after this update's
+      // in-place writes never brings that member back as in sync where it missed them.
       for (let seen = 0; seen < inFlight.handedOver.length;) {
         const count = inFlight.handedOver.length;
         await Promise.all(inFlight.handedOver.slice(seen));
+        await Promise.all([...inFlight.proxies].map((proxy) => host.members.failureOf(proxy.memberIndex)?.catch(() => {})));
         seen = count;
       }
+      await host.members.stateDurable();
       this.checkRunning();
       // a11/b10: the in-place copies rewritten from the buffers (the journal holds them too).
       await Promise.all(sides.map(async (side) => {

@@ -116,6 +116,11 @@ export class MemberSet {
     return [...this.open].filter(([index]) => ['active', 'rebuilding'].includes(this.current.members[index]!.state)).map(([, disk]) => disk);
   }
 
+  /** The failure of member `index` under way (settles once its faulty mark is durable and reported), if any. */
+  failureOf(index: number): Promise<void> | undefined {
+    return this.failing.get(index);
+  }
+
   /** True while member `index` is being failed (its faulty mark or its marks not yet durable). */
   isFailing(index: number): boolean {
     return this.failing.has(index);

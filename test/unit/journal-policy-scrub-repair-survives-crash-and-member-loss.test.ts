@@ -14,7 +14,7 @@ import { BLOCK_SIZE_BYTES, SECTOR_SIZE_BYTES } from '../../src/units.js';
 import { cloneDevices, makeMemoryMembers } from '../helpers/memory-array.js';
 
 const B = BLOCK_SIZE_BYTES;
-const STATES_MAX = 1200;
+const STATES_MAX = 800;
 
 async function exploreRepair(level: Level, raidDevices: number, skip: UnsafeJournalSkip): Promise<{ states: number; failures: string[] }> {
   const rng = new Rng(level * 31);
