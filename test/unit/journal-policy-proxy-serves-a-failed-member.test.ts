@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { assembleDevices } from '../../src/engine/assemble.js';
 import { prepareReAdd, runRebuild } from '../../src/engine/maintenance.js';
 import { scrubArray } from '../../src/engine/scrub.js';
+import { describeArray } from '../../src/app/describe.js';
 import { FaultDevice } from '../../src/device/fault-device.js';
 import type { Level } from '../../src/format/types.js';
 import type { UnsafeProxySkip } from '../../src/engine/journal-proxy.js';
@@ -93,6 +94,10 @@ describe('journal policy: a failed member is replaced by a proxy', () => {
       expect(missed.size).toBeGreaterThan(0);
       for (const stripe of missed) expect(array.writeIntent.isStripeMarked(stripe)).toBe(true);
       for (const proxy of proxies) for (const stripe of proxy.stripesMarked) expect(array.writeIntent.isStripeMarked(stripe)).toBe(true);
+      // detail shows each proxy.
+      const shown = describeArray(array, assembled.report).dataJournal!.proxies;
+      expect(shown.map((proxy) => proxy.path).sort()).toEqual(victims.map((index) => faults[index]!.path).sort());
+      expect(shown.every((proxy) => proxy.stripesMarked > 0 && proxy.published + proxy.served > 0)).toBe(true);
       // The members come back: a partial re-add rebuilds the marked regions only.
       for (const victim of victims) {
         faults[victim]!.dead = false;
