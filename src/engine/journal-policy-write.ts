@@ -141,6 +141,7 @@ export class JournalPolicyWriter {
   /** Every update stops once more roles are lost (or being lost) than the level survives. */
   private checkRunning(): void {
     this.host.checkAlive();
+    this.retireProxies();
     const lost = new Set([...this.host.members.lostRoles(), ...this.proxyByRole.keys()]);
     if (lost.size > this.host.geometry.parityDisks) {
       throw new JraidError('E_ARRAY_FAILED', `array has lost ${lost.size} members; level ${this.host.members.sb.level} survives ${this.host.geometry.parityDisks}`, {

@@ -4,7 +4,7 @@
 // lists every stripe the member missed, and a partial re-add restores full redundancy.
 import { describe, expect, it } from 'vitest';
 import { assembleDevices } from '../../src/engine/assemble.js';
-import { prepareReAdd, runRebuild } from '../../src/engine/maintenance.js';
+import { failDisk, prepareReAdd, runRebuild } from '../../src/engine/maintenance.js';
 import { scrubArray } from '../../src/engine/scrub.js';
 import { describeArray } from '../../src/app/describe.js';
 import { FaultDevice } from '../../src/device/fault-device.js';
@@ -118,6 +118,21 @@ describe('journal policy: a failed member is replaced by a proxy', () => {
       }
     });
   }
+
+  it('a proxy retires once its member is back: another member failing next is served, not taken for a second loss', async () => {
+    const memories = await makeMemoryMembers({ level: 5, raidDevices: 4, chunkSizeBytes: 16 * 1024, policy: 'journal' });
+    const assembled = await assembleDevices(memories, {});
+    const { array } = assembled;
+    await array.write(0, Buffer.alloc(50_000, 1));
+    await failDisk(assembled, memories[2]!.path, false);
+    await array.write(100_000, Buffer.alloc(50_000, 2));
+    await runRebuild(array, (await prepareReAdd(assembled, memories[2]!.path)).index);
+    await failDisk(assembled, memories[0]!.path, false);
+    await array.write(200_000, Buffer.alloc(50_000, 3));
+    expect(array.journalProxies.map((proxy) => proxy.memberIndex)).toEqual([0]);
+    for (const [offset, fill] of [[0, 1], [100_000, 2], [200_000, 3]]) expect((await array.read(offset!, 50_000)).equals(Buffer.alloc(50_000, fill))).toBe(true);
+    await array.close();
+  });
 
   for (const proxySkip of ['none', 'drop-published'] as const) {
     it(`the updates in flight at the failure are published and marked${proxySkip === 'none' ? '' : ': a proxy that drops them is caught'}`, async () => {
