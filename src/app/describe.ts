@@ -196,6 +196,20 @@ export interface DataJournalDetail {
   updatesInFlight: number;
   /** Interrupted updates in the journals that recovery has yet to settle. */
   pendingRecovery: number;
+  /** The proxy managers serving failed members' roles (seed 002 claims 3, 19-21). */
+  proxies: ProxyDetail[];
+}
+
+export interface ProxyDetail {
+  role: number;
+  /** The failed member whose manager the proxy replaced. */
+  path: string;
+  /** Updates in flight at the failure, handed over by the surviving managers. */
+  published: number;
+  /** Updates begun since, served by the proxy. */
+  served: number;
+  /** Stripes marked in the write-intent map for the member's return. */
+  stripesMarked: number;
 }
 
 function dataJournalDetail(array: RaidArray): DataJournalDetail | null {
@@ -208,6 +222,9 @@ function dataJournalDetail(array: RaidArray): DataJournalDetail | null {
     writersWaiting: journal?.waitingForRoom ?? 0,
     updatesInFlight: journal?.updatesInFlight ?? 0,
     pendingRecovery: array.dataJournalLive ?? 0,
+    proxies: array.journalProxies.map((proxy) => ({
+      role: proxy.role, path: proxy.path, published: proxy.stats.published, served: proxy.stats.served, stripesMarked: proxy.stripesMarked.size,
+    })),
   };
 }
 

@@ -14,6 +14,11 @@ import type { MemberDisk } from './member-disk.js';
 export interface MemberSetHooks {
   /** Marks stripes (write intent) that a member about to be failed may never have made durable. */
   markStripes(stripes: number[]): Promise<void>;
+  /**
+   * A member with a role is being failed, before its faulty mark is committed: the journal
+   * policy's proxy takes its manager's place (resolves once what it was handed is marked).
+   */
+  memberFailing(index: number, role: number): Promise<void>;
   /** After a member's faulty mark is durable: track writes for its return, renew journal copies, report it. */
   memberLost(index: number, role: number | null, reason: string): Promise<void>;
 }
@@ -109,6 +114,11 @@ export class MemberSet {
   /** Open members in the array (active or rebuilding): they carry the bitmap and bad-block list. */
   inArrayDisks(): MemberDisk[] {
     return [...this.open].filter(([index]) => ['active', 'rebuilding'].includes(this.current.members[index]!.state)).map(([, disk]) => disk);
+  }
+
+  /** The failure of member `index` under way (settles once its faulty mark is durable and reported), if any. */
+  failureOf(index: number): Promise<void> | undefined {
+    return this.failing.get(index);
   }
 
   /** True while member `index` is being failed (its faulty mark or its marks not yet durable). */
@@ -230,6 +240,7 @@ export class MemberSet {
     // the entry commitNow put in `failing` before the chain moved on).
     for (const { index, role, settle } of lost) {
       try {
+        if (role !== null) await this.hooks.memberFailing(index, role);
         const unflushed = role !== null ? this.open.get(index)?.unflushedStripes() ?? [] : [];
         if (unflushed.length > 0) await this.hooks.markStripes(unflushed);
         await this.hooks.memberLost(index, role, 'superblock write failed');
@@ -399,6 +410,7 @@ export class MemberSet {
     const run = (async () => {
       // Writes it took since its last flush may never reach its medium: their stripes are
       // marked (on the other members) before it is failed, so its return rebuilds them.
+      if (entry.role !== null && !this.readOnly) await this.hooks.memberFailing(index, entry.role);
       const unflushed = entry.role !== null && !this.readOnly ? this.open.get(index)?.unflushedStripes() ?? [] : [];
       if (unflushed.length > 0) await this.hooks.markStripes(unflushed);
       await this.commit((sb) => {

@@ -27,6 +27,7 @@ import { MemberParityLocks, type ParityLocks } from './parity-lock.js';
 import { DataJournal } from '../journal/data-journal.js';
 import { JournalPolicyWriter, type JournalAckPoint } from './journal-policy-write.js';
 import { scanDataJournals, type DataJournalState } from './journal-policy-recover.js';
+import type { ProxyManager } from './journal-proxy.js';
 
 export type { ArrayEvent } from './stripe-host.js';
 
@@ -124,6 +125,7 @@ export class RaidArray implements StripeHost {
       chunkSizeBytes: sb.chunkSizeBytes,
       hooks: {
         markStripes: (stripes) => this.writeIntent.markStripes(stripes),
+        memberFailing: (index, role) => this.journalPolicyWriter?.replaceWithProxy(index, role, this.disks.get(index)?.path ?? '(missing)', false) ?? Promise.resolve(),
         memberLost: (index, role, reason) => this.memberLost(index, role, reason),
       },
     });
@@ -245,6 +247,11 @@ export class RaidArray implements StripeHost {
     this.journalPolicyWriter = new JournalPolicyWriter(this);
   }
 
+  /** journal policy: the proxies serving failed members' roles (seed 002 claims 3, 19-21). */
+  get journalProxies(): readonly ProxyManager[] {
+    return this.journalPolicyWriter?.proxies ?? [];
+  }
+
   /** Test only: the journal-policy writer (to leave a step out on purpose). */
   get journalWriterForTests(): JournalPolicyWriter | undefined {
     return this.journalPolicyWriter;
@@ -327,6 +334,8 @@ export class RaidArray implements StripeHost {
 
   private async memberLost(index: number, role: number | null, reason: string): Promise<void> {
     if (role !== null) await this.writeIntent.startTracking(this.sb.events);
+    // journal policy: the proxy of the role knows the failure is durable (a writable member for the role retires it).
+    if (role !== null) await this.journalPolicyWriter?.replaceWithProxy(index, role, this.disks.get(index)?.path ?? '(missing)', true);
     // The failed member may have held copies of the newest journal record: the loop writes it
     // again (asked, not awaited: this may run inside that loop's own record write).
     if (this.journal && !this.readOnly) this.journal.rewrite().catch(() => {});
@@ -481,6 +490,13 @@ export class RaidArray implements StripeHost {
   /** Writes repaired blocks (scrub) of one stripe, journaled. Call under the stripe's lock. */
   async repairBlocks(stripe: number, fixes: { role: number; chunkOffsetBytes: number; block: Buffer }[]): Promise<void> {
     assert(this.locks.isHeld(stripe), `stripe ${stripe} repaired under its lock`);
+    if (this.sb.policy === 'journal') {
+      // journal policy: each repaired row goes through the data journals like a write.
+      await this.prepareForWrite();
+      assert(this.journalPolicyWriter, 'the journal policy repairs through its writer');
+      await this.journalPolicyWriter.repairStripe(stripe, fixes);
+      return;
+    }
     await this.journaled(stripe, () => this.writePath.writeRepairs(stripe, fixes));
   }
 

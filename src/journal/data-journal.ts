@@ -245,6 +245,8 @@ export class DataJournal {
   private readonly inflight = new Set<number>();
   private appliedSinceCheckpoint = 0;
   private roomWaiters: (() => void)[] = [];
+  /** sync() callers waiting for the updates in flight to be applied. */
+  private drainWaiters: (() => void)[] = [];
   private checkpointRunning: Promise<void> | undefined;
   private checkpointAgain = false;
   private failure: unknown;
@@ -326,6 +328,7 @@ export class DataJournal {
   /** The update's in-place writes are done (or it was abandoned): its space frees at a checkpoint. */
   applied(seq: number): void {
     assert(this.inflight.delete(seq), `update ${seq} in flight`);
+    if (this.inflight.size === 0) for (const wake of this.drainWaiters.splice(0)) wake();
     this.stats.updatesApplied++;
     this.appliedSinceCheckpoint++;
     const fullest = this.usedFraction;
@@ -337,6 +340,7 @@ export class DataJournal {
     assert(this.inflight.has(seq), `update ${seq} in flight`);
     this.failure ??= error;
     for (const wake of this.roomWaiters.splice(0)) wake();
+    for (const wake of this.drainWaiters.splice(0)) wake();
   }
 
   /** Runs a checkpoint in the background (one at a time; a request during one runs another after it). */
@@ -364,6 +368,8 @@ export class DataJournal {
 
   /** Waits for every update in flight to be applied, then for a checkpoint covering them all. */
   async sync(): Promise<void> {
+    // An acknowledged write's last update may still be rewriting its in-place copies.
+    while (this.inflight.size > 0 && !this.failure) await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
     while (this.checkpointRunning) await this.checkpointRunning;
     if (this.failure) throw this.failure;
     if (this.inflight.size === 0 && this.appliedBelowDurable === this.nextSeq) return;

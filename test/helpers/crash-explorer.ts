@@ -31,6 +31,8 @@ import { Rng } from '../../src/rng.js';
 import type { Policy } from '../../src/format/types.js';
 import type { JournalAckPoint, UnsafeJournalSkip } from '../../src/engine/journal-policy-write.js';
 import { BLOCK_SIZE_BYTES, SECTOR_SIZE_BYTES } from '../../src/units.js';
+import { FaultDevice } from '../../src/device/fault-device.js';
+import type { UnsafeProxySkip } from '../../src/engine/journal-proxy.js';
 import { cloneDevices, makeMemoryMembers } from './memory-array.js';
 
 export interface ExplorerOptions {
@@ -53,6 +55,14 @@ export interface ExplorerOptions {
   unsafeJournalSkip?: UnsafeJournalSkip;
   /** Also recover each crashed image with each member lost (each pair too on RAID-6). */
   loseMembers?: boolean;
+  /**
+   * journal policy: member `index` vanishes (every I/O fails) once batch `afterBatch` is under
+   * way, so later writes run through its proxy; crashed images are then recovered with it back,
+   * with it lost, and on RAID-6 also without it and each other member.
+   */
+  failMember?: { index: number; afterBatch: number };
+  /** Test only: what the proxies do with what they are handed (the negative control). */
+  unsafeProxySkip?: UnsafeProxySkip;
 }
 
 export interface ExplorerResult {
@@ -61,6 +71,8 @@ export interface ExplorerResult {
   failures: string[];
   tornBlocksFound: number;
   stripesRecovered: number;
+  /** journal policy: updates in flight handed to a failed member's proxy during the recorded run. */
+  proxyPublished: number;
 }
 
 interface Batch {
@@ -102,8 +114,10 @@ export async function exploreCrashStates(options: ExplorerOptions): Promise<Expl
   const log: RecordedOp[] = [];
   const members = await liveMembers(options.members ?? 'memory', baseImages, base);
   try {
-    const live = members.devices.map((device, i) => new RecordingDevice(new SlowDurableWrites(device, new Rng(options.seed + i)), i, log));
-    return await exploreRun(options, rng, live, log, baseImages);
+    // A vanished member's failed writes never reach the log (the recording sits above the fault).
+    const faults = members.devices.map((device, i) => new FaultDevice(new SlowDurableWrites(device, new Rng(options.seed + i))));
+    const live = faults.map((device, i) => new RecordingDevice(device, i, log));
+    return await exploreRun(options, rng, live, log, baseImages, faults);
   } finally {
     await members.release();
   }
@@ -159,10 +173,11 @@ async function liveMembers(kind: 'memory' | 'files' | 'loop', baseImages: Buffer
   return { devices, release };
 }
 
-async function exploreRun(options: ExplorerOptions, rng: Rng, live: RecordingDevice[], log: RecordedOp[], baseImages: Buffer[]): Promise<ExplorerResult> {
+async function exploreRun(options: ExplorerOptions, rng: Rng, live: RecordingDevice[], log: RecordedOp[], baseImages: Buffer[], faults: FaultDevice[]): Promise<ExplorerResult> {
   const { array } = await assembleDevices(live, { journal: { idleCleanMs: 0, unsafeSkipBarrier: options.unsafeSkipBarrier } });
   array.journalAckPoint = options.ackPoint ?? 'durable';
   if (options.unsafeJournalSkip) array.journalWriterForTests!.unsafeSkip = options.unsafeJournalSkip;
+  if (options.unsafeProxySkip) array.journalWriterForTests!.unsafeProxySkip = options.unsafeProxySkip;
   const arrayBlocks = array.sizeBytes / BLOCK_SIZE_BYTES;
   let shadow = await array.read(0, array.sizeBytes);
   const batches: Batch[] = [];
@@ -181,6 +196,9 @@ async function exploreRun(options: ExplorerOptions, rng: Rng, live: RecordingDev
     }
     const startPos = log.length;
     const acks: Batch['acks'] = [];
+    // The member's writes fail from its third in this batch on (its writes mid-way through the batch's updates).
+    const failing = options.failMember?.afterBatch === b ? faults[options.failMember.index]! : undefined;
+    if (failing) failing.plan.failWritesAfter = failing.writesDone + 3;
     await Promise.all(writes.map(async (write) => {
       await array.write(write.offset, write.data);
       const blocks = [];
@@ -188,15 +206,20 @@ async function exploreRun(options: ExplorerOptions, rng: Rng, live: RecordingDev
       acks.push({ blocks, ackPos: log.length });
     }));
     await array.flush();
+    if (failing) failing.dead = true;
     for (const write of writes) write.data.copy(shadow, write.offset);
     batches.push({ startPos, ackPos: log.length, touchedBlocks: touched, acks, before, after: Buffer.from(shadow) });
   }
+  const proxyPublished = array.journalProxies.reduce((sum, proxy) => sum + proxy.stats.published, 0);
   await array.close();
   shadow = Buffer.from(shadow);
 
-  const result: ExplorerResult = { statesExplored: 0, logLength: log.length, failures: [], tornBlocksFound: 0, stripesRecovered: 0 };
+  const result: ExplorerResult = { statesExplored: 0, logLength: log.length, failures: [], tornBlocksFound: 0, stripesRecovered: 0, proxyPublished };
   const variants: Variant[] = ['all', 'torn', 'subset', 'subset'];
-  const losses = lossSets(options.raidDevices, options.level, options.loseMembers ?? false);
+  const losses = options.failMember
+    // Also with it back (a transient failure, the member returning at the restart).
+    ? [[], [options.failMember.index], ...(options.level === 6 ? Array.from({ length: options.raidDevices }, (_, a) => a).filter((a) => a !== options.failMember!.index).map((a) => [options.failMember!.index, a]) : [])]
+    : lossSets(options.raidDevices, options.level, options.loseMembers ?? false);
   const strict = (options.policy ?? 'dirty-log') === 'journal';
   // Fewer states than cuts: cuts spread over the whole log (each round from another offset).
   const stride = Math.max(1, Math.floor((log.length * losses.length) / options.states));
@@ -254,7 +277,7 @@ async function checkState(
   try {
     // With members lost there is nothing to check parity against: reading every block (the lost
     // members' through parity) is the check.
-    if (lost.length === 0) {
+    if (lost.length === 0 && array.degradedRoles().length === 0) {
       const scrub = await scrubArray(array, { restart: true });
       if (scrub.mismatches.length > 0) return `parity inconsistent after recovery in stripe(s) ${scrub.mismatches.map((m) => m.stripe).join(', ')}`;
     }

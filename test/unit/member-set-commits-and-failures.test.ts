@@ -19,6 +19,7 @@ async function memberSet(options: { readOnly?: boolean } = {}) {
   const calls: string[] = [];
   const hooks: MemberSetHooks = {
     markStripes: async (stripes) => { calls.push(`mark ${stripes}`); },
+    memberFailing: async () => {},
     memberLost: async (index, role, reason) => { calls.push(`lost ${index} role ${role}: ${reason}`); },
   };
   const sb = disks.get(0)!.sb;

@@ -55,6 +55,7 @@ export function formatDetail(spec: string, info: ArrayDetail): string {
     ...(info.dataJournal ? [['Data Journal', `${formatSizeBytes(info.dataJournal.sizeBytes)} per member, ${info.dataJournal.usedPercent}% used, ${info.dataJournal.updatesInFlight} update(s) in flight`
       + (info.dataJournal.full ? `; FULL: ${info.dataJournal.writersWaiting} writer(s) waiting for room` : '')
       + (info.dataJournal.pendingRecovery ? `; ${info.dataJournal.pendingRecovery} interrupted update(s): jraid recover settles them` : '')] as [string, string]] : []),
+    ...(info.dataJournal?.proxies ?? []).map((proxy) => ['Proxy', `role ${proxy.role} for ${proxy.path}: ${proxy.published} update(s) handed over at its failure, ${proxy.served} served since, ${proxy.stripesMarked} stripe(s) marked for its return`] as [string, string]),
     ...(info.badBlocks.length ? [['Bad Blocks', `${info.badBlocks.reduce((sum, r) => sum + r.blockCount, 0)} block(s) read as EIO until rewritten`] as [string, string]] : []),
     ['Events', info.events],
     ['Creation Time', info.createdAt],
