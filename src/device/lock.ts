@@ -29,6 +29,12 @@ export const SUPERBLOCK_LOCK_OFFSET_BYTES = 8 * 1024 + 1;
 export const MEMBER_USE_OFFSET_BYTES = 8 * 1024 + 2;
 /** Node n holds byte NODE_LOCK_OFFSET_BYTES + n exclusive while it runs: its journal area is its own. */
 export const NODE_LOCK_OFFSET_BYTES = 8 * 1024 + 256;
+/**
+ * Node n holds byte NODE_USE_OFFSET_BYTES + n exclusive on each member it writes to (active or
+ * rebuilding in the state it follows): a node that brings a member in waits until every running
+ * node holds its byte there (every node followed, and its writes reach the member).
+ */
+export const NODE_USE_OFFSET_BYTES = 8 * 1024 + 512;
 /** Node ids 0 .. CLUSTER_NODES_MAX - 1 (the superblock's u8 node count). */
 export const CLUSTER_NODES_MAX = 255;
 

@@ -93,10 +93,11 @@ export async function openNewMember(array: RaidArray, path: string, force: boole
   if (probe.sizeBytes < neededBytes) {
     throw new JraidError('E_MEMBER_TOO_SMALL', `${path} is ${probe.sizeBytes} bytes; this array needs members of at least ${neededBytes}`, { path, hint: 'use a member at least as large as the others' });
   }
-  const device = await openMemberDevice(path, { exclusive: true });
+  // A cluster node shares its members with the other nodes, which open this one too (cluster.ts).
+  const device = await openMemberDevice(path, { exclusive: !array.clustered });
   try {
     if (!force) await refuseOccupied(device, array.sb.arrayUuid, array.sb.members.map((entry) => entry.uuid));
-    await lockAll([device], 'exclusive');
+    await lockAll([device], array.clustered ? 'cluster' : 'exclusive');
     return device;
   } catch (error) {
     await device.close();
@@ -515,7 +516,7 @@ export async function rebuildArray(assembled: Assembled, options: MaintenanceOpt
 async function attachInterrupted(array: RaidArray, path: string): Promise<boolean> {
   const probe = await probeMember(path);
   if (probe.kind !== 'file' && probe.kind !== 'block') return false;
-  const device = await openMemberDevice(path, { exclusive: true });
+  const device = await openMemberDevice(path, { exclusive: !array.clustered });
   const own = (await readSuperblocks(device).catch(() => undefined))?.superblock;
   const index = own && own.arrayUuid.equals(array.sb.arrayUuid) ? array.sb.members.findIndex((entry) => entry.uuid.equals(own.memberUuid)) : -1;
   if (index < 0 || array.sb.members[index]!.state !== 'rebuilding' || array.disks.has(index)) {
@@ -523,7 +524,7 @@ async function attachInterrupted(array: RaidArray, path: string): Promise<boolea
     return false;
   }
   try {
-    await lockAll([device], 'exclusive');
+    await lockAll([device], array.clustered ? 'cluster' : 'exclusive');
   } catch (error) {
     await device.close();
     throw error;

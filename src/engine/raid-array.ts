@@ -64,6 +64,8 @@ export class RaidArray implements StripeHost {
   readonly locks = new StripeLocks();
   /** Cluster mode: this node's id (its journal area); 0 and no parity locks otherwise. */
   readonly journalNode: number;
+  /** Cluster mode: true (several nodes share the members: a new member is locked as they lock theirs). */
+  readonly clustered: boolean;
   /** Cluster mode: the parity locks (parity-lock.ts); a test hook may leave them out (the negative control). */
   parityLocks: ParityLocks | undefined;
   private readonly readPath: ReadPath;
@@ -113,6 +115,7 @@ export class RaidArray implements StripeHost {
     this.readOnly = options.readOnly;
     this.journal = options.journal;
     this.journalNode = options.clusterNode ?? 0;
+    this.clustered = options.clusterNode !== undefined;
     this.onEvent = options.onEvent ?? (() => {});
     this.geometry = new Geometry({
       level: sb.level, layout: sb.layout, raidDevices: sb.raidDevices,

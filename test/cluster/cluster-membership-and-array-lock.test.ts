@@ -2,8 +2,7 @@
 // a reader that is no node is refused while nodes run, and a node is refused while such a
 // daemon runs); fail-disk through one node returns only once every running node has followed
 // the faulty mark (no node writes to the member after it), the others keep serving degraded
-// with verified I/O, and a membership change that brings a member in is refused while other
-// nodes run.
+// with verified I/O, and replace is refused while other nodes run.
 import { afterEach, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { join } from 'node:path';
@@ -96,6 +95,7 @@ it.runIf(requireTool('fio'))('fail-disk through one node: every node follows bef
   for (const run of await Promise.all([0, 1, 2].map((node) => fio(node, '6M')))) expect(run.exitCode, run.stderr).toBe(0);
   expect(await sha256(members[1]!), 'no node wrote to the failed member').toBe(frozen);
 
-  const rebuild = await ws.run(['rebuild', 'cl', '--replacement', ws.path('spare.img')], { env: daemonEnv(ws) });
-  expect(rebuild.stderr).toMatch(/rebuild in a cluster needs the other nodes stopped: node 1 runs.*E_REFUSED/);
+  // replace mirrors the old member's writes in its own process only: refused while other nodes run.
+  const replace = await ws.run(['replace', 'cl', members[0]!, '--with', ws.path('spare.img')], { env: daemonEnv(ws) });
+  expect(replace.stderr).toMatch(/replace in a cluster needs the other nodes stopped: node 1 runs.*E_REFUSED/);
 }, 300_000);
