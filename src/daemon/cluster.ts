@@ -296,14 +296,14 @@ export class ClusterNode {
    * each stripe under its parity lock) runs while every node writes to the new member too.
    * `settle` runs at the end if `fn` did not call it.
    */
-  async change<T>(what: string, fn: (settle: () => Promise<void>) => Promise<T>): Promise<T> {
+  async change<T>(what: string, fn: (settle: (removedPaths?: string[]) => Promise<void>) => Promise<T>): Promise<T> {
     const startedMs = performance.now();
     const resume = await this.quiesce();
     const quiescedMs = Math.round(performance.now() - startedMs);
     let settling: Promise<void> | undefined;
-    const settle = () => settling ??= (async () => {
+    const settle = (removedPaths: string[] = []) => settling ??= (async () => {
       try {
-        const waitedMs = await this.waitChangeFollowed(what);
+        const waitedMs = await this.waitChangeFollowed(what, removedPaths);
         this.log('info', `cluster: ${what}: every running node followed (writes paused ${Math.round(performance.now() - startedMs)} ms: quiesced in ${quiescedMs} ms, followed in ${waitedMs} ms)`);
       } finally {
         await resume();
@@ -366,15 +366,27 @@ export class ClusterNode {
    * After a membership change: waits until every running node follows the current state: holds
    * its node lock on every member open here that is in the array or a spare (it opened it),
    * and its use byte on every member it must write to (active, rebuilding) and on no other.
-   * A removed member is closed here already: a node that still had it open after following
-   * would show on the member it removed nothing from, so removal is followed through the
-   * states of the members that remain.
+   * and no node has a removed member (`removedPaths`, closed here already) open any more: a
+   * probe descriptor finds no running node's node byte held there.
    */
-  async waitChangeFollowed(what: string): Promise<number> {
+  async waitChangeFollowed(what: string, removedPaths: string[] = []): Promise<number> {
     this.holdMemberUse();
     const startedMs = performance.now();
+    const probes: FileDevice[] = [];
+    for (const path of removedPaths) {
+      const probe = await FileDevice.open(path, {}).catch(() => undefined);
+      if (probe) probes.push(probe);
+    }
+    try {
+      return await this.waitLagging(what, probes, startedMs);
+    } finally {
+      for (const probe of probes) await probe.close();
+    }
+  }
+
+  private async waitLagging(what: string, probes: FileDevice[], startedMs: number): Promise<number> {
     for (;;) {
-      const lagging = this.laggingNodes();
+      const lagging = this.laggingNodes(probes);
       if (lagging.length === 0) return Math.round(performance.now() - startedMs);
       if (performance.now() - startedMs > CLUSTER_FOLLOW_TIMEOUT_MS) {
         throw new JraidError('E_DAEMON', `${what} is committed, but cluster node(s) ${lagging.map((lag) => `${lag.node} (${lag.why})`).join(', ')} had not followed after ${CLUSTER_FOLLOW_TIMEOUT_MS} ms`, {
@@ -386,11 +398,13 @@ export class ClusterNode {
   }
 
   /** Running nodes that do not yet follow the current state, and the first thing each lacks. */
-  private laggingNodes(): { node: number; why: string }[] {
+  private laggingNodes(removed: FileDevice[]): { node: number; why: string }[] {
     const lagging: { node: number; why: string }[] = [];
     for (let node = 0; node < this.nodes; node++) {
       if (node === this.node || this.holds.has(node)) continue;
       if (this.hold(node)) { this.release(node); continue; } // not running
+      const stillOpen = removed.find((probe) => heldByOther(probe.fd, NODE_LOCK_OFFSET_BYTES + node));
+      if (stillOpen) { lagging.push({ node, why: `still has the removed ${stillOpen.path} open` }); continue; }
       for (const [index, disk] of this.array.disks) {
         const file = underlyingFile(disk.device);
         const state = this.array.sb.members[index]?.state;

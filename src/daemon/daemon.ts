@@ -494,7 +494,11 @@ export class Daemon {
       case 'add':
         return { result: await this.clusterChange('add', () => opAdd(this.assembled, { path: String(args.path), force: !!args.force })) };
       case 'remove':
-        return { result: await this.clusterChange('remove', () => opRemove(this.assembled, { member: String(args.member) })) };
+        return { result: await this.clusterChange('remove', async (settle) => {
+          const result = await opRemove(this.assembled, { member: String(args.member) });
+          await settle(result.removed.flatMap((member) => member.path ? [member.path] : []));
+          return result;
+        }) };
       case 'rebuild': return this.clusterChange('rebuild', async (settle) => {
         await this.spareTakeover.idle();
         const result = await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(settling(context, settle), 'rebuild'));
@@ -538,7 +542,7 @@ export class Daemon {
    * (cluster.ts, change): writes pause until every node follows; `settle` ends the pause once the
    * members are in place (before a rebuild's copy).
    */
-  private clusterChange<T>(what: string, fn: (settle: () => Promise<void>) => Promise<T>): Promise<T> {
+  private clusterChange<T>(what: string, fn: (settle: (removedPaths?: string[]) => Promise<void>) => Promise<T>): Promise<T> {
     return this.cluster ? this.cluster.change(what, fn) : fn(async () => {});
   }
 

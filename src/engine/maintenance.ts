@@ -445,12 +445,15 @@ export async function prepareReAdd(assembled: Assembled, path: string): Promise<
     'older-than-marks': () => `it is older (events ${own!.events}) than the write-intent marks (since events ${intent.startEvents})`,
     'marks-cover': () => `${intent.markedBitCount()} region(s) of ${array.sb.writeIntentChunkBytes} bytes were written while it was away`,
   };
-  const reason = reasons[why]();
+  // In a cluster each node keeps write-intent marks of its own writes only: no node's bitmap
+  // covers every write the member missed, so it comes back in full.
+  const reason = array.clustered && mode === 'partial' ? 'in a cluster each node tracks only its own writes: rebuilt in full' : reasons[why]();
+  const modeHere = array.clustered ? 'full' : mode;
   if (array.disks.get(found.index)?.device !== found.device) array.members.attach(found.index, new MemberDisk(found.device, own ?? array.sb));
   await array.commitSuperblocks((sb) => {
-    sb.members[found.index] = { ...sb.members[found.index]!, state: 'rebuilding', recoveryOffsetBytes: 0, partialRebuild: mode === 'partial' };
+    sb.members[found.index] = { ...sb.members[found.index]!, state: 'rebuilding', recoveryOffsetBytes: 0, partialRebuild: modeHere === 'partial' };
   });
-  return { index: found.index, mode, reason };
+  return { index: found.index, mode: modeHere, reason };
 }
 
 /**

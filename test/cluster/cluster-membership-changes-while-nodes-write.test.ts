@@ -1,8 +1,9 @@
 // Proves: with three cluster nodes running, one node fails a member, adds a spare and rebuilds
-// onto it while fio writes (and then verifies) through the other two nodes' exports; every
-// node follows each change (they find the new member themselves), every verify passes, also
-// when read back through the node that made the change, scrub finds 0 mismatches, and detail
-// through each node shows the same members.
+// onto it, fails another and re-adds it, while fio writes (and then verifies) through the other
+// two nodes' exports, then removes the first; every node follows each change (they find the new
+// member themselves, and close the removed one), every verify passes, also when read back
+// through the node that made the changes, scrub finds 0 mismatches, and detail through each
+// node shows the same members.
 import { afterEach, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import { statSync, truncateSync, writeFileSync } from 'node:fs';
@@ -45,7 +46,7 @@ async function call<T>(node: { pid: number; controlSocket: string }, op: string,
   }
 }
 
-it.runIf(requireTool('fio'))('fail-disk, add and rebuild through one node while two others write: every node follows, verify and scrub pass', async () => {
+it.runIf(requireTool('fio'))('fail-disk, add, rebuild, re-add and remove through one node while two others write: every node follows, verify and scrub pass', async () => {
   ws = workspace();
   const members = ['m0', 'm1', 'm2', 'm3'].map((name) => ws.path(`${name}.img`));
   const created = await ws.run(['create', '-l', '5', '-n', '4', '-c', '64K', '-z', String(16 * MIB / 1024), '-N', 'cl', '--cluster-nodes', '3', '--save-config', ...members]);
@@ -89,7 +90,21 @@ it.runIf(requireTool('fio'))('fail-disk, add and rebuild through one node while 
   expect(rebuilt.rebuilt.map((outcome) => outcome.path)).toEqual([spare]);
   for (const run of await Promise.all(round2)) expect(run.exitCode, run.stderr).toBe(0);
 
+  // Round 3: another member fails and comes back (re-add, in full: each node tracks only its own
+  // writes) while nodes 0 and 1 write; then the first failed member is removed.
+  const round3 = [0, 1].map((node) => fio(nodes[node]!.nbd, node, 8 * MIB));
+  await writing();
+  await change('fail-disk', { member: members[2] });
+  const readded = await change('re-add', { member: members[2] }) as { mode: string };
+  expect(readded.mode).toBe('full');
+  for (const run of await Promise.all(round3)) expect(run.exitCode, run.stderr).toBe(0);
+  const removed = await change('remove', { member: members[1] }) as { removed: { number: number }[] };
+  expect(removed.removed.map((member) => member.number)).toEqual([1]);
+
   const log = daemonLog(ws);
+  expect(log.match(/m1\.img left the array \(another node removed it\): closed/g)?.length, 'nodes 0 and 1 closed the removed member').toBe(2);
+  expect(log).toMatch(/cluster: re-add: every running node followed/);
+  expect(log).toMatch(/cluster: remove: every running node followed/);
   expect(log.match(/brought in by another node: found at .*spare\.img and opened/g)?.length, 'nodes 0 and 1 found the spare').toBe(2);
   expect(log).toMatch(/cluster: add: every running node followed/);
   expect(log).toMatch(/cluster: rebuild: every running node followed/);
@@ -108,4 +123,5 @@ it.runIf(requireTool('fio'))('fail-disk, add and rebuild through one node while 
   expect(views[1]).toBe(views[0]);
   expect(views[2]).toBe(views[0]);
   expect(views[0]).toMatch(/"state":"active","role":1/);
+  expect(views[0]).not.toMatch(/"number":1,/);
 }, 180_000);
