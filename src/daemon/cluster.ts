@@ -254,8 +254,10 @@ export class ClusterNode {
     try {
       await lock.lock(range);
     } catch {
-      throw new JraidError('E_DAEMON', `${disk.path} is marked faulty, but a cluster node still had it in use after ${CLUSTER_FOLLOW_TIMEOUT_MS} ms`, {
-        path: disk.path, hint: 'check the other nodes (jraid detail); a hung node must be stopped',
+      const fd = underlyingFile(disk.device)!.fd;
+      const lagging = [...Array(this.nodes).keys()].filter((node) => node !== this.node && heldByOther(fd, NODE_USE_OFFSET_BYTES + node));
+      throw new JraidError('E_DAEMON', `${disk.path} is marked faulty, but cluster node(s) ${lagging.join(', ') || '(unknown)'} still had it in use after ${CLUSTER_FOLLOW_TIMEOUT_MS} ms`, {
+        path: disk.path, hint: 'check that node (jraid detail, its log); a hung node must be stopped',
       });
     }
     lock.unlock(range);
