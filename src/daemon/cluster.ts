@@ -14,7 +14,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { JraidError } from '../errors.js';
-import { MEMBER_USE_OFFSET_BYTES, NODE_USE_OFFSET_BYTES, SUPERBLOCK_LOCK_OFFSET_BYTES, unlockMember } from '../device/lock.js';
+import { MEMBER_USE_OFFSET_BYTES, NODE_USE_OFFSET_BYTES, SUPERBLOCK_LOCK_OFFSET_BYTES, TAKEOVER_LOCK_OFFSET_BYTES, unlockMember } from '../device/lock.js';
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { FileDevice } from '../device/file-device.js';
@@ -417,6 +417,28 @@ export class ClusterNode {
       }
     }
     return lagging;
+  }
+
+  /**
+   * An automatic spare takeover: the node that takes the takeover lock (byte
+   * TAKEOVER_LOCK_OFFSET_BYTES of every in-sync member, tried in member order, so the first
+   * member decides between two nodes that try at once) runs it; resolves to its release, or
+   * undefined when another node runs one.
+   */
+  tryLeadTakeover(): (() => void) | undefined {
+    const range = { offsetBytes: TAKEOVER_LOCK_OFFSET_BYTES, lengthBytes: 1 };
+    const held: RangeLock[] = [];
+    const disks = [...this.array.disks].sort(([a], [b]) => a - b)
+      .filter(([index, disk]) => this.array.sb.members[index]?.state === 'active' && underlyingFile(disk.device)).map(([, disk]) => disk);
+    for (const disk of disks) {
+      const lock = this.lockFor(disk);
+      if (!lock.tryLock(range)) {
+        for (const taken of held) taken.unlock(range);
+        return undefined;
+      }
+      held.push(lock);
+    }
+    return held.length > 0 ? () => { for (const lock of held.reverse()) lock.unlock(range); } : undefined;
   }
 
   /** Starts following other nodes' superblock commits and looking for dead nodes' dirty journal areas. */

@@ -200,6 +200,7 @@ export class Daemon {
     const daemon = new Daemon(assembled, options, controlSocket);
     daemon.fence = fence;
     daemon.cluster = cluster;
+    daemon.spareTakeover.cluster = cluster;
     started = daemon;
     daemonRef = daemon;
     try {
@@ -286,9 +287,8 @@ export class Daemon {
     const member = event.path === '(missing)' ? null : resolve(event.path);
     this.events.emit({ event: 'Fail', array: this.arrayName, uuid: this.uuid, member, message: `${member ?? 'a missing member'} (role ${event.role ?? '-'}) failed: ${event.reason}` });
     this.announceDegraded();
-    // A spare taking over brings a member in: in a cluster that needs the other nodes stopped (cluster.ts, alone).
-    if (this.cluster) this.log('warn', 'cluster: no automatic spare takeover in cluster mode; stop the other nodes and run jraid rebuild');
-    else this.spareTakeover.memberFailed();
+    // In a cluster the node that takes the takeover lock rebuilds; the others follow (spare-takeover.ts).
+    this.spareTakeover.memberFailed();
   }
 
   private announceDegraded(): void {

@@ -6,7 +6,7 @@ import { DeviceIoError, type BlockDevice } from '../device/block-device.js';
 import { FileDevice } from '../device/file-device.js';
 import { probeMember, requireMemberPath } from '../device/member-path.js';
 import { openMemberDevice, underlyingFile } from '../device/open-member.js';
-import { unlockMember } from '../device/lock.js';
+import { releaseRebuild, tryClaimRebuild, unlockMember } from '../device/lock.js';
 import { JraidError } from '../errors.js';
 import { DATA_OFFSET_BYTES, regionsEndBytes } from '../format/layout.js';
 import { freeSlot, isFreeSlot, type MemberEntry, type Superblock } from '../format/superblock.js';
@@ -255,8 +255,9 @@ export interface RebuildOutcome {
  * replacement (first) or a spare. Returns member indexes, ready for runRebuild.
  */
 export async function prepareRebuild(array: RaidArray, replacement: BlockDevice | undefined): Promise<number[]> {
+  // In a cluster a member another node rebuilds (it holds its rebuild claim) is left to it.
   const targets = array.sb.members.map((entry, index) => ({ entry, index }))
-    .filter(({ entry, index }) => entry.state === 'rebuilding' && array.disks.has(index)).map(({ index }) => index);
+    .filter(({ entry, index }) => entry.state === 'rebuilding' && array.disks.has(index) && claimRebuild(array, index)).map(({ index }) => index);
   const claimed = new Set(array.sb.members.filter((entry) => entry.state === 'rebuilding').map((entry) => entry.role));
   const lost = array.lostRoles().filter((role) => !claimed.has(role));
   let pendingReplacement = replacement;
@@ -272,6 +273,7 @@ export async function prepareRebuild(array: RaidArray, replacement: BlockDevice 
         throw new JraidError('E_NO_SPARE', `role ${role} is lost and there is no spare to rebuild onto`, { hint: 'give --replacement PATH, or add a spare with jraid add' });
       }
     }
+    claimRebuild(array, index);
     await array.commitSuperblocks((sb) => {
       const old = sb.members.findIndex((entry) => entry.role === role);
       if (old >= 0) sb.members[old] = { ...sb.members[old]!, role: null, state: 'faulty' };
@@ -511,8 +513,28 @@ export async function rebuildArray(assembled: Assembled, options: MaintenanceOpt
   // killed from here on is found again through the config file.
   await options.onTargetsReady?.();
   const outcomes: RebuildOutcome[] = [];
-  for (const index of targets) outcomes.push(await runRebuild(array, index, options));
+  try {
+    for (const index of targets) outcomes.push(await runRebuild(array, index, options));
+  } finally {
+    for (const index of targets) releaseRebuildClaim(array, index);
+  }
   return outcomes;
+}
+
+/**
+ * Cluster mode: claims the rebuild of member `index` for this node (a byte-range lock on the
+ * member, docs/FORMAT.md "Cluster locks"); false when another node holds the claim. Always
+ * true outside a cluster.
+ */
+function claimRebuild(array: RaidArray, index: number): boolean {
+  const file = array.clustered ? underlyingFile(array.disks.get(index)!.device) : undefined;
+  return !file || tryClaimRebuild(file.fd);
+}
+
+function releaseRebuildClaim(array: RaidArray, index: number): void {
+  const disk = array.disks.get(index);
+  const file = array.clustered && disk ? underlyingFile(disk.device) : undefined;
+  if (file) releaseRebuild(file.fd);
 }
 
 /** A replacement whose rebuild was interrupted carries this array's superblock as a rebuilding member: attach it. */
