@@ -426,7 +426,7 @@ export class RaidArray implements StripeHost {
         const first = Math.floor(extent.chunkOffsetBytes / BLOCK_SIZE_BYTES);
         const release = await parityLocks?.lockRows(extent.stripe, first, Math.floor((extent.chunkOffsetBytes + extent.lengthBytes - 1) / BLOCK_SIZE_BYTES) - first + 1);
         try {
-          await this.readPath.readExtent(extent.stripe, extent.dataIndex, extent.chunkOffsetBytes, target);
+          await this.readPath.readExtent(extent.stripe, extent.dataIndex, extent.chunkOffsetBytes, target, release !== undefined);
         } finally {
           release?.();
         }
