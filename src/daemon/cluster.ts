@@ -11,6 +11,12 @@
 //   clean record (generation + 1) into that node's area; then it lets the lock go. A node that
 //   restarts waits for its own lock, so it never reads its area while another node recovers it,
 //   and recovers what is still listed itself at assembly.
+// - Membership changes with every node running (change): quiesce (every stripe's parity lock),
+//   commit, wait until every running node follows (its node byte on each member it must have
+//   open, its use byte on each member it must write to), let writes go on, then copy. A node
+//   follows by adopting the newer superblock: it opens the members it names that it lacks
+//   (bringInMembers finds them by member uuid) and closes the ones it no longer has.
+// - Spare takeover: the node that takes the takeover lock runs it (tryLeadTakeover).
 
 import { performance } from 'node:perf_hooks';
 import { JraidError } from '../errors.js';

@@ -7,7 +7,10 @@
 //
 // A parity member that is gone (missing, or failed and closed) cannot carry the lock: its rows
 // are then locked on the lowest role of the stripe whose member is open, the same member for
-// every node that sees the same member states (docs/FORMAT.md, "Cluster locks").
+// every node that sees the same member states (docs/FORMAT.md, "Cluster locks"). A membership
+// change can move where a stripe's lock lives: the node making it quiesces every node's writes
+// until all follow (daemon/cluster.ts), and a lock taken across the change is taken again where
+// the state now puts it (lockRows).
 //
 // Within one node the stripe locks already order writers of one stripe; two locks this node
 // takes through one open file never conflict, so that order is what keeps its own writers
