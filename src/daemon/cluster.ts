@@ -19,28 +19,25 @@
 // - Spare takeover: the node that takes the takeover lock runs it (tryLeadTakeover).
 
 import { performance } from 'node:perf_hooks';
-import { JraidError } from '../errors.js';
-import { MEMBER_USE_OFFSET_BYTES, NODE_USE_OFFSET_BYTES, SUPERBLOCK_LOCK_OFFSET_BYTES, TAKEOVER_LOCK_OFFSET_BYTES, unlockMember } from '../device/lock.js';
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { FileDevice } from '../device/file-device.js';
-import { openMemberDevice } from '../device/open-member.js';
-import type { BlockDevice } from '../device/block-device.js';
-import { isFreeSlot } from '../format/superblock.js';
-import { formatUuid } from '../format/uuid.js';
-import { lockAll } from '../engine/member-locks.js';
-import { MemberDisk } from '../engine/member-disk.js';
-import type { MemberParityLocks } from '../engine/parity-lock.js';
-import { readSuperblocks } from '../engine/superblock-io.js';
-import type { Superblock } from '../format/superblock.js';
 import fsx from 'fs-native-extensions';
+import { JraidError } from '../errors.js';
+import type { BlockDevice } from '../device/block-device.js';
+import { FileDevice } from '../device/file-device.js';
+import { MEMBER_USE_OFFSET_BYTES, NODE_LOCK_OFFSET_BYTES, NODE_USE_OFFSET_BYTES, SUPERBLOCK_LOCK_OFFSET_BYTES, TAKEOVER_LOCK_OFFSET_BYTES, unlockMember } from '../device/lock.js';
+import { openMemberDevice, underlyingFile } from '../device/open-member.js';
 import { OfdRangeLock, type RangeLock } from '../device/range-lock.js';
-import { NODE_LOCK_OFFSET_BYTES } from '../device/lock.js';
-import { underlyingFile } from '../device/open-member.js';
 import { encodeJournalRecord, type BlockCheck, type JournalRecord } from '../format/journal-record.js';
+import { isFreeSlot, type Superblock } from '../format/superblock.js';
+import { formatUuid } from '../format/uuid.js';
 import { journalAreas, journalLayoutFor, MemberJournalStore, readJournal } from '../journal/store.js';
-import { recoverStripe } from '../engine/recover.js';
+import { MemberDisk } from '../engine/member-disk.js';
+import { lockAll } from '../engine/member-locks.js';
+import type { MemberParityLocks } from '../engine/parity-lock.js';
 import type { RaidArray } from '../engine/raid-array.js';
+import { recoverStripe } from '../engine/recover.js';
+import { readSuperblocks } from '../engine/superblock-io.js';
 import type { Logger } from './daemon.js';
 
 /** How often a node looks for a newer superblock (another node's commit) and for nodes that died with stripes listed dirty. */
