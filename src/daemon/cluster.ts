@@ -168,9 +168,10 @@ export class ClusterNode {
    * node looks for the file or block device whose own superblock carries that uuid and this
    * array's uuid, among: the array's config entry, every file in the directories of the members
    * it has open, and /dev/loop*. It opens it as it opens its members (array lock shared, node
-   * lock) and writes to it from then on.
+   * lock) and writes to it from then on. Also at assembly: a node restarting after a change
+   * whose new member its config entry does not list yet finds it the same way.
    */
-  private async bringInMembers(): Promise<void> {
+  async bringInMembers(): Promise<void> {
     const array = this.array;
     const wanted = array.sb.members.flatMap((entry, index) =>
       !isFreeSlot(entry) && entry.state !== 'faulty' && !array.disks.has(index) ? [{ index, uuid: entry.uuid }] : []);

@@ -3,12 +3,12 @@
 // two nodes' exports, then removes the first; every node follows each change (they find the new
 // member themselves, and close the removed one), every verify passes, also when read back
 // through the node that made the changes, scrub finds 0 mismatches, and detail through each
-// node shows the same members.
+// node (one restarted, finding the new member the same way) shows the same members.
 import { afterEach, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import { statSync, truncateSync, writeFileSync } from 'node:fs';
 import { EXIT, readJson, workspace, type Workspace } from '../helpers/cli.js';
-import { alive, daemonEnv, daemonLog, startDaemon } from '../helpers/daemon.js';
+import { alive, daemonEnv, daemonLog, startDaemon, waitForExit } from '../helpers/daemon.js';
 import { requireTool } from '../helpers/tools.js';
 import { MIB } from '../../src/units.js';
 import { DaemonClient } from '../../src/daemon/control-client.js';
@@ -112,8 +112,15 @@ it.runIf(requireTool('fio'))('fail-disk, add, rebuild, re-add and remove through
   for (const run of await Promise.all([0, 1].map((node) => fio(nodes[2]!.nbd, node, 8 * MIB, true)))) expect(run.exitCode, run.stderr).toBe(0);
   const scrub = readJson((await ws.run(['scrub', 'cl', '--json'], env)).stdout);
   expect(scrub.mismatchCount).toBe(0);
+  // Node 0 restarts, named by the members it knew at first (without the spare, and without m1,
+  // removed): it finds the spare as it found it while running.
+  process.kill(nodes[0]!.pid, 'SIGTERM');
+  await waitForExit(nodes[0]!.pid);
+  nodes[0] = await startDaemon(ws, [members[0], members[2], members[3]].join(','), ['--cluster', '--node-id', '0']);
+  pids.push(nodes[0].pid);
+  expect(daemonLog(ws).split('serving as node 0').length, 'node 0 started twice').toBe(3);
   // Every node shows the same members, in the same states.
-  await new Promise((done) => setTimeout(done, 500)); // the last commit (the rebuild's end) is followed within 200 ms
+  await new Promise((done) => setTimeout(done, 500)); // the last commit is followed within 200 ms
   const views = [];
   for (const node of nodes) {
     const detail = await call<{ members: { number: number; uuid: string; state: string; role: number | null }[]; state: string }>(node, 'detail');
