@@ -78,6 +78,8 @@ export class ClusterNode {
   private readonly holds = new Map<number, number>();
   /** Members this node may write to, by member index: it holds their use lock shared (see followed). */
   private readonly using = new Set<number>();
+  /** Open members this node holds its node byte on. */
+  private readonly nodeHeld = new Set<MemberDisk>();
   private watching: Promise<void> | undefined;
   private stopped = false;
   readonly stats: ClusterStats = { takeovers: 0, stripesResynced: 0 };
@@ -101,7 +103,10 @@ export class ClusterNode {
   /** Takes this node's lock on every open member, waiting while a survivor recovers this node's area. */
   async takeNodeLock(): Promise<void> {
     const startedMs = performance.now();
-    for (const disk of this.openDisks()) await this.lockFor(disk).lock(this.nodeRange(this.node));
+    for (const disk of this.openDisks()) {
+      await this.lockFor(disk).lock(this.nodeRange(this.node));
+      this.nodeHeld.add(disk);
+    }
     const waitedMs = performance.now() - startedMs;
     if (waitedMs > 50) this.log('info', `cluster: node ${this.node}'s lock was held for ${Math.round(waitedMs)} ms (a node recovered this node's journal area meanwhile)`);
   }
@@ -156,7 +161,7 @@ export class ClusterNode {
   /** A member the adopted state no longer has (removed by another node): its locks go, and it is closed. */
   private async closeDropped(device: BlockDevice): Promise<void> {
     const file = underlyingFile(device);
-    for (const [disk, lock] of this.locks) if (disk.device === device) { lock.unlock(this.nodeRange(this.node)); this.locks.delete(disk); }
+    for (const [disk, lock] of this.locks) if (disk.device === device) { lock.unlock(this.nodeRange(this.node)); this.locks.delete(disk); this.nodeHeld.delete(disk); }
     if (file) unlockMember(file.fd);
     await device.close();
     this.log('info', `cluster: ${device.path} left the array (another node removed it): closed`);
@@ -190,6 +195,7 @@ export class ClusterNode {
         await lockAll([device], 'cluster');
         const disk = new MemberDisk(device, own);
         await this.lockFor(disk).lock(this.nodeRange(this.node));
+        this.nodeHeld.add(disk);
         array.members.attachFound(index, disk);
       } catch (error) {
         await device.close();
@@ -231,9 +237,14 @@ export class ClusterNode {
     const range = { offsetBytes: MEMBER_USE_OFFSET_BYTES, lengthBytes: 1 };
     const own = NODE_USE_OFFSET_BYTES + this.node;
     for (const index of [...this.using]) if (!this.array.disks.has(index)) this.using.delete(index); // closed: its locks went with it
+    const open = new Set(this.array.disks.values());
+    for (const disk of [...this.nodeHeld]) if (!open.has(disk)) this.nodeHeld.delete(disk);
     for (const [index, disk] of this.array.disks) {
       const file = underlyingFile(disk.device);
       if (!file) continue;
+      // Its node byte on every member it has open, also one it opened itself (add, rebuild
+      // --replacement): a node that makes the next change checks it there.
+      if (!this.nodeHeld.has(disk) && this.lockFor(disk).tryLock(this.nodeRange(this.node))) this.nodeHeld.add(disk);
       const state = this.array.sb.members[index]?.state;
       const writable = state === 'active' || state === 'rebuilding';
       if (writable && !this.using.has(index)) {
