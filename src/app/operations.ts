@@ -97,6 +97,8 @@ export async function opReAdd(assembled: Assembled, args: { member: string; maxS
   const array = assembled.array;
   const plan = await prepareReAdd(assembled, args.member);
   context.onPlan?.(plan);
+  // The member is in the array again (rebuilding): for the config file, and a cluster's nodes follow before the copy.
+  await context.onMembersChanged?.(currentMemberPaths(array));
   const outcome = await tracked(array, 're-add', context, (onProgress) => runRebuild(array, plan.index, { maxSpeedBytesPerSecond: args.maxSpeed, onProgress }));
   return { ...outcome, reason: plan.reason, arrayState: array.health(), degraded: isDegraded(array.state()) };
 }

@@ -36,6 +36,12 @@ export interface ArrayStatus {
   scrubStatus: ArrayDetail['scrubStatus'];
   lastScrub: LastScrub | null;
   daemon: { pid: number; nbd: string[]; controlSocket: string; toughness: string } | null;
+  /**
+   * Cluster mode: every node id of the array, whether a daemon runs as it (its pid and NBD
+   * exports from its registry record, when it is on this host), and its journal area's state;
+   * null for an array served by no cluster node.
+   */
+  nodes: StatusNode[] | null;
   /** The standby daemon waiting to take the array over (daemon --standby), or null. */
   standby: { pid: number; since: string } | null;
   /** What to do next, or null when nothing needs doing. */
@@ -49,7 +55,17 @@ export interface DaemonCounters {
   checksumErrors: Record<string, number>;
 }
 
-type Described = ArrayDetail & { daemon?: { pid: number; nbd: string[]; controlSocket: string; toughness: string; standby?: { pid: number; since: string } | null }; counters?: DaemonCounters };
+export interface StatusNode {
+  node: number;
+  running: boolean;
+  pid: number | null;
+  nbd: string[];
+  journal: { generation: number; clean: boolean; stripes: number } | null;
+}
+
+type ClusterDescribed = { nodes: { node: number; running: boolean; journal: StatusNode['journal'] }[] } | null;
+
+type Described = ArrayDetail & { daemon?: { pid: number; nbd: string[]; controlSocket: string; toughness: string; standby?: { pid: number; since: string } | null; cluster?: ClusterDescribed }; counters?: DaemonCounters };
 
 export async function collectStatus(configFile: string, names: string[] = []): Promise<ArrayStatus[]> {
   const config = await readConfig(configFile);
@@ -64,18 +80,18 @@ export async function collectStatus(configFile: string, names: string[] = []): P
   for (const entry of config.arrays) {
     if (!wanted(entry.name, entry.uuid)) continue;
     const record = served.find((candidate) => candidate.uuid === entry.uuid);
-    const status = await describeOne(entry.name, record, () => withArray(entry.name, configFile, { readOnly: true, lock: 'none' }, async (assembled) => opDetail(assembled)));
+    const status = await describeOne(entry.name, record, served, () => withArray(entry.name, configFile, { readOnly: true, lock: 'none' }, async (assembled) => opDetail(assembled)));
     if (status.uuid) seen.add(status.uuid);
     out.push(status);
   }
   for (const record of served) {
     if (seen.has(record.uuid) || !wanted(record.name, record.uuid)) continue;
-    out.push(await describeOne(record.name, record, () => Promise.reject(new JraidError('E_DAEMON', `daemon ${record.pid} serving ${record.name} did not answer`, { hint: `see its log${record.log ? ` (${record.log})` : ''}` }))));
+    out.push(await describeOne(record.name, record, served, () => Promise.reject(new JraidError('E_DAEMON', `daemon ${record.pid} serving ${record.name} did not answer`, { hint: `see its log${record.log ? ` (${record.log})` : ''}` }))));
   }
   return out;
 }
 
-async function describeOne(name: string, record: DaemonRecord | undefined, direct: () => Promise<ArrayDetail>): Promise<ArrayStatus> {
+async function describeOne(name: string, record: DaemonRecord | undefined, served: DaemonRecord[], direct: () => Promise<ArrayDetail>): Promise<ArrayStatus> {
   let info: Described;
   try {
     info = (record ? await viaDaemon(record) : undefined) ?? await direct();
@@ -83,7 +99,7 @@ async function describeOne(name: string, record: DaemonRecord | undefined, direc
     if (!isJraidError(error)) throw error;
     return {
       name, uuid: record?.uuid ?? null, level: null, arraySizeBytes: null, state: 'unknown', needsRecovery: false, journal: null, members: [],
-      rebuildStatus: null, scrubStatus: null, lastScrub: record ? await readLastScrub(record.uuid) : null, daemon: null, standby: null,
+      rebuildStatus: null, scrubStatus: null, lastScrub: record ? await readLastScrub(record.uuid) : null, daemon: null, standby: null, nodes: null,
       action: error.hint ?? 'see the error', error: { code: error.code, message: error.message, path: error.path ?? null, hint: error.hint ?? null },
     };
   }
@@ -98,8 +114,18 @@ async function describeOne(name: string, record: DaemonRecord | undefined, direc
   return {
     name: info.name || name, uuid: info.uuid, level: info.level, arraySizeBytes: info.arraySizeBytes, state: info.state, needsRecovery,
     journal: info.journal, members, rebuildStatus: info.rebuildStatus, scrubStatus: info.scrubStatus, lastScrub: await readLastScrub(info.uuid),
-    daemon, standby, action: actionFor(name, info, needsRecovery), error: null,
+    daemon, standby, nodes: clusterNodes(info, served), action: actionFor(name, info, needsRecovery), error: null,
   };
+}
+
+/** Every node of a cluster array: what the answering node knows of each, with the registry's pid and exports of those on this host. */
+function clusterNodes(info: Described, served: DaemonRecord[]): StatusNode[] | null {
+  const cluster = info.daemon?.cluster;
+  if (!cluster) return null;
+  return cluster.nodes.map((view) => {
+    const record = served.find((candidate) => candidate.uuid === info.uuid && candidate.node === view.node);
+    return { node: view.node, running: view.running, pid: view.running ? record?.pid ?? null : null, nbd: view.running ? record?.nbd ?? [] : [], journal: view.journal };
+  });
 }
 
 async function viaDaemon(record: DaemonRecord): Promise<Described | undefined> {

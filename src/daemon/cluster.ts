@@ -11,27 +11,41 @@
 //   clean record (generation + 1) into that node's area; then it lets the lock go. A node that
 //   restarts waits for its own lock, so it never reads its area while another node recovers it,
 //   and recovers what is still listed itself at assembly.
+// - Membership changes with every node running (change): quiesce (every stripe's parity lock),
+//   commit, wait until every running node follows (its node byte on each member it must have
+//   open, its use byte on each member it must write to), let writes go on, then copy. A node
+//   follows by adopting the newer superblock: it opens the members it names that it lacks
+//   (bringInMembers finds them by member uuid) and closes the ones it no longer has.
+// - Spare takeover: the node that takes the takeover lock runs it (tryLeadTakeover).
 
 import { performance } from 'node:perf_hooks';
-import { JraidError } from '../errors.js';
-import { MEMBER_USE_OFFSET_BYTES, SUPERBLOCK_LOCK_OFFSET_BYTES } from '../device/lock.js';
-import { readSuperblocks } from '../engine/superblock-io.js';
-import type { Superblock } from '../format/superblock.js';
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import fsx from 'fs-native-extensions';
+import { JraidError } from '../errors.js';
+import type { BlockDevice } from '../device/block-device.js';
+import { FileDevice } from '../device/file-device.js';
+import { MEMBER_USE_OFFSET_BYTES, NODE_LOCK_OFFSET_BYTES, NODE_USE_OFFSET_BYTES, SUPERBLOCK_LOCK_OFFSET_BYTES, TAKEOVER_LOCK_OFFSET_BYTES, unlockMember } from '../device/lock.js';
+import { openMemberDevice, underlyingFile } from '../device/open-member.js';
 import { OfdRangeLock, type RangeLock } from '../device/range-lock.js';
-import { NODE_LOCK_OFFSET_BYTES } from '../device/lock.js';
-import { underlyingFile } from '../device/open-member.js';
 import { encodeJournalRecord, type BlockCheck, type JournalRecord } from '../format/journal-record.js';
+import { isFreeSlot, type Superblock } from '../format/superblock.js';
+import { formatUuid } from '../format/uuid.js';
 import { journalAreas, journalLayoutFor, MemberJournalStore, readJournal } from '../journal/store.js';
-import { recoverStripe } from '../engine/recover.js';
+import { MemberDisk } from '../engine/member-disk.js';
+import { lockAll } from '../engine/member-locks.js';
+import type { MemberParityLocks } from '../engine/parity-lock.js';
 import type { RaidArray } from '../engine/raid-array.js';
-import type { MemberDisk } from '../engine/member-disk.js';
+import { recoverStripe } from '../engine/recover.js';
+import { readSuperblocks } from '../engine/superblock-io.js';
 import type { Logger } from './daemon.js';
 
 /** How often a node looks for a newer superblock (another node's commit) and for nodes that died with stripes listed dirty. */
 export const CLUSTER_WATCH_MS = 200;
-/** How long fail-disk waits for every running node to follow the member's faulty mark. */
+/** How long a node that changed the membership (fail-disk, a write error, add, remove, rebuild) waits for every running node to follow. */
 export const CLUSTER_FOLLOW_TIMEOUT_MS = 10_000;
+/** How long the membership change's quiesce waits for one stripe's parity lock before it lets go of all and starts again. */
+const QUIESCE_STRIPE_WAIT_MS = 2_000;
 
 /** One node as `detail` shows it. */
 export interface ClusterNodeView {
@@ -64,14 +78,22 @@ export class ClusterNode {
   private readonly holds = new Map<number, number>();
   /** Members this node may write to, by member index: it holds their use lock shared (see followed). */
   private readonly using = new Set<number>();
+  /** Open members this node holds its node byte on. */
+  private readonly nodeHeld = new Set<MemberDisk>();
   private watching: Promise<void> | undefined;
   private stopped = false;
   readonly stats: ClusterStats = { takeovers: 0, stripesResynced: 0 };
 
-  constructor(array: RaidArray, node: number, log: Logger) {
+  /** Paths where a member another node brought in may be (the array's config entry): searched first. */
+  private readonly configPaths: () => Promise<string[]>;
+  /** Member uuids searched for and not found (warned once). */
+  private readonly notFound = new Set<string>();
+
+  constructor(array: RaidArray, node: number, log: Logger, configPaths: () => Promise<string[]> = async () => []) {
     this.array = array;
     this.node = node;
     this.log = log;
+    this.configPaths = configPaths;
   }
 
   get nodes(): number {
@@ -81,7 +103,10 @@ export class ClusterNode {
   /** Takes this node's lock on every open member, waiting while a survivor recovers this node's area. */
   async takeNodeLock(): Promise<void> {
     const startedMs = performance.now();
-    for (const disk of this.openDisks()) await this.lockFor(disk).lock(this.nodeRange(this.node));
+    for (const disk of this.openDisks()) {
+      await this.lockFor(disk).lock(this.nodeRange(this.node));
+      this.nodeHeld.add(disk);
+    }
     const waitedMs = performance.now() - startedMs;
     if (waitedMs > 50) this.log('info', `cluster: node ${this.node}'s lock was held for ${Math.round(waitedMs)} ms (a node recovered this node's journal area meanwhile)`);
   }
@@ -117,14 +142,90 @@ export class ClusterNode {
         }
         return newest;
       },
-      adopted: (newlyFaulty) => {
+      adopted: async (newlyFaulty, dropped) => {
         this.log('info', `cluster: adopted superblock events ${this.array.sb.events} committed by another node${newlyFaulty.length ? `; member(s) ${newlyFaulty.join(', ')} now faulty: this node writes no more to them` : ''}`);
+        for (const device of dropped) await this.closeDropped(device);
+        await this.bringInMembers();
         this.holdMemberUse();
         for (const index of newlyFaulty) {
           this.array.report({ kind: 'member-failed', path: this.array.disks.get(index)?.path ?? '(missing)', role: this.array.sb.members[index]?.role ?? null, reason: 'marked faulty by another cluster node' });
         }
       },
+      followed: async (index) => {
+        const waitedMs = await this.waitFollowed(index);
+        this.log('info', `cluster: every running node followed member ${index}'s faulty mark (${waitedMs} ms)`);
+      },
     });
+  }
+
+  /** A member the adopted state no longer has (removed by another node): its locks go, and it is closed. */
+  private async closeDropped(device: BlockDevice): Promise<void> {
+    const file = underlyingFile(device);
+    for (const [disk, lock] of this.locks) if (disk.device === device) { lock.unlock(this.nodeRange(this.node)); this.locks.delete(disk); this.nodeHeld.delete(disk); }
+    if (file) unlockMember(file.fd);
+    await device.close();
+    this.log('info', `cluster: ${device.path} left the array (another node removed it): closed`);
+  }
+
+  /**
+   * Opens the members the current state names (spare, active or rebuilding) that this node has
+   * not open: another node brought them in. The superblock names each by its member uuid; the
+   * node looks for the file or block device whose own superblock carries that uuid and this
+   * array's uuid, among: the array's config entry, every file in the directories of the members
+   * it has open, and /dev/loop*. It opens it as it opens its members (array lock shared, node
+   * lock) and writes to it from then on. Also at assembly: a node restarting after a change
+   * whose new member its config entry does not list yet finds it the same way.
+   */
+  async bringInMembers(): Promise<void> {
+    const array = this.array;
+    const wanted = array.sb.members.flatMap((entry, index) =>
+      !isFreeSlot(entry) && entry.state !== 'faulty' && !array.disks.has(index) ? [{ index, uuid: entry.uuid }] : []);
+    if (wanted.length === 0) return;
+    const open = new Set([...array.disks.values()].map((disk) => resolve(disk.path)));
+    for (const path of await this.candidatePaths()) {
+      if (wanted.length === 0) break;
+      if (open.has(path)) continue;
+      const own = await readOwnSuperblock(path);
+      if (!own || !own.arrayUuid.equals(array.sb.arrayUuid)) continue;
+      const at = wanted.findIndex((want) => want.uuid.equals(own.memberUuid));
+      if (at < 0) continue;
+      const { index } = wanted.splice(at, 1)[0]!;
+      const device = await openMemberDevice(path, {});
+      try {
+        await lockAll([device], 'cluster');
+        const disk = new MemberDisk(device, own);
+        await this.lockFor(disk).lock(this.nodeRange(this.node));
+        this.nodeHeld.add(disk);
+        array.members.attachFound(index, disk);
+      } catch (error) {
+        await device.close();
+        throw error;
+      }
+      this.notFound.delete(formatUuid(own.memberUuid));
+      this.log('info', `cluster: member ${index} (${array.sb.members[index]!.state}${array.sb.members[index]!.role === null ? '' : `, role ${array.sb.members[index]!.role}`}) brought in by another node: found at ${path} and opened`);
+    }
+    for (const { index, uuid } of wanted) {
+      const id = formatUuid(uuid);
+      if (this.notFound.has(id)) continue;
+      this.notFound.add(id);
+      this.log('warn', `cluster: member ${index} (uuid ${id}) brought in by another node was not found in the config entry, the members' directories or /dev/loop*: this node does not write to it (the change waits for it, then fails)`);
+    }
+  }
+
+  /** Where to look for a member another node brought in, without the members open already. */
+  private async candidatePaths(): Promise<string[]> {
+    const paths: string[] = [];
+    const add = (path: string) => { const full = resolve(path); if (!paths.includes(full)) paths.push(full); };
+    for (const path of await this.configPaths().catch(() => [])) add(path);
+    const minimumBytes = this.array.sb.dataSizeBytes;
+    for (const dir of new Set([...this.array.disks.values()].map((disk) => dirname(resolve(disk.path))))) {
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const info = await stat(join(dir, name)).catch(() => undefined);
+        if (info && (info.isFile() || info.isBlockDevice()) && info.size >= minimumBytes) add(join(dir, name));
+      }
+    }
+    for (const name of await readdir('/dev').catch(() => [] as string[])) if (/^loop\d+$/.test(name)) add(join('/dev', name));
+    return paths;
   }
 
   /**
@@ -134,15 +235,24 @@ export class ClusterNode {
    */
   holdMemberUse(): void {
     const range = { offsetBytes: MEMBER_USE_OFFSET_BYTES, lengthBytes: 1 };
+    const own = NODE_USE_OFFSET_BYTES + this.node;
+    for (const index of [...this.using]) if (!this.array.disks.has(index)) this.using.delete(index); // closed: its locks went with it
+    const open = new Set(this.array.disks.values());
+    for (const disk of [...this.nodeHeld]) if (!open.has(disk)) this.nodeHeld.delete(disk);
     for (const [index, disk] of this.array.disks) {
       const file = underlyingFile(disk.device);
       if (!file) continue;
+      // Its node byte on every member it has open, also one it opened itself (add, rebuild
+      // --replacement): a node that makes the next change checks it there.
+      if (!this.nodeHeld.has(disk) && this.lockFor(disk).tryLock(this.nodeRange(this.node))) this.nodeHeld.add(disk);
       const state = this.array.sb.members[index]?.state;
       const writable = state === 'active' || state === 'rebuilding';
       if (writable && !this.using.has(index)) {
-        if (fsx.tryLock(file.fd, range.offsetBytes, range.lengthBytes, { shared: true })) this.using.add(index);
+        // The node's own use byte as well: the node that brings a member in sees each node take it up.
+        if (fsx.tryLock(file.fd, range.offsetBytes, range.lengthBytes, { shared: true }) && fsx.tryLock(file.fd, own, 1)) this.using.add(index);
       } else if (!writable && this.using.has(index)) {
         fsx.unlock(file.fd, range.offsetBytes, range.lengthBytes);
+        fsx.unlock(file.fd, own, 1);
         this.using.delete(index);
       }
     }
@@ -159,8 +269,10 @@ export class ClusterNode {
     try {
       await lock.lock(range);
     } catch {
-      throw new JraidError('E_DAEMON', `${disk.path} is marked faulty, but a cluster node still had it in use after ${CLUSTER_FOLLOW_TIMEOUT_MS} ms`, {
-        path: disk.path, hint: 'check the other nodes (jraid detail); a hung node must be stopped',
+      const fd = underlyingFile(disk.device)!.fd;
+      const lagging = [...Array(this.nodes).keys()].filter((node) => node !== this.node && heldByOther(fd, NODE_USE_OFFSET_BYTES + node));
+      throw new JraidError('E_DAEMON', `${disk.path} is marked faulty, but cluster node(s) ${lagging.join(', ') || '(unknown)'} still had it in use after ${CLUSTER_FOLLOW_TIMEOUT_MS} ms`, {
+        path: disk.path, hint: 'check that node (jraid detail, its log); a hung node must be stopped',
       });
     }
     lock.unlock(range);
@@ -168,9 +280,9 @@ export class ClusterNode {
   }
 
   /**
-   * Runs a membership change that brings a member in or out of the array (add, remove, rebuild,
-   * re-add, replace) only when no other node runs, holding every other node's lock meanwhile so
-   * none starts: a node cannot open a member it does not know of.
+   * Runs `fn` only when no other node runs, holding every other node's lock meanwhile so none
+   * starts: replace, whose copy mirrors the old member's writes to the new one in this process
+   * only (another node's writes would not reach the new member).
    */
   async alone<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const held: number[] = [];
@@ -179,7 +291,7 @@ export class ClusterNode {
         if (node === this.node) continue;
         if (!this.hold(node)) {
           throw new JraidError('E_REFUSED', `${what} in a cluster needs the other nodes stopped: node ${node} runs`, {
-            hint: 'stop the other nodes (jraid stop on each), run it on this node, then start them again; fail-disk works with every node running',
+            hint: 'stop the other nodes (jraid stop on each) and run it on this node; or, with every node running, add the new member (jraid add), fail the old one (jraid fail-disk) and rebuild (jraid rebuild)',
           });
         }
         held.push(node);
@@ -188,6 +300,160 @@ export class ClusterNode {
     } finally {
       for (const node of held) this.release(node);
     }
+  }
+
+  /**
+   * Runs a membership change that brings a member in or out (add, remove, rebuild, re-add)
+   * with every node running. First it quiesces the array: it takes every stripe's
+   * parity lock where the current state puts it, through descriptors of its own, so no node
+   * writes (its own writes wait too) while the change moves a role to another member, which
+   * moves where nodes lock. Then `fn` commits the change (under the superblock lock) and calls
+   * `settle` once the members are in place: `settle` waits until every running node has followed
+   * (waitChangeFollowed) and lets the writes go on; whatever `fn` does after (a rebuild's copy,
+   * each stripe under its parity lock) runs while every node writes to the new member too.
+   * `settle` runs at the end if `fn` did not call it.
+   */
+  async change<T>(what: string, fn: (settle: (removedPaths?: string[]) => Promise<void>) => Promise<T>): Promise<T> {
+    const startedMs = performance.now();
+    const resume = await this.quiesce();
+    const quiescedMs = Math.round(performance.now() - startedMs);
+    let settling: Promise<void> | undefined;
+    const settle = (removedPaths: string[] = []) => settling ??= (async () => {
+      try {
+        const waitedMs = await this.waitChangeFollowed(what, removedPaths);
+        this.log('info', `cluster: ${what}: every running node followed (writes paused ${Math.round(performance.now() - startedMs)} ms: quiesced in ${quiescedMs} ms, followed in ${waitedMs} ms)`);
+      } finally {
+        await resume();
+      }
+    })();
+    try {
+      const result = await fn(settle);
+      await settle();
+      return result;
+    } catch (error) {
+      await settle().catch((settleError: Error) => this.log('warn', `cluster: ${what} failed, and then: ${settleError.message}`));
+      throw error;
+    }
+  }
+
+  /**
+   * Takes the parity lock of every stripe, in stripe order, where the current state puts it, on
+   * descriptors of its own (its own writers' locks, on the node's descriptors, conflict with
+   * them). Resolves to the release.
+   */
+  private async quiesce(): Promise<() => Promise<void>> {
+    const locks = this.array.parityLocks as MemberParityLocks | undefined;
+    if (!locks) return async () => {};
+    const files = new Map<MemberDisk, { device: FileDevice; lock: OfdRangeLock }>();
+    const resume = async () => {
+      for (const { device } of files.values()) await device.close(); // closing lets the locks go
+      files.clear();
+    };
+    try {
+      for (let attempt = 0; ; attempt++) {
+        let stalled = false;
+        for (let stripe = 0; stripe < this.array.geometry.stripeCount && !stalled; stripe++) {
+          for (const { disk, range } of locks.rangesOf(stripe)) {
+            let file = files.get(disk);
+            if (!file) {
+              const device = await FileDevice.open(disk.path, {});
+              file = { device, lock: new OfdRangeLock(device.fd, disk.path, { timeoutMs: QUIESCE_STRIPE_WAIT_MS }) };
+              files.set(disk, file);
+            }
+            try {
+              await file.lock.lock(range);
+            } catch {
+              stalled = true; // a writer holds P and waits for Q this holds (RAID-6): let go of all
+              break;
+            }
+          }
+        }
+        if (!stalled) return resume;
+        await resume();
+        if (attempt >= 5) throw new JraidError('E_DAEMON', `the cluster's writes could not be paused for a membership change (a parity lock stayed held ${QUIESCE_STRIPE_WAIT_MS} ms, ${attempt + 1} times)`, { hint: 'check the other nodes (jraid detail); retry' });
+        await new Promise((done) => setTimeout(done, 50 + Math.random() * 200));
+      }
+    } catch (error) {
+      await resume();
+      throw error;
+    }
+  }
+
+  /**
+   * After a membership change: waits until every running node follows the current state: holds
+   * its node lock on every member open here that is in the array or a spare (it opened it),
+   * and its use byte on every member it must write to (active, rebuilding) and on no other.
+   * and no node has a removed member (`removedPaths`, closed here already) open any more: a
+   * probe descriptor finds no running node's node byte held there.
+   */
+  async waitChangeFollowed(what: string, removedPaths: string[] = []): Promise<number> {
+    this.holdMemberUse();
+    const startedMs = performance.now();
+    const probes: FileDevice[] = [];
+    for (const path of removedPaths) {
+      const probe = await FileDevice.open(path, {}).catch(() => undefined);
+      if (probe) probes.push(probe);
+    }
+    try {
+      return await this.waitLagging(what, probes, startedMs);
+    } finally {
+      for (const probe of probes) await probe.close();
+    }
+  }
+
+  private async waitLagging(what: string, probes: FileDevice[], startedMs: number): Promise<number> {
+    for (;;) {
+      const lagging = this.laggingNodes(probes);
+      if (lagging.length === 0) return Math.round(performance.now() - startedMs);
+      if (performance.now() - startedMs > CLUSTER_FOLLOW_TIMEOUT_MS) {
+        throw new JraidError('E_DAEMON', `${what} is committed, but cluster node(s) ${lagging.map((lag) => `${lag.node} (${lag.why})`).join(', ')} had not followed after ${CLUSTER_FOLLOW_TIMEOUT_MS} ms`, {
+          hint: 'check that node\'s log (a member it cannot find: list the member in the config entry) and jraid detail; a hung node must be stopped',
+        });
+      }
+      await new Promise((done) => setTimeout(done, 20));
+    }
+  }
+
+  /** Running nodes that do not yet follow the current state, and the first thing each lacks. */
+  private laggingNodes(removed: FileDevice[]): { node: number; why: string }[] {
+    const lagging: { node: number; why: string }[] = [];
+    for (let node = 0; node < this.nodes; node++) {
+      if (node === this.node || this.holds.has(node)) continue;
+      if (this.hold(node)) { this.release(node); continue; } // not running
+      const stillOpen = removed.find((probe) => heldByOther(probe.fd, NODE_LOCK_OFFSET_BYTES + node));
+      if (stillOpen) { lagging.push({ node, why: `still has the removed ${stillOpen.path} open` }); continue; }
+      for (const [index, disk] of this.array.disks) {
+        const file = underlyingFile(disk.device);
+        const state = this.array.sb.members[index]?.state;
+        if (!file || state === undefined || state === 'faulty') continue;
+        const writes = state === 'active' || state === 'rebuilding';
+        if (!heldByOther(file.fd, NODE_LOCK_OFFSET_BYTES + node)) { lagging.push({ node, why: `has not opened ${disk.path}` }); break; }
+        if (heldByOther(file.fd, NODE_USE_OFFSET_BYTES + node) !== writes) { lagging.push({ node, why: `${writes ? 'does not write' : 'still writes'} to ${disk.path}` }); break; }
+      }
+    }
+    return lagging;
+  }
+
+  /**
+   * An automatic spare takeover: the node that takes the takeover lock (byte
+   * TAKEOVER_LOCK_OFFSET_BYTES of every in-sync member, tried in member order, so the first
+   * member decides between two nodes that try at once) runs it; resolves to its release, or
+   * undefined when another node runs one.
+   */
+  tryLeadTakeover(): (() => void) | undefined {
+    const range = { offsetBytes: TAKEOVER_LOCK_OFFSET_BYTES, lengthBytes: 1 };
+    const held: RangeLock[] = [];
+    const disks = [...this.array.disks].sort(([a], [b]) => a - b)
+      .filter(([index, disk]) => this.array.sb.members[index]?.state === 'active' && underlyingFile(disk.device)).map(([, disk]) => disk);
+    for (const disk of disks) {
+      const lock = this.lockFor(disk);
+      if (!lock.tryLock(range)) {
+        for (const taken of held) taken.unlock(range);
+        return undefined;
+      }
+      held.push(lock);
+    }
+    return held.length > 0 ? () => { for (const lock of held.reverse()) lock.unlock(range); } : undefined;
   }
 
   /** Starts following other nodes' superblock commits and looking for dead nodes' dirty journal areas. */
@@ -314,5 +580,23 @@ export class ClusterNode {
       this.locks.set(disk, lock);
     }
     return lock;
+  }
+}
+
+/** Whether another open file description holds byte `offsetBytes` (a try through this one, let go at once). */
+function heldByOther(fd: number, offsetBytes: number): boolean {
+  if (!fsx.tryLock(fd, offsetBytes, 1)) return true;
+  fsx.unlock(fd, offsetBytes, 1);
+  return false;
+}
+
+/** A path's own superblock, or undefined when it has none that reads. */
+async function readOwnSuperblock(path: string): Promise<Superblock | undefined> {
+  const device = await FileDevice.open(path, { readOnly: true }).catch(() => undefined);
+  if (!device) return undefined;
+  try {
+    return (await readSuperblocks(device).catch(() => undefined))?.superblock;
+  } finally {
+    await device.close();
   }
 }

@@ -19,6 +19,7 @@ import { IoStats } from './io-stats.js';
 import { opReplace } from '../app/replace.js';
 import { JraidError, isJraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
+import { readConfig } from '../app/config.js';
 import { STRIPES_IN_FLIGHT_MAX } from '../engine/raid-array.js';
 import { STRIPE_LOCK_WAITERS_MAX } from '../engine/stripe-lock.js';
 import { assert } from '../units.js';
@@ -53,6 +54,11 @@ export interface DaemonOptions {
   takeover?: Takeover;
   /** Cluster mode (cluster.ts): serve as node `node`, beside the other nodes on the same members. */
   cluster?: { node: number };
+}
+
+/** `context` whose members-changed step (the new members are in place, before a rebuild's copy) also settles a cluster change. */
+function settling(context: OpContext, settle: () => Promise<void>): OpContext {
+  return { ...context, onMembersChanged: async (members) => { await context.onMembersChanged?.(members); await settle(); } };
 }
 
 /** Test hook, the negative control of the cluster proofs: nodes write without parity locks. Never set it in use. */
@@ -160,9 +166,15 @@ export class Daemon {
         cluster: {
           node: options.cluster.node,
           beforeRecovery: async (array: RaidArray) => {
-            cluster = new ClusterNode(array, options.cluster!.node, options.logger);
+            cluster = new ClusterNode(array, options.cluster!.node, options.logger, async () => {
+              const config = await readConfig(options.configFile);
+              const uuid = formatUuid(array.sb.arrayUuid);
+              return config.arrays.find((entry) => entry.uuid === uuid || (!entry.uuid && entry.name === array.sb.name))?.devices ?? [];
+            });
             await cluster.takeNodeLock();
             cluster.shareCommits();
+            // Members another node brought in that the config entry does not list yet: found, not taken for absent.
+            await cluster.bringInMembers();
             if (process.env[UNSAFE_NO_PARITY_LOCK_ENV] === '1') {
               array.parityLocks = undefined;
               options.logger('error', `${UNSAFE_NO_PARITY_LOCK_ENV}=1: this node writes WITHOUT parity locks (a test's negative control); parity WILL go wrong`);
@@ -193,6 +205,7 @@ export class Daemon {
     const daemon = new Daemon(assembled, options, controlSocket);
     daemon.fence = fence;
     daemon.cluster = cluster;
+    daemon.spareTakeover.cluster = cluster;
     started = daemon;
     daemonRef = daemon;
     try {
@@ -279,9 +292,8 @@ export class Daemon {
     const member = event.path === '(missing)' ? null : resolve(event.path);
     this.events.emit({ event: 'Fail', array: this.arrayName, uuid: this.uuid, member, message: `${member ?? 'a missing member'} (role ${event.role ?? '-'}) failed: ${event.reason}` });
     this.announceDegraded();
-    // A spare taking over brings a member in: in a cluster that needs the other nodes stopped (cluster.ts, alone).
-    if (this.cluster) this.log('warn', 'cluster: no automatic spare takeover in cluster mode; stop the other nodes and run jraid rebuild');
-    else this.spareTakeover.memberFailed();
+    // In a cluster the node that takes the takeover lock rebuilds; the others follow (spare-takeover.ts).
+    this.spareTakeover.memberFailed();
   }
 
   private announceDegraded(): void {
@@ -481,36 +493,30 @@ export class Daemon {
         return { result: {} };
       case 'read':
         return { result: {}, payload: await array.read(Number(args.offset), Number(args.length)) };
-      case 'fail-disk': {
-        const faultyBefore = new Set(array.sb.members.flatMap((member, index) => member.state === 'faulty' ? [index] : []));
-        const result = await opFailDisk(this.assembled, { member: String(args.member), force: !!args.force });
-        if (this.cluster) {
-          // Every running node follows before this returns (cluster.ts): none writes to the member any more.
-          for (const [index, member] of array.sb.members.entries()) {
-            if (member.state !== 'faulty' || faultyBefore.has(index)) continue;
-            const waitedMs = await this.cluster.waitFollowed(index);
-            this.log('info', `cluster: every running node followed member ${index}'s faulty mark (${waitedMs} ms)`);
-          }
-        }
-        return { result };
-      }
+      case 'fail-disk':
+        // In a cluster, failMember returns once every running node has followed (cluster.ts): none writes to the member any more.
+        return { result: await opFailDisk(this.assembled, { member: String(args.member), force: !!args.force }) };
       case 'add':
-        return { result: await this.clusterAlone('add', () => opAdd(this.assembled, { path: String(args.path), force: !!args.force })) };
+        return { result: await this.clusterChange('add', () => opAdd(this.assembled, { path: String(args.path), force: !!args.force })) };
       case 'remove':
-        return { result: await this.clusterAlone('remove', () => opRemove(this.assembled, { member: String(args.member) })) };
-      case 'rebuild': return this.clusterAlone('rebuild', async () => {
+        return { result: await this.clusterChange('remove', async (settle) => {
+          const result = await opRemove(this.assembled, { member: String(args.member) });
+          await settle(result.removed.flatMap((member) => member.path ? [member.path] : []));
+          return result;
+        }) };
+      case 'rebuild': return this.clusterChange('rebuild', async (settle) => {
         await this.spareTakeover.idle();
-        const result = await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(context, 'rebuild'));
+        const result = await opRebuild(this.assembled, { replacement: args.replacement as string | undefined, maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(settling(context, settle), 'rebuild'));
         for (const outcome of result.rebuilt) this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: resolve(outcome.path), message: `rebuild of role ${outcome.role} onto ${resolve(outcome.path)} finished` });
         return { result };
       });
-      case 're-add': return this.clusterAlone('re-add', async () => {
+      case 're-add': return this.clusterChange('re-add', async (settle) => {
         await this.spareTakeover.idle();
-        const result = await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, this.reportingRebuild(context, `re-add of ${args.member}`));
+        const result = await opReAdd(this.assembled, { member: String(args.member), maxSpeed: args.maxSpeed as number | undefined }, this.reportingRebuild(settling(context, settle), `re-add of ${args.member}`));
         this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: resolve(result.path), message: `re-add of ${resolve(result.path)} finished (${result.mode})` });
         return { result };
       });
-      case 'replace': return this.clusterAlone('replace', async () => {
+      case 'replace': return (this.cluster ? <T>(fn: () => Promise<T>) => this.cluster!.alone('replace', fn) : <T>(fn: () => Promise<T>) => fn())(async () => {
         await this.spareTakeover.idle();
         const result = await opReplace(this.assembled, { old: String(args.old), with: String(args.with), maxSpeed: args.maxSpeed as number | undefined, force: !!args.force }, this.reportingRebuild(context, `replace of ${args.old}`));
         this.events.emit({ event: 'RebuildFinished', array: this.arrayName, uuid: this.uuid, member: result.new.path, message: `${result.new.path} replaced ${result.old.path} in role ${result.role}` });
@@ -536,9 +542,13 @@ export class Daemon {
     }
   }
 
-  /** Membership changes that bring a member in or out: in a cluster only with the other nodes stopped (cluster.ts). */
-  private clusterAlone<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return this.cluster ? this.cluster.alone(what, fn) : fn();
+  /**
+   * Membership changes that bring a member in or out: in a cluster with every node running
+   * (cluster.ts, change): writes pause until every node follows; `settle` ends the pause once the
+   * members are in place (before a rebuild's copy).
+   */
+  private clusterChange<T>(what: string, fn: (settle: (removedPaths?: string[]) => Promise<void>) => Promise<T>): Promise<T> {
+    return this.cluster ? this.cluster.change(what, fn) : fn(async () => {});
   }
 
   /** Clean shutdown; idempotent. */

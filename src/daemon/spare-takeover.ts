@@ -8,7 +8,18 @@ import { opRebuild, type OpContext } from '../app/operations.js';
 import type { Logger } from './daemon.js';
 import { rebuildSteps, type EventHub } from './monitor-events.js';
 
+/**
+ * Cluster mode (cluster.ts): every node hears of the failure; the one that takes the takeover
+ * lock rebuilds, as a membership change the other nodes follow.
+ */
+export interface TakeoverCluster {
+  tryLeadTakeover(): (() => void) | undefined;
+  change<T>(what: string, fn: (settle: () => Promise<void>) => Promise<T>): Promise<T>;
+}
+
 export class SpareTakeover {
+  /** Set once the daemon serves as a cluster node. */
+  cluster: TakeoverCluster | undefined;
   private readonly assembled: Assembled;
   private readonly log: Logger;
   private readonly events: EventHub;
@@ -55,7 +66,22 @@ export class SpareTakeover {
       return;
     }
     if (array.state() === 'failed') return;
-    const target = resolve(array.disks.get(spares[0]!)!.path);
+    const cluster = this.cluster;
+    const release = cluster?.tryLeadTakeover();
+    if (cluster && !release) {
+      this.log('info', `role ${lost.join(', ')} lost: another cluster node runs the spare takeover`);
+      return;
+    }
+    try {
+      await this.rebuildOntoSpare(spares[0]!, lost, cluster);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async rebuildOntoSpare(spare: number, lost: number[], cluster: TakeoverCluster | undefined): Promise<void> {
+    const { array } = this.assembled;
+    const target = resolve(array.disks.get(spare)!.path);
     this.log('info', `spare ${target} takes over lost role ${lost[0]}: rebuild started`);
     this.events.emit({ event: 'RebuildStarted', array: this.arrayName, uuid: this.uuid, member: target, message: `rebuild of role ${lost[0]} onto spare ${target} started` });
     let lastPercent = 0;
@@ -69,7 +95,11 @@ export class SpareTakeover {
       },
     };
     try {
-      const result = await opRebuild(this.assembled, {}, context);
+      // In a cluster the other nodes follow (open the spare, write to it) before the copy starts.
+      const result = cluster
+        ? await cluster.change('spare takeover', (settle) => opRebuild(this.assembled, {}, { ...context, onMembersChanged: () => settle() }))
+        : await opRebuild(this.assembled, {}, context);
+      if (result.rebuilt.length === 0) this.log('info', 'spare takeover: nothing left to rebuild (another node took it over)');
       for (const outcome of result.rebuilt) {
         const path = resolve(outcome.path);
         this.log('info', `rebuild of role ${outcome.role} onto ${path} finished: ${outcome.stripesRebuilt} stripes in ${outcome.seconds.toFixed(1)} s`);

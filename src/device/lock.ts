@@ -27,8 +27,28 @@ export const READER_LOCK_OFFSET_BYTES = 8 * 1024;
 export const SUPERBLOCK_LOCK_OFFSET_BYTES = 8 * 1024 + 1;
 /** On each member itself: held shared by every node that may write to it; fail-disk waits to take it exclusive (every node followed). */
 export const MEMBER_USE_OFFSET_BYTES = 8 * 1024 + 2;
+/** On each in-sync member, in member order: held exclusive by the one node that runs an automatic spare takeover. */
+export const TAKEOVER_LOCK_OFFSET_BYTES = 8 * 1024 + 3;
+/** On a member being rebuilt: held exclusive by the node that copies onto it (no two nodes rebuild one member). */
+export const REBUILD_LOCK_OFFSET_BYTES = 8 * 1024 + 4;
+
+/** Claims the rebuild of the member open on `fd` for this process; false when another node rebuilds it. */
+export function tryClaimRebuild(fd: number): boolean {
+  return fsx.tryLock(fd, REBUILD_LOCK_OFFSET_BYTES, 1);
+}
+
+export function releaseRebuild(fd: number): void {
+  fsx.unlock(fd, REBUILD_LOCK_OFFSET_BYTES, 1);
+}
+
 /** Node n holds byte NODE_LOCK_OFFSET_BYTES + n exclusive while it runs: its journal area is its own. */
 export const NODE_LOCK_OFFSET_BYTES = 8 * 1024 + 256;
+/**
+ * Node n holds byte NODE_USE_OFFSET_BYTES + n exclusive on each member it writes to (active or
+ * rebuilding in the state it follows): a node that brings a member in waits until every running
+ * node holds its byte there (every node followed, and its writes reach the member).
+ */
+export const NODE_USE_OFFSET_BYTES = 8 * 1024 + 512;
 /** Node ids 0 .. CLUSTER_NODES_MAX - 1 (the superblock's u8 node count). */
 export const CLUSTER_NODES_MAX = 255;
 

@@ -6,7 +6,7 @@ import { DeviceIoError, type BlockDevice } from '../device/block-device.js';
 import { FileDevice } from '../device/file-device.js';
 import { probeMember, requireMemberPath } from '../device/member-path.js';
 import { openMemberDevice, underlyingFile } from '../device/open-member.js';
-import { unlockMember } from '../device/lock.js';
+import { releaseRebuild, tryClaimRebuild, unlockMember } from '../device/lock.js';
 import { JraidError } from '../errors.js';
 import { DATA_OFFSET_BYTES, regionsEndBytes } from '../format/layout.js';
 import { freeSlot, isFreeSlot, type MemberEntry, type Superblock } from '../format/superblock.js';
@@ -93,10 +93,11 @@ export async function openNewMember(array: RaidArray, path: string, force: boole
   if (probe.sizeBytes < neededBytes) {
     throw new JraidError('E_MEMBER_TOO_SMALL', `${path} is ${probe.sizeBytes} bytes; this array needs members of at least ${neededBytes}`, { path, hint: 'use a member at least as large as the others' });
   }
-  const device = await openMemberDevice(path, { exclusive: true });
+  // A cluster node shares its members with the other nodes, which open this one too (cluster.ts).
+  const device = await openMemberDevice(path, { exclusive: !array.clustered });
   try {
     if (!force) await refuseOccupied(device, array.sb.arrayUuid, array.sb.members.map((entry) => entry.uuid));
-    await lockAll([device], 'exclusive');
+    await lockAll([device], array.clustered ? 'cluster' : 'exclusive');
     return device;
   } catch (error) {
     await device.close();
@@ -254,8 +255,9 @@ export interface RebuildOutcome {
  * replacement (first) or a spare. Returns member indexes, ready for runRebuild.
  */
 export async function prepareRebuild(array: RaidArray, replacement: BlockDevice | undefined): Promise<number[]> {
+  // In a cluster a member another node rebuilds (it holds its rebuild claim) is left to it.
   const targets = array.sb.members.map((entry, index) => ({ entry, index }))
-    .filter(({ entry, index }) => entry.state === 'rebuilding' && array.disks.has(index)).map(({ index }) => index);
+    .filter(({ entry, index }) => entry.state === 'rebuilding' && array.disks.has(index) && claimRebuild(array, index)).map(({ index }) => index);
   const claimed = new Set(array.sb.members.filter((entry) => entry.state === 'rebuilding').map((entry) => entry.role));
   const lost = array.lostRoles().filter((role) => !claimed.has(role));
   let pendingReplacement = replacement;
@@ -271,6 +273,7 @@ export async function prepareRebuild(array: RaidArray, replacement: BlockDevice 
         throw new JraidError('E_NO_SPARE', `role ${role} is lost and there is no spare to rebuild onto`, { hint: 'give --replacement PATH, or add a spare with jraid add' });
       }
     }
+    claimRebuild(array, index);
     await array.commitSuperblocks((sb) => {
       const old = sb.members.findIndex((entry) => entry.role === role);
       if (old >= 0) sb.members[old] = { ...sb.members[old]!, role: null, state: 'faulty' };
@@ -444,12 +447,15 @@ export async function prepareReAdd(assembled: Assembled, path: string): Promise<
     'older-than-marks': () => `it is older (events ${own!.events}) than the write-intent marks (since events ${intent.startEvents})`,
     'marks-cover': () => `${intent.markedBitCount()} region(s) of ${array.sb.writeIntentChunkBytes} bytes were written while it was away`,
   };
-  const reason = reasons[why]();
+  // In a cluster each node keeps write-intent marks of its own writes only: no node's bitmap
+  // covers every write the member missed, so it comes back in full.
+  const reason = array.clustered && mode === 'partial' ? 'in a cluster each node tracks only its own writes: rebuilt in full' : reasons[why]();
+  const modeHere = array.clustered ? 'full' : mode;
   if (array.disks.get(found.index)?.device !== found.device) array.members.attach(found.index, new MemberDisk(found.device, own ?? array.sb));
   await array.commitSuperblocks((sb) => {
-    sb.members[found.index] = { ...sb.members[found.index]!, state: 'rebuilding', recoveryOffsetBytes: 0, partialRebuild: mode === 'partial' };
+    sb.members[found.index] = { ...sb.members[found.index]!, state: 'rebuilding', recoveryOffsetBytes: 0, partialRebuild: modeHere === 'partial' };
   });
-  return { index: found.index, mode, reason };
+  return { index: found.index, mode: modeHere, reason };
 }
 
 /**
@@ -507,15 +513,35 @@ export async function rebuildArray(assembled: Assembled, options: MaintenanceOpt
   // killed from here on is found again through the config file.
   await options.onTargetsReady?.();
   const outcomes: RebuildOutcome[] = [];
-  for (const index of targets) outcomes.push(await runRebuild(array, index, options));
+  try {
+    for (const index of targets) outcomes.push(await runRebuild(array, index, options));
+  } finally {
+    for (const index of targets) releaseRebuildClaim(array, index);
+  }
   return outcomes;
+}
+
+/**
+ * Cluster mode: claims the rebuild of member `index` for this node (a byte-range lock on the
+ * member, docs/FORMAT.md "Cluster locks"); false when another node holds the claim. Always
+ * true outside a cluster.
+ */
+function claimRebuild(array: RaidArray, index: number): boolean {
+  const file = array.clustered ? underlyingFile(array.disks.get(index)!.device) : undefined;
+  return !file || tryClaimRebuild(file.fd);
+}
+
+function releaseRebuildClaim(array: RaidArray, index: number): void {
+  const disk = array.disks.get(index);
+  const file = array.clustered && disk ? underlyingFile(disk.device) : undefined;
+  if (file) releaseRebuild(file.fd);
 }
 
 /** A replacement whose rebuild was interrupted carries this array's superblock as a rebuilding member: attach it. */
 async function attachInterrupted(array: RaidArray, path: string): Promise<boolean> {
   const probe = await probeMember(path);
   if (probe.kind !== 'file' && probe.kind !== 'block') return false;
-  const device = await openMemberDevice(path, { exclusive: true });
+  const device = await openMemberDevice(path, { exclusive: !array.clustered });
   const own = (await readSuperblocks(device).catch(() => undefined))?.superblock;
   const index = own && own.arrayUuid.equals(array.sb.arrayUuid) ? array.sb.members.findIndex((entry) => entry.uuid.equals(own.memberUuid)) : -1;
   if (index < 0 || array.sb.members[index]!.state !== 'rebuilding' || array.disks.has(index)) {
@@ -523,7 +549,7 @@ async function attachInterrupted(array: RaidArray, path: string): Promise<boolea
     return false;
   }
   try {
-    await lockAll([device], 'exclusive');
+    await lockAll([device], array.clustered ? 'cluster' : 'exclusive');
   } catch (error) {
     await device.close();
     throw error;

@@ -40,8 +40,14 @@ export interface SharedCommits {
   lock(): Promise<() => void>;
   /** The newest superblock on the open members (highest events), or undefined when none reads. */
   newest(): Promise<Superblock | undefined>;
-  /** Called after a newer state was adopted, with the member indexes it newly marks faulty. */
-  adopted(newlyFaulty: number[]): void;
+  /**
+   * Called after a newer state was adopted, with the member indexes it newly marks faulty and
+   * the devices of members it no longer has (removed: the callee closes them). It brings in the
+   * members the state names that this node has not open (another node added them).
+   */
+  adopted(newlyFaulty: number[], dropped: BlockDevice[]): Promise<void>;
+  /** After this node marked member `index` faulty: resolves once every running node has followed (writes no more to it). */
+  followed(index: number): Promise<void>;
 }
 
 /** A member whose superblock write failed during a commit: marked faulty there, handled after it. */
@@ -266,15 +272,27 @@ export class MemberSet {
     if (!shared) return false;
     const run = this.commitChain.then(async () => {
       const newest = await shared.newest();
-      return newest !== undefined && newest.events > this.current.events ? this.adopt(newest) : false;
+      return newest !== undefined && newest.events > this.current.events ? await this.adopt(newest) : false;
     });
     this.commitChain = run.catch(() => {});
     return run;
   }
 
-  /** Takes `newer` (another node's commit) as the current state; reports members it newly marks faulty. */
-  private adopt(newer: Superblock): true {
+  /**
+   * Takes `newer` (another node's commit) as the current state: members it no longer has (their
+   * slot free or given to another member) leave the open members; reports members it newly
+   * marks faulty; the shared commits' `adopted` brings in the members it adds.
+   */
+  private async adopt(newer: Superblock): Promise<true> {
     const newlyFaulty = [...this.open.keys()].filter((index) => this.current.members[index]?.state !== 'faulty' && newer.members[index]?.state === 'faulty');
+    const dropped: BlockDevice[] = [];
+    for (const [index, disk] of [...this.open]) {
+      const entry = newer.members[index];
+      if (entry && !isFreeSlot(entry) && entry.uuid.equals(this.current.members[index]!.uuid)) continue;
+      this.open.delete(index);
+      this.progress.delete(index);
+      dropped.push(disk.device);
+    }
     this.current = { ...newer, members: newer.members.map((member) => ({ ...member })) };
     for (const index of newlyFaulty) this.progress.delete(index);
     // The members hold this state already: nobody is behind it.
@@ -282,7 +300,7 @@ export class MemberSet {
       const entry = this.current.members[index];
       if (entry && disk.sb.events < newer.events && disk.sb.memberUuid.equals(entry.uuid)) disk.sb = { ...this.current, memberUuid: entry.uuid, thisIndex: index };
     }
-    this.shared!.adopted(newlyFaulty);
+    await this.shared!.adopted(newlyFaulty, dropped);
     return true;
   }
 
@@ -291,7 +309,7 @@ export class MemberSet {
     const release = await this.shared.lock();
     try {
       const newest = await this.shared.newest();
-      if (newest !== undefined && newest.events > this.current.events) this.adopt(newest);
+      if (newest !== undefined && newest.events > this.current.events) await this.adopt(newest);
       return await this.commitLocked(mutate);
     } finally {
       release();
@@ -419,6 +437,9 @@ export class MemberSet {
         this.progress.delete(index);
       });
       await this.hooks.memberLost(index, entry.role, reason);
+      // Cluster mode: the other nodes may still read the member's (now stale) blocks until they
+      // follow; the write that failed it is acknowledged only once they have.
+      await this.shared?.followed(index);
     })().finally(() => this.failing.delete(index));
     this.failing.set(index, run);
     return run;
@@ -436,6 +457,12 @@ export class MemberSet {
       await this.commitChain;
       if (this.failing.size === 0) return;
     }
+  }
+
+  /** Cluster mode: member `index` (its entry already in the state) opens on `disk`, found after another node brought it in. */
+  attachFound(index: number, disk: MemberDisk): void {
+    assert(!this.open.has(index), `member ${index} found is not open yet`);
+    this.open.set(index, disk);
   }
 
   /** Closes every open member's device. */

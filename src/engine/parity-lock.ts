@@ -7,7 +7,10 @@
 //
 // A parity member that is gone (missing, or failed and closed) cannot carry the lock: its rows
 // are then locked on the lowest role of the stripe whose member is open, the same member for
-// every node that sees the same member states (docs/FORMAT.md, "Cluster locks").
+// every node that sees the same member states (docs/FORMAT.md, "Cluster locks"). A membership
+// change can move where a stripe's lock lives: the node making it quiesces every node's writes
+// until all follow (daemon/cluster.ts), and a lock taken across the change is taken again where
+// the state now puts it (lockRows).
 //
 // Within one node the stripe locks already order writers of one stripe; two locks this node
 // takes through one open file never conflict, so that order is what keeps its own writers
@@ -46,22 +49,34 @@ export class MemberParityLocks implements ParityLocks {
 
   async lockRows(stripe: number, rowFirst: number, rows: number): Promise<() => void> {
     assert(rows > 0 && rowFirst >= 0 && rowFirst + rows <= this.geometry.blocksPerChunk, `parity rows ${rowFirst}+${rows} lie in one chunk`);
-    const held: { lock: RangeLock; range: ByteRange }[] = [];
-    const release = () => {
-      for (const { lock, range } of held.splice(0).reverse()) lock.unlock(range);
-    };
-    try {
-      for (const disk of this.lockDisks(stripe)) {
-        const lock = this.lockFor(disk);
-        const range = { offsetBytes: disk.dataOffsetBytes + this.geometry.memberDataOffsetBytes(stripe, rowFirst * BLOCK_SIZE_BYTES), lengthBytes: rows * BLOCK_SIZE_BYTES };
-        await lock.lock(range);
-        held.push({ lock, range });
+    for (;;) {
+      const held: { lock: RangeLock; range: ByteRange }[] = [];
+      const release = () => {
+        for (const { lock, range } of held.splice(0).reverse()) lock.unlock(range);
+      };
+      const disks = this.lockDisks(stripe);
+      try {
+        for (const { disk, range } of this.rangesOf(stripe, rowFirst, rows, disks)) {
+          const lock = this.lockFor(disk);
+          await lock.lock(range);
+          held.push({ lock, range });
+        }
+      } catch (error) {
+        release();
+        throw error;
       }
-    } catch (error) {
+      // Locked where the member state of the moment puts the lock: a membership change this node
+      // followed while it waited may have moved it (another member carries P now), and a node
+      // that already follows the change locks there. Taken again there.
+      const now = this.lockDisks(stripe);
+      if (now.length === disks.length && now.every((disk, i) => disk === disks[i])) return release;
       release();
-      throw error;
     }
-    return release;
+  }
+
+  /** Where stripe `stripe`'s parity rows are locked now: the member and its byte range, in locking order (cluster.ts quiesces with these). */
+  rangesOf(stripe: number, rowFirst = 0, rows = this.geometry.blocksPerChunk, disks = this.lockDisks(stripe)): { disk: MemberDisk; range: ByteRange }[] {
+    return disks.map((disk) => ({ disk, range: { offsetBytes: disk.dataOffsetBytes + this.geometry.memberDataOffsetBytes(stripe, rowFirst * BLOCK_SIZE_BYTES), lengthBytes: rows * BLOCK_SIZE_BYTES } }));
   }
 
   stats(): RangeLockStats {

@@ -65,6 +65,8 @@ export class RaidArray implements StripeHost {
   readonly locks = new StripeLocks();
   /** Cluster mode: this node's id (its journal area); 0 and no parity locks otherwise. */
   readonly journalNode: number;
+  /** Cluster mode: true (several nodes share the members: a new member is locked as they lock theirs). */
+  readonly clustered: boolean;
   /** Cluster mode: the parity locks (parity-lock.ts); a test hook may leave them out (the negative control). */
   parityLocks: ParityLocks | undefined;
   private readonly readPath: ReadPath;
@@ -114,6 +116,7 @@ export class RaidArray implements StripeHost {
     this.readOnly = options.readOnly;
     this.journal = options.journal;
     this.journalNode = options.clusterNode ?? 0;
+    this.clustered = options.clusterNode !== undefined;
     this.onEvent = options.onEvent ?? (() => {});
     this.geometry = new Geometry({
       level: sb.level, layout: sb.layout, raidDevices: sb.raidDevices,
@@ -432,7 +435,7 @@ export class RaidArray implements StripeHost {
         const first = Math.floor(extent.chunkOffsetBytes / BLOCK_SIZE_BYTES);
         const release = await parityLocks?.lockRows(extent.stripe, first, Math.floor((extent.chunkOffsetBytes + extent.lengthBytes - 1) / BLOCK_SIZE_BYTES) - first + 1);
         try {
-          await this.readPath.readExtent(extent.stripe, extent.dataIndex, extent.chunkOffsetBytes, target);
+          await this.readPath.readExtent(extent.stripe, extent.dataIndex, extent.chunkOffsetBytes, target, release !== undefined);
         } finally {
           release?.();
         }

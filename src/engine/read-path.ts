@@ -17,8 +17,12 @@ export class ReadPath {
     this.host = host;
   }
 
-  /** Reads `target.length` bytes of data chunk `dataIndex` of `stripe` from `chunkOffsetBytes`. Call under the stripe's lock. */
-  async readExtent(stripe: number, dataIndex: number, chunkOffsetBytes: number, target: Buffer): Promise<void> {
+  /**
+   * Reads `target.length` bytes of data chunk `dataIndex` of `stripe` from `chunkOffsetBytes`.
+   * Call under the stripe's lock; `parityHeld`: the caller holds the parity rows read (cluster
+   * mode, degraded), else a block rebuilt after a read error takes its row's parity lock.
+   */
+  async readExtent(stripe: number, dataIndex: number, chunkOffsetBytes: number, target: Buffer, parityHeld = false): Promise<void> {
     assert(this.host.locks.isHeld(stripe), `stripe ${stripe} read under its lock`);
     this.host.checkAlive();
     const map = this.host.geometry.stripeMap(stripe);
@@ -46,10 +50,19 @@ export class ReadPath {
             await disk.readData(at, block);
           } catch (blockError) {
             if (!(blockError instanceof DeviceIoError)) throw blockError;
-            const rebuilt = await this.reconstructRange(stripe, map, dataIndex, at, B, new Set([role]));
-            rebuilt.copy(block);
-            // A member that left the array gets the block back from its rebuild, not from here.
-            if (this.host.members.readableDisk(role, stripe) === disk) await this.repairReadError(disk, at, rebuilt);
+            // Cluster mode: rebuilt from parity and rewritten under the row's parity lock, so no
+            // other node's write to that row lands half before and half after (the rewrite
+            // would then put back stale data).
+            const parityLocks = parityHeld ? undefined : this.host.parityLocks;
+            const release = await parityLocks?.lockRows(stripe, (at - this.host.geometry.memberDataOffsetBytes(stripe, 0)) / B, 1);
+            try {
+              const rebuilt = await this.reconstructRange(stripe, map, dataIndex, at, B, new Set([role]));
+              rebuilt.copy(block);
+              // A member that left the array gets the block back from its rebuild, not from here.
+              if (this.host.members.readableDisk(role, stripe) === disk) await this.repairReadError(disk, at, rebuilt);
+            } finally {
+              release?.();
+            }
           }
         }
       }

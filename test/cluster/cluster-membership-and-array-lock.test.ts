@@ -1,9 +1,8 @@
 // Proves: cluster nodes share the array lock with each other and with nobody else (a writer or
 // a reader that is no node is refused while nodes run, and a node is refused while such a
-// daemon runs); fail-disk through one node returns only once every running node has followed
+// daemon runs); status shows every node; fail-disk through one node returns only once every running node has followed
 // the faulty mark (no node writes to the member after it), the others keep serving degraded
-// with verified I/O, and a membership change that brings a member in is refused while other
-// nodes run.
+// with verified I/O, and replace is refused while other nodes run.
 import { afterEach, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { join } from 'node:path';
@@ -56,6 +55,11 @@ it('nodes exclude writers and readers that are no node, and a node is refused be
   // The node that is the CLI's door answers for the array.
   const detail = readJson((await ws.run(['detail', 'cl', '--json'], { env: daemonEnv(ws) })).stdout);
   expect(detail.daemon.cluster.nodes.map((node: { running: boolean }) => node.running)).toEqual([true, true, false]);
+  // status shows every node, each with its own pid and export.
+  const status = readJson((await ws.run(['status', 'cl', '--json'], { env: daemonEnv(ws) })).stdout);
+  expect(status.arrays[0].nodes.map((node: { node: number; running: boolean; pid: number | null }) => [node.node, node.running, node.pid])).toEqual([[0, true, node0], [1, true, node1], [2, false, null]]);
+  const statusText = (await ws.run(['status', 'cl'], { env: daemonEnv(ws) })).stdout;
+  expect(statusText).toMatch(new RegExp(`node 1: running, pid ${node1}, NBD \\S+cl\\.node1\\.nbd; no journal record`));
   // stop --node-id stops that node; --all stops every node left.
   expect((await ws.run(['stop', 'cl', '--node-id', '1'], { env: daemonEnv(ws) })).exitCode).toBe(EXIT.OK);
   expect(alive(node1!)).toBe(false);
@@ -96,6 +100,7 @@ it.runIf(requireTool('fio'))('fail-disk through one node: every node follows bef
   for (const run of await Promise.all([0, 1, 2].map((node) => fio(node, '6M')))) expect(run.exitCode, run.stderr).toBe(0);
   expect(await sha256(members[1]!), 'no node wrote to the failed member').toBe(frozen);
 
-  const rebuild = await ws.run(['rebuild', 'cl', '--replacement', ws.path('spare.img')], { env: daemonEnv(ws) });
-  expect(rebuild.stderr).toMatch(/rebuild in a cluster needs the other nodes stopped: node 1 runs.*E_REFUSED/);
+  // replace mirrors the old member's writes in its own process only: refused while other nodes run.
+  const replace = await ws.run(['replace', 'cl', members[0]!, '--with', ws.path('spare.img')], { env: daemonEnv(ws) });
+  expect(replace.stderr).toMatch(/replace in a cluster needs the other nodes stopped: node 1 runs.*E_REFUSED/);
 }, 300_000);

@@ -47,7 +47,15 @@ export function formatStatus(status: ArrayStatus): string {
   if (status.rebuildStatus) rows.push(['rebuild', formatWork(status.rebuildStatus)]);
   if (status.scrubStatus) rows.push(['scrub', formatWork(status.scrubStatus)]);
   rows.push(['scan', status.lastScrub ? `last scrub${status.lastScrub.repair ? ' --repair' : ''} ${status.lastScrub.finishedAt}: ${status.lastScrub.stripesChecked} stripes, ${status.lastScrub.mismatches} mismatch(es)` : 'no scrub since boot']);
-  rows.push(['daemon', status.daemon ? `pid ${status.daemon.pid}, NBD ${status.daemon.nbd.join(' ')}` : 'none']);
+  if (status.nodes) {
+    for (const node of status.nodes) {
+      const serving = node.running ? `running${node.pid !== null ? `, pid ${node.pid}, NBD ${node.nbd.join(' ')}` : ' (on another host)'}` : 'not running';
+      const journal = node.journal ? `journal ${node.journal.clean ? 'clean' : `dirty, ${node.journal.stripes} stripe(s)`} (generation ${node.journal.generation})` : 'no journal record';
+      rows.push([`node ${node.node}`, `${serving}; ${journal}`]);
+    }
+  } else {
+    rows.push(['daemon', status.daemon ? `pid ${status.daemon.pid}, NBD ${status.daemon.nbd.join(' ')}` : 'none']);
+  }
   if (status.action) rows.push(['action', status.action]);
   const lines = rows.map(([key, value]) => `${key.padStart(8)}: ${value}`);
   if (status.members.length > 0) {
