@@ -46,6 +46,8 @@ export const CLUSTER_WATCH_MS = 200;
 export const CLUSTER_FOLLOW_TIMEOUT_MS = 10_000;
 /** How long the membership change's quiesce waits for one stripe's parity lock before it lets go of all and starts again. */
 const QUIESCE_STRIPE_WAIT_MS = 2_000;
+/** Stripes a membership change tries to pause with one lock per member (falling back to one stripe at a time when some are busy). */
+const QUIESCE_BATCH_STRIPES = 4096;
 
 /** One node as `detail` shows it. */
 export interface ClusterNodeView {
@@ -342,6 +344,8 @@ export class ClusterNode {
    * them). Resolves to the release.
    */
   private async quiesce(): Promise<() => Promise<void>> {
+    // (Stripes are tried QUIESCE_BATCH_STRIPES at a time with one lock per member first: one
+    // lock call per stripe paused a large array's writes for seconds.)
     const locks = this.array.parityLocks as MemberParityLocks | undefined;
     if (!locks) return async () => {};
     const files = new Map<MemberDisk, { device: FileDevice; lock: OfdRangeLock }>();
@@ -349,22 +353,46 @@ export class ClusterNode {
       for (const { device } of files.values()) await device.close(); // closing lets the locks go
       files.clear();
     };
+    const fileFor = async (disk: MemberDisk) => {
+      let file = files.get(disk);
+      if (!file) {
+        const device = await FileDevice.open(disk.path, {});
+        file = { device, lock: new OfdRangeLock(device.fd, disk.path, { timeoutMs: QUIESCE_STRIPE_WAIT_MS }) };
+        files.set(disk, file);
+      }
+      return file;
+    };
+    /**
+     * Fast path: the rows of stripes [first, end) on every member that carries a parity lock in
+     * them, one try each (no wait, so no deadlock). False when any is held: the caller then
+     * takes the batch stripe by stripe, waiting (a batch always busy somewhere would starve).
+     * What a failed try took stays held: the same descriptor's locks merge, never conflict.
+     */
+    const tryBatch = async (first: number, end: number): Promise<boolean> => {
+      const disks = new Set<MemberDisk>();
+      for (let stripe = first; stripe < end; stripe++) for (const { disk } of locks.rangesOf(stripe)) disks.add(disk);
+      for (const disk of disks) {
+        const startBytes = disk.dataOffsetBytes + this.array.geometry.memberDataOffsetBytes(first, 0);
+        const endBytes = disk.dataOffsetBytes + this.array.geometry.memberDataOffsetBytes(end - 1, 0) + this.array.geometry.chunkSizeBytes;
+        if (!(await fileFor(disk)).lock.tryLock({ offsetBytes: startBytes, lengthBytes: endBytes - startBytes })) return false;
+      }
+      return true;
+    };
     try {
       for (let attempt = 0; ; attempt++) {
         let stalled = false;
-        for (let stripe = 0; stripe < this.array.geometry.stripeCount && !stalled; stripe++) {
-          for (const { disk, range } of locks.rangesOf(stripe)) {
-            let file = files.get(disk);
-            if (!file) {
-              const device = await FileDevice.open(disk.path, {});
-              file = { device, lock: new OfdRangeLock(device.fd, disk.path, { timeoutMs: QUIESCE_STRIPE_WAIT_MS }) };
-              files.set(disk, file);
-            }
-            try {
-              await file.lock.lock(range);
-            } catch {
-              stalled = true; // a writer holds P and waits for Q this holds (RAID-6): let go of all
-              break;
+        const stripeCount = this.array.geometry.stripeCount;
+        for (let first = 0; first < stripeCount && !stalled; first += QUIESCE_BATCH_STRIPES) {
+          const end = Math.min(stripeCount, first + QUIESCE_BATCH_STRIPES);
+          if (await tryBatch(first, end)) continue;
+          for (let stripe = first; stripe < end && !stalled; stripe++) {
+            for (const { disk, range } of locks.rangesOf(stripe)) {
+              try {
+                await (await fileFor(disk)).lock.lock(range);
+              } catch {
+                stalled = true; // a writer holds P and waits for Q this holds (RAID-6): let go of all
+                break;
+              }
             }
           }
         }
