@@ -7,8 +7,8 @@
 // against the connection's bound and the server's budget, so the server never holds more
 // payload memory than serverPayloadBytesMax. Idle buffers give way: a connection's own idle
 // buffers of another size make room for the size it needs, and when the budget runs short every
-// pool's idle buffers are dropped and, while anyone waits, buffers coming back are dropped
-// rather than kept.
+// pool's idle buffers are dropped and, while anyone waits, buffers coming back are not kept:
+// one the first waiter wants (its size) is handed straight to it, any other is dropped.
 
 import { assert } from '../units.js';
 
@@ -19,6 +19,8 @@ interface BudgetWaiter {
   readonly bytes: number;
   state: 'waiting' | 'granted' | 'cancelled';
   readonly onGranted: () => void;
+  /** A buffer of exactly `bytes` handed over with the grant by a pool that gave it back (handOver). */
+  buffer?: Buffer;
 }
 
 /** Payload bytes the server may hold. First come, first served, so a large request is not starved by small ones. */
@@ -75,6 +77,24 @@ export class PayloadBudget {
     this.availableBytes += bytes;
     assert(this.availableBytes <= this.capacityBytes, 'budget released no more than was reserved');
     this.grantWaiters();
+  }
+
+  /**
+   * Passes a buffer a pool gives back straight to the first waiter when it waits for exactly that
+   * size: its bytes change hands without leaving the budget, and nobody allocates a new buffer
+   * (under contention, buffers circulate between connections instead of being dropped and made
+   * again). False when the first waiter wants another size (the caller drops the buffer).
+   */
+  handOver(buffer: Buffer): boolean {
+    const waiter = this.waiters[0];
+    if (waiter === undefined || waiter.bytes !== buffer.length) return false;
+    this.waiters.shift();
+    waiter.state = 'granted';
+    waiter.buffer = buffer;
+    queueMicrotask(() => {
+      if (waiter.state === 'granted') waiter.onGranted();
+    });
+    return true;
   }
 
   /** Withdraws a waiter; bytes already granted to it are returned. */
@@ -169,7 +189,7 @@ export class PayloadPool {
       // Granted while we waited: used if it is for this size, otherwise given back.
       const granted = this.waiter;
       this.waiter = undefined;
-      if (granted.bytes === bytes) return this.grow(bytes);
+      if (granted.bytes === bytes) return this.grow(bytes, granted.buffer);
       this.budget.release(granted.bytes);
     }
     // This connection's bound: idle buffers of other sizes make way.
@@ -188,8 +208,12 @@ export class PayloadPool {
     const bytes = buffer.length;
     this.lentBytes -= bytes;
     assert(this.lentBytes >= 0, 'released no more than was lent');
-    if (this.closed || this.budget.hasWaiters) this.drop(buffer, true);
-    else this.idle[this.classIndex(bytes)]!.push(buffer);
+    if (this.closed || this.budget.hasWaiters) {
+      if (this.budget.handOver(buffer)) this.heldBytes -= bytes;
+      else this.drop(buffer, true);
+    } else {
+      this.idle[this.classIndex(bytes)]!.push(buffer);
+    }
     this.onReturned();
   }
 
@@ -227,10 +251,12 @@ export class PayloadPool {
     return index;
   }
 
-  private grow(bytes: number): Buffer {
+  /** Takes `bytes` of the budget granted to this pool as a buffer: `handedOver` when another pool gave one back, else a new one. */
+  private grow(bytes: number, handedOver?: Buffer): Buffer {
     this.heldBytes += bytes;
     assert(this.heldBytes <= this.capacityBytes, `pool holds ${this.heldBytes} bytes, at most ${this.capacityBytes}`);
     this.heldBytesHighWater = Math.max(this.heldBytesHighWater, this.heldBytes);
+    if (handedOver) return this.lend(handedOver);
     this.budget.buffersAllocated++;
     // Its own memory (not Node's shared slab), so dropping it really frees it.
     return this.lend(Buffer.allocUnsafeSlow(bytes));

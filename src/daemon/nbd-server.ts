@@ -120,14 +120,22 @@ export interface NbdLimits {
   closeLingerMs: number;
 }
 
+/**
+ * The server's default payload budget (serverPayloadBytesMax). With the stripe buffers' pool
+ * (STRIPE_BUFFER_POOL_BYTES, src/memory/arena.ts) it bounds the data memory a daemon holds in
+ * flight: 48 + 24 MiB, which keeps a daemon under 1 MiB writes at QD128 on 4 connections
+ * within issue 11's 256 MiB of resident memory (`npm run bench -- nbd`, daemon-peak-rss rows).
+ */
+export const NBD_PAYLOAD_BYTES_MAX = 48 * MIB;
+
 export const NBD_BLOCK_SIZE_MIN_BYTES = 1;
 export const NBD_BLOCK_SIZE_PREFERRED_BYTES = 4 * KIB;
 
 export const NBD_LIMITS_DEFAULT: Readonly<NbdLimits> = Object.freeze({
   blockSizeMaxBytes: 32 * MIB,
   inflightRequestsMax: 64,
-  connectionPayloadBytesMax: 64 * MIB,
-  serverPayloadBytesMax: 256 * MIB,
+  connectionPayloadBytesMax: 32 * MIB,
+  serverPayloadBytesMax: NBD_PAYLOAD_BYTES_MAX,
   optionDataBytesMax: 8 * KIB,
   optionsPerConnectionMax: 256,
   shutdownGraceMs: 10_000,

@@ -3,7 +3,8 @@
 // write, and wait for any member failure it caused to be durable before acknowledging.
 // The stripe's buffers are lent by the arena's pool (where the parity kernels run without a
 // copy) and given back once no member I/O on them is in flight: nothing is allocated per
-// request while the pool has room (past that, ordinary Buffers, as correct and a little slower).
+// request. The pool is the bound on stripe memory in flight (STRIPE_BUFFER_POOL_BYTES): a
+// stripe whose buffers do not fit waits for others to give theirs back (backpressure).
 
 import { DeviceIoError } from '../device/block-device.js';
 import type { StripeMap } from '../geometry/geometry.js';
@@ -11,6 +12,7 @@ import { computeP, computePQ, gfMulXorInto, reconstructRow, xorInto } from '../p
 import { defaultArena } from '../memory/arena.js';
 import type { BufferPool } from '../memory/buffer-pool.js';
 import { gfPow2 } from '../parity/gf256.js';
+import { defaultKernels } from '../parity/wasm-kernels.js';
 import type { WriteTicket } from '../journal/write-journal.js';
 import type { BlockCheck } from '../format/journal-record.js';
 import { crc32c } from '../format/crc32c.js';
@@ -48,7 +50,7 @@ interface StripeWork {
   writable: (MemberDisk | undefined)[];
   /** Slots whose read failed but whose member is still in the array: rewrite what was rebuilt. */
   repair: boolean[];
-  /** One per slot, zeroed: plan.rows blocks each, lent by the pool (or allocated when it had no room). */
+  /** One per slot, zeroed: plan.rows blocks each, lent by the pool as one set (acquireSet). */
   bufs: Buffer[];
 }
 
@@ -59,18 +61,23 @@ export class WritePath {
   constructor(host: StripeHost) {
     this.host = host;
     this.pool = defaultArena().pool;
+    // The kernels' and computeRows' own buffers come from the pool for good: take them before
+    // any stripe's, or a flood of stripes filling the pool would leave no room for them.
+    defaultKernels();
+    deltaScratch(this.pool);
   }
 
-  /** A zeroed stripe buffer, from the pool while it has room. */
-  private lend(sizeBytes: number): Buffer {
-    const pooled = this.pool.tryAcquire(sizeBytes);
-    return pooled ? pooled.fill(0) : Buffer.alloc(sizeBytes);
+  /** Zeroed stripe buffers, one per slot, from the pool: waits for room when it is full. */
+  private async lend(map: StripeMap, sizeBytes: number): Promise<Buffer[]> {
+    const set = this.pool.acquireSet(Array.from({ length: slotRoles(map).length }, () => sizeBytes));
+    const bufs = Array.isArray(set) ? set : await set;
+    for (const buf of bufs) buf.fill(0);
+    return bufs;
   }
 
-  /** Gives back the buffers of a plan whose member I/O has all settled. */
-  private giveBack(work: StripeWork | undefined): void {
-    if (!work) return;
-    for (const buf of work.bufs.splice(0)) if (this.pool.owns(buf)) this.pool.release(buf);
+  /** Gives back a stripe's buffers once its member I/O has all settled. */
+  private giveBack(bufs: Buffer[] | undefined): void {
+    if (bufs) this.pool.releaseSet(bufs);
   }
 
   /** Writes `pieces` of one stripe. Call under the stripe's lock. */
@@ -83,16 +90,19 @@ export class WritePath {
     // Cluster mode (seed 004): the rows' parity is locked on its member before it is read, and
     // released once the new parity is written; no other node changes it in between.
     let releaseParity: (() => void) | undefined;
-    let work: StripeWork | undefined;
+    let bufs: Buffer[] | undefined;
     try {
       if (host.parityLocks) releaseParity = await host.parityLocks.lockRows(stripe, ...rowSpan(pieces));
       // A member whose read fails (a latent sector error) is planned around: its blocks are
       // reconstructed from the others and rewritten with the stripe, which repairs them.
       const avoid = new Set<number>();
-      work = this.plan(stripe, pieces, avoid);
+      // The stripe's buffers first (waiting for room), then the plan, made from the members'
+      // state after any wait. A plan made again reuses the buffers: its rows are the pieces'.
+      bufs = await this.lend(this.host.geometry.stripeMap(stripe), rowSpan(pieces)[1] * BLOCK_SIZE_BYTES);
+      let work = this.plan(stripe, pieces, avoid, bufs);
       while (!(await this.readPlanned(work, avoid))) {
-        this.giveBack(work);
-        work = this.plan(stripe, pieces, avoid);
+        for (const buf of bufs!) buf.fill(0);
+        work = this.plan(stripe, pieces, avoid, bufs);
       }
       const checks = this.computeRows(work, pieces, !!ticket);
       // Degraded: the stripe's write-intent mark is durable before its data lands. Judged by the
@@ -108,17 +118,17 @@ export class WritePath {
       await host.members.stateDurable();
     } catch (error) {
       releaseParity?.();
-      this.giveBack(work);
+      this.giveBack(bufs);
       if (ticket && !touched) ticket.abandon();
       else if (ticket) ticket.done();
       throw error;
     }
     releaseParity?.();
-    this.giveBack(work);
+    this.giveBack(bufs);
     ticket?.done();
   }
 
-  private plan(stripe: number, pieces: StripePiece[], avoid: ReadonlySet<number>): StripeWork {
+  private plan(stripe: number, pieces: StripePiece[], avoid: ReadonlySet<number>, bufs: Buffer[]): StripeWork {
     const { geometry: g, members } = this.host;
     const map = g.stripeMap(stripe);
     const roles = slotRoles(map);
@@ -132,7 +142,8 @@ export class WritePath {
       writable: writable.map((disk) => disk !== undefined),
       repair,
     });
-    return { stripe, map, roles, plan, readable, writable, repair, bufs: roles.map(() => this.lend(plan.rows * BLOCK_SIZE_BYTES)) };
+    assert(bufs.length === roles.length && bufs[0]!.length === plan.rows * BLOCK_SIZE_BYTES, 'the stripe\'s buffers hold the plan\'s rows');
+    return { stripe, map, roles, plan, readable, writable, repair, bufs };
   }
 
   /** Reads what the plan needs; false when a member failed and the stripe must be planned again. */

@@ -11,7 +11,13 @@
 // The record holds at most `recordBytesMax`: writers wait for room (backpressure), never fail.
 //
 // Every record is written by one loop, one at a time: durability waiters, room, sync, rewrite
-// and clean requests all queue for it, and nothing waits for the loop from inside it. The store
+// and clean requests all queue for it, and nothing waits for the loop from inside it. Before a
+// record for writers, the loop gathers: while writers that have begun are still on their way
+// to durable(), it waits for them (up to recordGatherWriters waiting, at most recordGatherMs),
+// so more writes share each record; a lone writer never waits. A batch of completed stripes
+// is made durable by a member flush in the background, while records go on being written for
+// writers; the first record after that flush drops them (a sync, a clean record or a writer
+// waiting for room flushes inline, as it must wait for the flush anyway). The store
 // may fail a member while it writes a record (it then writes the record to other members
 // itself) and may ask for a rewrite then: the request is served by the loop's next record.
 
@@ -21,6 +27,10 @@ import type { WriteJournal, WriteTicket } from './write-journal.js';
 
 /** Completed stripes gathered before one member flush lets a record drop them. */
 export const CLEAN_BATCH_STRIPES_DEFAULT = 64;
+/** Writers a record waits to gather, at most, while more are on their way to durable(). */
+export const RECORD_GATHER_WRITERS_DEFAULT = 32;
+/** The longest a record waits to gather writers (the first waiter's extra latency at most). */
+export const RECORD_GATHER_MS_DEFAULT = 1;
 
 export interface JournalStore {
   /** Writes the record for `generation` to its slots and makes it durable (the barrier). */
@@ -46,6 +56,10 @@ export interface JournalManagerOptions {
   cleanBatchStripes?: number;
   /** No writes for this long writes a clean record; 0 disables. */
   idleCleanMs?: number;
+  /** Writers a record waits to gather while more have begun (1: no gathering). */
+  recordGatherWriters?: number;
+  /** The longest a record waits to gather writers; 0: no gathering. */
+  recordGatherMs?: number;
   /**
    * Arms the idle timer: calls `fire` after `delayMs`, returns a cancel function. Default: an
    * unref'd setTimeout. The fault simulation passes its own, so idle records come in simulated time.
@@ -95,7 +109,17 @@ interface Waiter {
 
 export class JournalManager implements WriteJournal {
   private readonly store: JournalStore;
-  private readonly options: Required<Omit<JournalManagerOptions, 'unsafeSkipBarrier' | 'scheduleTimer'>> & { unsafeSkipBarrier: boolean };
+  private readonly options: Required<Omit<JournalManagerOptions, 'unsafeSkipBarrier' | 'scheduleTimer' | 'recordGatherWriters' | 'recordGatherMs'>> & { unsafeSkipBarrier: boolean };
+  private readonly recordGatherWriters: number;
+  private readonly recordGatherMs: number;
+  /** Tickets begun whose writer has not yet called durable(), done() or abandon(): writers on their way. */
+  private openTickets = 0;
+  /** Wakes the gathering loop when a writer arrives at durable() (or leaves without). */
+  private wakeGatherer: (() => void) | undefined;
+  /** The member flush running in the background for a batch of completed stripes, if any. */
+  private backgroundFlush: Promise<void> | undefined;
+  /** Completed stripes, each with the writers it had begun, that a finished background flush made durable. */
+  private flushedCompleted: { stripe: number; entry: Entry; begun: number }[] = [];
   private readonly scheduleTimer: (fire: () => void, delayMs: number) => () => void;
   private readonly entries = new Map<number, Entry>();
   /** The flush record: stripes (and how many checks of each) the last durable record listed. */
@@ -115,8 +139,10 @@ export class JournalManager implements WriteJournal {
 
   constructor(store: JournalStore, options: JournalManagerOptions) {
     this.store = store;
-    const { scheduleTimer, ...rest } = options;
+    const { scheduleTimer, recordGatherWriters, recordGatherMs, ...rest } = options;
     this.options = { idleCleanMs: 3000, unsafeSkipBarrier: false, startsClean: true, cleanBatchStripes: CLEAN_BATCH_STRIPES_DEFAULT, ...rest };
+    this.recordGatherWriters = recordGatherWriters ?? RECORD_GATHER_WRITERS_DEFAULT;
+    this.recordGatherMs = recordGatherMs ?? RECORD_GATHER_MS_DEFAULT;
     this.scheduleTimer = scheduleTimer ?? ((fire, delayMs) => {
       const timer = setTimeout(fire, delayMs);
       timer.unref();
@@ -169,7 +195,12 @@ export class JournalManager implements WriteJournal {
     this.reservedBytes += reservation;
     this.lastRecordClean = false;
     this.stats.ticketsIssued++;
+    this.openTickets++;
     let state: 'open' | 'durable' | 'finished' = 'open';
+    const arrived = () => {
+      this.openTickets--;
+      this.wakeGatherer?.();
+    };
     const unreserve = (bytes: number) => {
       entry!.reservedBytes -= bytes;
       this.reservedBytes -= bytes;
@@ -180,6 +211,7 @@ export class JournalManager implements WriteJournal {
         assert(state === 'open', 'durable() once per ticket, before done()');
         assert(checks.length <= this.options.checksPerStripeMax, 'checks within the reservation');
         state = 'durable';
+        arrived();
         entry!.checks.push(...checks);
         unreserve(reservation - checks.length * BLOCK_CHECK_BYTES);
         // The flush-record shortcut: the last durable record lists this stripe with every check.
@@ -191,13 +223,13 @@ export class JournalManager implements WriteJournal {
       },
       done: () => {
         assert(state !== 'finished', 'done() once per ticket');
-        if (state === 'open') unreserve(reservation);
+        if (state === 'open') { unreserve(reservation); arrived(); }
         state = 'finished';
         this.finish(stripe);
       },
       abandon: () => {
         assert(state !== 'finished', 'abandon() once per ticket');
-        if (state === 'open') unreserve(reservation);
+        if (state === 'open') { unreserve(reservation); arrived(); }
         state = 'finished';
         this.finish(stripe);
       },
@@ -233,6 +265,7 @@ export class JournalManager implements WriteJournal {
   }
 
   private requestFlush(): void {
+    this.wakeGatherer?.(); // a request, or room wanted, ends a gathering at once
     if (this.flushing) return; // the running loop serves every waiter and request before it stops
     // Start on the next microtask: writers asking in the same tick share the first record.
     this.flushing = Promise.resolve().then(() => this.flushLoop()).finally(() => {
@@ -243,7 +276,7 @@ export class JournalManager implements WriteJournal {
   }
 
   private hasWork(): boolean {
-    return this.waiters.length > 0 || this.roomWanted || this.requests.length > 0;
+    return this.waiters.length > 0 || this.roomWanted || this.requests.length > 0 || this.flushedCompleted.length > 0;
   }
 
   /** Queues a request for the flush loop; resolves once a record (or member flush) started after it is durable. */
@@ -258,6 +291,7 @@ export class JournalManager implements WriteJournal {
   /** Group commit: while anyone waits, one record write at a time releases all it lists. */
   private async flushLoop(): Promise<void> {
     while (this.hasWork()) {
+      await this.gather();
       const requests = this.requests.splice(0);
       try {
         await this.flushOnce(requests);
@@ -268,6 +302,61 @@ export class JournalManager implements WriteJournal {
       }
       for (const request of requests) request.resolve();
     }
+  }
+
+  /**
+   * Before a record that only writers wait for: while writers that have begun are still on
+   * their way to durable(), wait for them, until recordGatherWriters wait or recordGatherMs
+   * has passed. Requests (sync, rewrite, clean) and writers waiting for room never wait here.
+   */
+  private async gather(): Promise<void> {
+    if (this.recordGatherMs <= 0 || this.requests.length > 0 || this.roomWanted || this.waiters.length === 0) return;
+    if (this.openTickets === 0 || this.waiters.length >= this.recordGatherWriters) return;
+    let expired = false;
+    let wake: () => void = () => {};
+    const cancel = this.scheduleTimer(() => { expired = true; wake(); }, this.recordGatherMs);
+    try {
+      while (!expired && !this.failure && this.openTickets > 0 && this.waiters.length < this.recordGatherWriters &&
+        this.requests.length === 0 && !this.roomWanted) {
+        await new Promise<void>((resolve) => { wake = resolve; this.wakeGatherer = resolve; });
+      }
+    } finally {
+      this.wakeGatherer = undefined;
+      cancel();
+    }
+  }
+
+  /**
+   * Starts a member flush in the background for the completed stripes (each with the writers it
+   * had begun): when it ends, the next record may drop those whose state has not changed since.
+   */
+  private startBackgroundFlush(completed: { stripe: number; entry: Entry; begun: number }[]): void {
+    this.backgroundFlush = this.store.flushMembers().then(() => {
+      this.stats.memberFlushes++;
+      this.flushedCompleted.push(...completed);
+      this.backgroundFlush = undefined;
+      // The drop rides on the next record: ask for one.
+      this.requestFlush();
+    }, (error: unknown) => {
+      this.backgroundFlush = undefined;
+      this.fail(error);
+    });
+  }
+
+  /** Drops the stripes of `completed` whose entry is unchanged since (same writers, all finished). */
+  private dropCompleted(completed: readonly { stripe: number; entry: Entry; begun: number }[]): boolean {
+    let dropped = false;
+    for (const { stripe, entry: before, begun } of completed) {
+      const entry = this.entries.get(stripe);
+      if (entry === before && entry.begun === begun && entry.completed && entry.inflight === 0) {
+        this.entries.delete(stripe);
+        this.reservedBytes -= entry.reservedBytes;
+        // A new entry for this stripe must not take the shortcut on the old entry's record.
+        this.durable.delete(stripe);
+        dropped = true;
+      }
+    }
+    return dropped;
   }
 
   private async flushOnce(requests: readonly FlushRequest[]): Promise<void> {
@@ -281,23 +370,22 @@ export class JournalManager implements WriteJournal {
     // Each with the writers it had: one that begins during the member flush (and may even finish,
     // taking the flush-record shortcut) wrote after the flush began, so its stripe stays listed.
     const completed = [...this.entries].filter(([, entry]) => entry.completed).map(([stripe, entry]) => ({ stripe, entry, begun: entry.begun }));
-    const drop = completed.length > 0 && (syncing || roomWanted || completed.length >= this.options.cleanBatchStripes);
-    if (drop || syncing) {
+    // What a finished background flush made durable leaves now (unless its stripe was written again).
+    const flushed = this.flushedCompleted.splice(0);
+    let drop = this.dropCompleted(flushed);
+    if (completed.length > 0 && (syncing || roomWanted)) {
+      // Someone waits for the flush itself: inline.
       await this.store.flushMembers();
       this.stats.memberFlushes++;
+      drop = this.dropCompleted(completed) || drop;
+    } else if (syncing) {
+      await this.store.flushMembers();
+      this.stats.memberFlushes++;
+    } else if (!this.backgroundFlush && completed.length >= this.options.cleanBatchStripes) {
+      // A batch: flushed in the background while this and later records release writers.
+      this.startBackgroundFlush(completed);
     }
-    if (drop) {
-      for (const { stripe, entry: before, begun } of completed) {
-        const entry = this.entries.get(stripe);
-        if (entry === before && entry.begun === begun && entry.completed && entry.inflight === 0) {
-          this.entries.delete(stripe);
-          this.reservedBytes -= entry.reservedBytes;
-          // A new entry for this stripe must not take the shortcut on the old entry's record.
-          this.durable.delete(stripe);
-        }
-      }
-      this.wakeRoomWaiters();
-    }
+    if (drop) this.wakeRoomWaiters();
     // A sync with nothing to drop needs only the member flush above.
     if (!drop && !clean && !rewrite && this.waiters.length === 0) return;
     const listed: StripeEntry[] = [...this.entries].map(([stripe, entry]) => ({ volumeId: this.options.volumeId, stripe, checks: [...entry.checks] }));
@@ -324,6 +412,7 @@ export class JournalManager implements WriteJournal {
 
   private fail(error: unknown): void {
     this.failure = error;
+    this.wakeGatherer?.();
     for (const waiter of this.waiters.splice(0)) waiter.reject(error);
     for (const request of this.requests.splice(0)) request.reject(error);
     this.wakeRoomWaiters();
@@ -363,7 +452,7 @@ export class JournalManager implements WriteJournal {
 
   /** Waits until the flush loop has nothing left to do (records asked for in the background are written). */
   async idle(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    while (this.flushing || this.backgroundFlush) await (this.flushing ?? this.backgroundFlush);
     if (this.failure) throw this.failure;
   }
 

@@ -14,8 +14,13 @@ import { BufferPool, POOL_ALIGNMENT_BYTES, POOL_CAPACITY_BYTES_MAX } from './buf
 const WASM_PAGE_BYTES = 64 * KIB;
 /** The first page is never lent, so address 0 can mean "no buffer" (a chunk of zeros) to the kernels. */
 export const ARENA_RESERVED_BYTES = WASM_PAGE_BYTES;
-/** The process-wide arena's pool unless configureDefaultArena says otherwise. */
-export const DEFAULT_ARENA_POOL_BYTES = 64 * MIB;
+/**
+ * The process-wide arena's pool unless configureDefaultArena says otherwise: the bound on stripe
+ * buffers in flight (a write waits for room past it, src/engine/write-path.ts), beside the NBD
+ * payload budget (NBD_PAYLOAD_BYTES_MAX).
+ */
+export const STRIPE_BUFFER_POOL_BYTES = 24 * MIB;
+export const DEFAULT_ARENA_POOL_BYTES = STRIPE_BUFFER_POOL_BYTES;
 
 export interface ArenaOptions {
   /** Capacity of the pool: a multiple of 64 KiB, at most 2 GiB. */

@@ -22,6 +22,12 @@ interface Lent {
   buffer: Buffer;
 }
 
+/** A caller of acquireSet waiting for room, first come first served. */
+interface SetWaiter {
+  sizesBytes: readonly number[];
+  resolve: (buffers: Buffer[]) => void;
+}
+
 export class BufferPool {
   /** The named maximum: bytes of blocks that can be lent at once (the region's size). */
   readonly capacityBytes: number;
@@ -34,6 +40,14 @@ export class BufferPool {
   readonly #lent = new Map<number, Lent>();
   #inUseBytes = 0;
   #inUseBytesHighWater = 0;
+  /** acquireSet callers waiting for room (backpressure), served in order as buffers come back. */
+  readonly #setWaiters: SetWaiter[] = [];
+  /** Sets lent by acquireSet and not yet given back with releaseSet. */
+  #setsLent = 0;
+  /** A set larger than the whole pool is lent (ordinary memory) and runs alone. */
+  #oversizedLent = false;
+  /** Sets of ordinary memory lent because they could never fit the pool, over the pool's life. */
+  oversizedSets = 0;
 
   constructor(region: PoolRegion) {
     const { bytes, offsetBytes, sizeBytes } = region;
@@ -62,6 +76,8 @@ export class BufferPool {
   get inUseBytes(): number { return this.#inUseBytes; }
   get inUseBytesHighWater(): number { return this.#inUseBytesHighWater; }
   get buffersInUse(): number { return this.#lent.size; }
+  /** acquireSet callers waiting for room now. */
+  get setWaiters(): number { return this.#setWaiters.length; }
 
   /** True when `view` lies inside this pool's region (lent or not). */
   owns(view: ArrayBufferView): boolean {
@@ -100,8 +116,71 @@ export class BufferPool {
     return buffer;
   }
 
+  /**
+   * Buffers of the sizes asked, all or none: at once when the pool has room for all of them and
+   * nobody waits ahead, otherwise a promise that resolves when enough has come back (first come,
+   * first served, so a large set is not starved by small ones). Backpressure, never failure:
+   * the bytes lent by this pool never exceed its capacity. A set that does not fit the pool
+   * even when no other set is lent gets ordinary memory and runs alone (no other set is lent
+   * until it is back): the memory in flight is then that one set. Give the set back with
+   * releaseSet. Never wait for a set while holding one (it would never come back to make room).
+   */
+  acquireSet(sizesBytes: readonly number[]): Buffer[] | Promise<Buffer[]> {
+    if (this.#setWaiters.length === 0) {
+      const buffers = this.#trySet(sizesBytes);
+      if (buffers) return buffers;
+    }
+    return new Promise<Buffer[]>((resolve) => this.#setWaiters.push({ sizesBytes, resolve }));
+  }
+
+  /** Gives back every buffer of a set acquireSet returned; then serves the sets waiting for room. */
+  releaseSet(buffers: readonly Buffer[]): void {
+    assert(this.#setsLent > 0, 'a set is lent');
+    this.#setsLent--;
+    if (buffers.length > 0 && !this.owns(buffers[0]!)) {
+      assert(this.#oversizedLent, 'a set of ordinary memory is the oversized one');
+      this.#oversizedLent = false;
+    } else {
+      for (const buffer of buffers) this.#releaseOne(buffer);
+    }
+    this.#serveSetWaiters();
+  }
+
+  #trySet(sizesBytes: readonly number[]): Buffer[] | undefined {
+    if (this.#oversizedLent) return undefined;
+    const buffers: Buffer[] = [];
+    for (const size of sizesBytes) {
+      const buffer = this.tryAcquire(size);
+      if (!buffer) {
+        for (const taken of buffers) this.#releaseOne(taken);
+        // With no other set lent, nothing more will come back: this set never fits the pool.
+        if (this.#setsLent > 0) return undefined;
+        this.#setsLent++;
+        this.#oversizedLent = true;
+        this.oversizedSets++;
+        return sizesBytes.map((sizeBytes) => Buffer.alloc(sizeBytes));
+      }
+      buffers.push(buffer);
+    }
+    this.#setsLent++;
+    return buffers;
+  }
+
+  #serveSetWaiters(): void {
+    while (this.#setWaiters.length > 0) {
+      const buffers = this.#trySet(this.#setWaiters[0]!.sizesBytes);
+      if (!buffers) return;
+      this.#setWaiters.shift()!.resolve(buffers);
+    }
+  }
+
   /** Gives back a buffer that tryAcquire/acquire returned; exactly once. */
   release(buffer: Buffer): void {
+    this.#releaseOne(buffer);
+    this.#serveSetWaiters();
+  }
+
+  #releaseOne(buffer: Buffer): void {
     assert(this.owns(buffer), 'released buffer belongs to this pool');
     let offset = buffer.byteOffset - this.#baseBytes;
     const lent = this.#lent.get(offset);
