@@ -140,7 +140,14 @@ export class JournalManager implements WriteJournal {
   constructor(store: JournalStore, options: JournalManagerOptions) {
     this.store = store;
     const { scheduleTimer, recordGatherWriters, recordGatherMs, ...rest } = options;
-    this.options = { idleCleanMs: 3000, unsafeSkipBarrier: false, startsClean: true, cleanBatchStripes: CLEAN_BATCH_STRIPES_DEFAULT, ...rest };
+    // Defaults where an option is missing or given as undefined (a spread would let undefined win).
+    this.options = {
+      ...rest,
+      idleCleanMs: rest.idleCleanMs ?? 3000,
+      unsafeSkipBarrier: rest.unsafeSkipBarrier ?? false,
+      startsClean: rest.startsClean ?? true,
+      cleanBatchStripes: rest.cleanBatchStripes ?? CLEAN_BATCH_STRIPES_DEFAULT,
+    };
     this.recordGatherWriters = recordGatherWriters ?? RECORD_GATHER_WRITERS_DEFAULT;
     this.recordGatherMs = recordGatherMs ?? RECORD_GATHER_MS_DEFAULT;
     this.scheduleTimer = scheduleTimer ?? ((fire, delayMs) => {

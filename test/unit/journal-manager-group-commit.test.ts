@@ -184,6 +184,20 @@ describe('journal manager', () => {
     expect(store.records.at(-1)).toMatchObject({ clean: true, stripes: [] });
   });
 
+  it('an idle period writes a clean record after the default 3 s when idleCleanMs is given as undefined', async () => {
+    vi.useFakeTimers();
+    const store = new FakeStore();
+    store.autoComplete = true;
+    const journal = manager(store, { idleCleanMs: undefined });
+    const ticket = await journal.begin(8);
+    await ticket.durable([check(0)]);
+    ticket.done();
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(store.records).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(store.records.at(-1)).toMatchObject({ clean: true, stripes: [] });
+  });
+
   it('batched clean: completed stripes leave the record together, after one member flush', async () => {
     const store = new FakeStore();
     store.autoComplete = true;
