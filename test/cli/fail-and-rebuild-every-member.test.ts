@@ -1,5 +1,7 @@
 // Proves: through the CLI, each member failed in turn (every pair on RAID-6) leaves the array's
-// content unchanged, and rebuild onto a replacement restores it with clean parity.
+// content unchanged, and rebuild onto a replacement restores it with clean parity. Loop devices
+// fail each RAID-6 member alone (the pairs, on image files, exercise the same engine paths; the
+// loop run proves the commands on block devices, and its ten rounds took 90 s of CI time).
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -21,7 +23,8 @@ for (const backend of backends()) {
     }
 
     for (const level of [4, 5, 6] as const) {
-      it(`RAID-${level}: every member${level === 6 ? ' and every pair' : ''}`, async () => {
+      const pairs = level === 6 && backend.name === 'image files';
+      it(`RAID-${level}: every member${pairs ? ' and every pair' : ''}`, async () => {
         ws = workspace();
         const count = 4;
         const members = await backend.members(ws, count, 8 * MIB);
@@ -34,7 +37,7 @@ for (const backend of backends()) {
         const losses: number[][] = [];
         for (let a = 0; a < count; a++) {
           losses.push([a]);
-          if (level === 6) for (let b = a + 1; b < count; b++) losses.push([a, b]);
+          if (pairs) for (let b = a + 1; b < count; b++) losses.push([a, b]);
         }
         let checked = 0;
         for (const lost of losses) {
