@@ -281,11 +281,15 @@ async function checkState(
       const scrub = await scrubArray(array, { restart: true });
       if (scrub.mismatches.length > 0) return `parity inconsistent after recovery in stripe(s) ${scrub.mismatches.map((m) => m.stripe).join(', ')}`;
     }
+    // A torn durable write (logged when it completed) had not completed at the crash: whatever
+    // was acknowledged once it completed (at log length `cut`) was not acknowledged yet.
+    const lastOp = log[cut - 1]!;
+    const seen = variant === 'torn' && lastOp.kind === 'write' && lastOp.durable ? cut - 1 : cut;
     // The batch in progress at the cut (none when every batch was acknowledged).
-    const current = batches.find((batch) => batch.ackPos > cut);
+    const current = batches.find((batch) => batch.ackPos > seen);
     const settled = current ? current.before : finalShadow;
     const acknowledged = new Set<number>();
-    if (current && strict) for (const ack of current.acks) if (ack.ackPos <= cut) for (const block of ack.blocks) acknowledged.add(block);
+    if (current && strict) for (const ack of current.acks) if (ack.ackPos <= seen) for (const block of ack.blocks) acknowledged.add(block);
     for (let block = 0; block < arrayBlocks; block++) {
       const at = block * BLOCK_SIZE_BYTES;
       const old = settled.subarray(at, at + BLOCK_SIZE_BYTES);
