@@ -101,8 +101,12 @@ it.runIf(requireTool('fio'))('fail-disk, add, rebuild, re-add and remove through
   const removed = await change('remove', { member: members[1] }) as { removed: { number: number }[] };
   expect(removed.removed.map((member) => member.number)).toEqual([1]);
 
+  // remove returned once no node held the member's locks; a node logs its close just after
+  // (closing a member also ends its I/O thread), so the log is given a moment to catch up.
+  const closedLines = () => daemonLog(ws).match(/m1\.img left the array \(another node removed it\): closed/g)?.length ?? 0;
+  for (let waitedMs = 0; closedLines() < 2 && waitedMs < 5000; waitedMs += 100) await new Promise((done) => setTimeout(done, 100));
   const log = daemonLog(ws);
-  expect(log.match(/m1\.img left the array \(another node removed it\): closed/g)?.length, 'nodes 0 and 1 closed the removed member').toBe(2);
+  expect(closedLines(), 'nodes 0 and 1 closed the removed member').toBe(2);
   expect(log).toMatch(/cluster: re-add: every running node followed/);
   expect(log).toMatch(/cluster: remove: every running node followed/);
   expect(log.match(/brought in by another node: found at .*spare\.img and opened/g)?.length, 'nodes 0 and 1 found the spare').toBe(2);
