@@ -339,16 +339,20 @@ export async function runRebuild(array: RaidArray, index: number, options: Maint
       let writeError: DeviceIoError | undefined;
       await array.withStripe(stripe, async () => {
         if (!stillRebuilding()) return;
-        const bytes = await array.reconstructChunk(stripe, role);
-        // Not journaled: this write changes only the member being rebuilt, above its checkpoint,
-        // so it cannot leave in-sync members' parity inconsistent; a torn one is redone on resume.
+        // The survivors are read into chunks lent by the pool and the lost one rebuilt in place.
+        const lent = await array.lendStripeChunks(stripe);
         try {
-          await disk.writeData(array.geometry.memberDataOffsetBytes(stripe, 0), bytes);
-        } catch (error) {
-          if (!(error instanceof DeviceIoError)) throw error;
-          writeError = error;
-          return;
+          const bytes = await array.reconstructChunk(stripe, role, lent);
+          // Not journaled: this write changes only the member being rebuilt, above its checkpoint,
+          // so it cannot leave in-sync members' parity inconsistent; a torn one is redone on resume.
+          await disk.writeData(array.geometry.memberDataOffsetBytes(stripe, 0), bytes).catch((error) => {
+            if (!(error instanceof DeviceIoError)) throw error;
+            writeError = error;
+          });
+        } finally {
+          array.giveBackStripeChunks(lent);
         }
+        if (writeError) return;
         if (stillRebuilding()) array.members.setRebuildProgress(index, (stripe + 1) * chunkSizeBytes);
       });
       if (writeError) throw await targetFailed(writeError);

@@ -458,13 +458,32 @@ export class RaidArray implements StripeHost {
   }
 
   /** Reads or rebuilds whole chunks of a stripe (see ReadPath.readStripeChunks). Call under the stripe's lock. */
-  readStripeChunks(stripe: number, exclude?: ReadonlySet<number>): Promise<{ map: StripeMap; roles: number[]; chunks: (Buffer | null)[] }> {
-    return this.readPath.readStripeChunks(stripe, exclude);
+  readStripeChunks(stripe: number, exclude?: ReadonlySet<number>, into?: readonly Buffer[]): Promise<{ map: StripeMap; roles: number[]; chunks: (Buffer | null)[] }> {
+    return this.readPath.readStripeChunks(stripe, exclude, into);
   }
 
   /** Rebuilds the whole chunk of `role` in `stripe` from the other members. Call under the stripe's lock. */
-  reconstructChunk(stripe: number, role: number): Promise<Buffer> {
-    return this.readPath.reconstructChunk(stripe, role);
+  reconstructChunk(stripe: number, role: number, into?: readonly Buffer[]): Promise<Buffer> {
+    return this.readPath.reconstructChunk(stripe, role, into);
+  }
+
+  /** Whole-chunk buffers for every slot of `stripe`, from the pool (see ReadPath.lendStripeChunks). */
+  lendStripeChunks(stripe: number, spare?: number): Promise<Buffer[]> {
+    return this.readPath.lendStripeChunks(stripe, spare);
+  }
+
+  giveBackStripeChunks(chunks: Buffer[]): void {
+    this.readPath.giveBackStripeChunks(chunks);
+  }
+
+  /** Buffers for `count` stripes read whole, one read per member (see ReadPath.lendStripeSpan). */
+  lendStripeSpan(count: number, spare?: number): Promise<Buffer[]> {
+    return this.readPath.lendStripeSpan(count, spare);
+  }
+
+  /** Reads `count` stripes whole, one read per member (see ReadPath.readStripeSpan). Call under their locks. */
+  readStripeSpan(first: number, count: number, into: readonly Buffer[]): Promise<{ stripe: number; map: StripeMap; roles: number[]; chunks: Buffer[] }[] | undefined> {
+    return this.readPath.readStripeSpan(first, count, into);
   }
 
   /** Rewrites the blocks of `stripe` that fail to read (scrub --repair). Call under the stripe's lock. */
@@ -532,6 +551,11 @@ export class RaidArray implements StripeHost {
   }
 
   /** Runs `fn` under the stripe's lock: maintenance (scrub, rebuild) uses it to stay ordered with I/O. */
+  /** Runs `fn` holding the locks of stripes `first` to `first + count - 1`, taken in ascending order. */
+  withStripes<T>(first: number, count: number, fn: () => Promise<T>): Promise<T> {
+    return count <= 0 ? fn() : this.withStripe(first, () => this.withStripes(first + 1, count - 1, fn));
+  }
+
   withStripe<T>(stripe: number, fn: () => Promise<T>): Promise<T> {
     const parityLocks = this.parityLocks;
     if (!parityLocks) return this.locks.with(stripe, fn);

@@ -6,15 +6,36 @@ import { DeviceIoError } from '../device/block-device.js';
 import type { StripeMap } from '../geometry/geometry.js';
 import { computeP, computeQ, reconstructRow } from '../parity/parity.js';
 import { JraidError } from '../errors.js';
+import { defaultArena } from '../memory/arena.js';
+import type { BufferPool } from '../memory/buffer-pool.js';
 import { BLOCK_SIZE_BYTES, assert } from '../units.js';
 import type { MemberDisk } from './member-disk.js';
 import { slotRoles, type StripeHost } from './stripe-host.js';
 
 export class ReadPath {
   private readonly host: StripeHost;
+  private readonly pool: BufferPool;
 
   constructor(host: StripeHost) {
     this.host = host;
+    this.pool = defaultArena().pool;
+  }
+
+  /**
+   * One whole chunk per slot of `stripe`, lent by the arena's pool as one set (waiting for room,
+   * as a write's stripe buffers do): scrub and rebuild read into them and compute on them in
+   * place, instead of allocating (and the kernels copying) two fresh chunks a member per stripe.
+   * `spare` more chunks follow the slots' (scrub's recomputed parity). Give them back with
+   * giveBackStripeChunks before waiting for any other set (a repair's write).
+   */
+  async lendStripeChunks(stripe: number, spare = 0): Promise<Buffer[]> {
+    const slots = slotRoles(this.host.geometry.stripeMap(stripe)).length;
+    const set = this.pool.acquireSet(Array.from({ length: slots + spare }, () => this.host.geometry.chunkSizeBytes));
+    return Array.isArray(set) ? set : await set;
+  }
+
+  giveBackStripeChunks(chunks: Buffer[]): void {
+    this.pool.releaseSet(chunks);
   }
 
   /**
@@ -138,26 +159,79 @@ export class ReadPath {
   }
 
   /**
+   * Buffers for a span of `count` stripes read whole: one of `count` chunks per role (a member
+   * holds consecutive stripes' chunks back to back), then `spare` single chunks. Lent by the
+   * pool as one set; give them back with giveBackStripeChunks.
+   */
+  async lendStripeSpan(count: number, spare = 0): Promise<Buffer[]> {
+    const chunkSizeBytes = this.host.geometry.chunkSizeBytes;
+    const sizes = [...Array.from({ length: this.host.geometry.raidDevices }, () => count * chunkSizeBytes), ...Array.from({ length: spare }, () => chunkSizeBytes)];
+    const set = this.pool.acquireSet(sizes);
+    return Array.isArray(set) ? set : await set;
+  }
+
+  /**
+   * Stripes `first` to `first + count - 1` whole with one read per member, into `into` (from
+   * lendStripeSpan): each stripe's chunks by slot, as views of those buffers. Undefined when a
+   * role cannot be read over the whole span or a read fails: the caller then reads stripe by
+   * stripe (readStripeChunks), which reads around the failure. Call under every span stripe's lock.
+   */
+  async readStripeSpan(first: number, count: number, into: readonly Buffer[]): Promise<{ stripe: number; map: StripeMap; roles: number[]; chunks: Buffer[] }[] | undefined> {
+    const g = this.host.geometry;
+    const spanBytes = count * g.chunkSizeBytes;
+    assert(count >= 1 && first + count <= g.stripeCount, `stripes ${first}+${count} inside the array`);
+    assert(into.length >= g.raidDevices && into.slice(0, g.raidDevices).every((buf) => buf.length === spanBytes), 'a span buffer for every role');
+    const disks: MemberDisk[] = [];
+    for (let role = 0; role < g.raidDevices; role++) {
+      const disk = this.host.members.readableDisk(role, first);
+      for (let stripe = first; stripe < first + count; stripe++) {
+        assert(this.host.locks.isHeld(stripe), `stripe ${stripe} read whole under its lock`);
+        if (!disk || this.host.members.readableDisk(role, stripe) !== disk) return undefined;
+      }
+      disks.push(disk!);
+    }
+    let failed = false;
+    await Promise.all(disks.map((disk, role) => disk.readData(g.memberDataOffsetBytes(first, 0), into[role]!).catch((error) => {
+      if (!(error instanceof DeviceIoError)) throw error;
+      failed = true;
+    })));
+    if (failed) return undefined;
+    return Array.from({ length: count }, (_, i) => {
+      const stripe = first + i;
+      const map = g.stripeMap(stripe);
+      const roles = slotRoles(map);
+      const chunks = roles.map((role) => into[role]!.subarray(i * g.chunkSizeBytes, (i + 1) * g.chunkSizeBytes));
+      return { stripe, map, roles, chunks };
+    });
+  }
+
+  /**
    * Reads one whole chunk of every role of the stripe that can be read, except `exclude`.
    * Returns buffers by slot (data 0..k-1, P, Q) with null where a role is lost or excluded;
-   * a member whose read fails is left out too. Call under the stripe's lock.
+   * a member whose read fails is left out too. `into` (from lendStripeChunks): read slot i into
+   * into[i] rather than a new buffer. Call under the stripe's lock.
    */
-  async readStripeChunks(stripe: number, exclude: ReadonlySet<number> = new Set()): Promise<{ map: StripeMap; roles: number[]; chunks: (Buffer | null)[] }> {
+  async readStripeChunks(stripe: number, exclude: ReadonlySet<number> = new Set(), into?: readonly Buffer[]): Promise<{ map: StripeMap; roles: number[]; chunks: (Buffer | null)[] }> {
     assert(this.host.locks.isHeld(stripe), `stripe ${stripe} read whole under its lock`);
     const map = this.host.geometry.stripeMap(stripe);
     const roles = slotRoles(map);
+    assert(!into || (into.length >= roles.length && into.every((buf) => buf.length === this.host.geometry.chunkSizeBytes)), 'a whole chunk buffer for every slot');
     const avoid = new Set(exclude);
     for (;;) {
-      const chunks = roles.map((role) => avoid.has(role) || !this.host.members.readableDisk(role, stripe) ? null : Buffer.allocUnsafe(this.host.geometry.chunkSizeBytes));
+      const chunks = roles.map((role, slot) => avoid.has(role) || !this.host.members.readableDisk(role, stripe) ? null : into?.[slot] ?? Buffer.allocUnsafe(this.host.geometry.chunkSizeBytes));
       const failed = await this.readSlots(roles, chunks, stripe, this.host.geometry.memberDataOffsetBytes(stripe, 0));
       if (failed === undefined) return { map, roles, chunks };
       avoid.add(failed);
     }
   }
 
-  /** Rebuilds the whole chunk of `role` in `stripe` from the other members (data, P or Q). */
-  async reconstructChunk(stripe: number, role: number): Promise<Buffer> {
-    const { map, roles, chunks } = await this.readStripeChunks(stripe, new Set([role]));
+  /**
+   * Rebuilds the whole chunk of `role` in `stripe` from the other members (data, P or Q). With
+   * `into` (from lendStripeChunks) the survivors are read into it and the chunk is rebuilt in
+   * place, in into[role's slot], which is what is returned.
+   */
+  async reconstructChunk(stripe: number, role: number, into?: readonly Buffer[]): Promise<Buffer> {
+    const { map, roles, chunks } = await this.readStripeChunks(stripe, new Set([role]), into);
     const missing = chunks.filter((chunk) => chunk === null).length;
     if (missing > this.host.geometry.parityDisks) {
       throw new JraidError('E_ARRAY_FAILED', `stripe ${stripe}: ${missing} chunks unreadable, level ${this.host.members.sb.level} rebuilds ${this.host.geometry.parityDisks}`, {
@@ -167,10 +241,20 @@ export class ReadPath {
     const k = this.host.geometry.dataDisks;
     const hasQ = this.host.geometry.parityDisks === 2;
     const slot = roles.indexOf(role);
+    if (into && missing === 1) {
+      // Only `role` is missing: a data chunk or P is the XOR of the rest of data and P; Q is
+      // computed from the data.
+      const out = into[slot]!;
+      if (slot <= k) computeP(chunks.slice(0, k + 1).filter((chunk) => chunk !== null) as Buffer[], out);
+      else computeQ(chunks.slice(0, k) as Buffer[], out, map.qExponents);
+      return out;
+    }
     // Parity is byte-wise: the whole chunk is one "row" of longer blocks.
     const row = reconstructRow({ data: chunks.slice(0, k), p: chunks[k]!, q: hasQ ? chunks[k + 1]! : undefined }, this.host.geometry.chunkSizeBytes, map.qExponents);
     const out = slot < k ? row.data[slot]! : slot === k ? row.p : row.q!;
-    return out;
+    if (!into) return out;
+    into[slot]!.set(out);
+    return into[slot]!;
   }
 
   /**

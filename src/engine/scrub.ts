@@ -14,8 +14,9 @@
 import { JraidError } from '../errors.js';
 import { GF_LOG } from '../parity/gf256.js';
 import { computeP, computeQ, xorInto } from '../parity/parity.js';
-import { BLOCK_SIZE_BYTES } from '../units.js';
+import { BLOCK_SIZE_BYTES, MIB } from '../units.js';
 import { Throttle, type MaintenanceOptions } from './maintenance.js';
+import type { StripeMap } from '../geometry/geometry.js';
 import type { RaidArray } from './raid-array.js';
 
 /** RAID-6 names the bad chunk (or 'unknown' when several are); RAID-4/5 can only say 'parity-mismatch'. */
@@ -72,6 +73,105 @@ export function classifyRow(pDelta: Uint8Array, qDelta: Uint8Array | undefined, 
   return z >= 0 && index >= 0 && index < dataCount ? { bad: 'data', index } : { bad: 'unknown' };
 }
 
+/**
+ * Scrub reads a group of consecutive stripes with one read per member, up to this many bytes
+ * per member read (at least one stripe): a read is a round trip to a thread (tens of
+ * microseconds on this kind of machine), so fewer, larger reads let the member reads run at
+ * the page cache's or the disks' speed.
+ */
+const SCRUB_MEMBER_READ_BYTES = MIB;
+/** Groups in flight, each under its stripes' locks, so one's reads overlap another's check. */
+const SCRUB_GROUPS_IN_FLIGHT = 2;
+/** Groups are smaller where their lent buffers would pass this share of the pool. */
+const SCRUB_GROUP_BYTES_MAX = 8 * MIB;
+
+/** Runs `fn` on buffers lent by the pool, given back when it settles. */
+async function withLent<T>(lending: Promise<Buffer[]>, array: RaidArray, fn: (lent: Buffer[]) => Promise<T> | T): Promise<T> {
+  const lent = await lending;
+  try {
+    return await fn(lent);
+  } finally {
+    array.giveBackStripeChunks(lent);
+  }
+}
+
+interface StripeCheck {
+  found: ScrubMismatch[];
+  /** Blocks to rewrite (repair only), each a copy that outlives the lent chunks. */
+  fixes: { role: number; chunkOffsetBytes: number; block: Buffer }[];
+}
+
+interface StripeRead {
+  stripe: number;
+  map: StripeMap;
+  roles: number[];
+  chunks: Buffer[];
+}
+
+/** Reads one stripe whole into `lent` (from lendStripeChunks): undefined when a member failed to read. Call under its lock. */
+async function readStripe(array: RaidArray, stripe: number, lent: Buffer[]): Promise<StripeRead | undefined> {
+  const { map, roles, chunks } = await array.readStripeChunks(stripe, undefined, lent);
+  return chunks.some((chunk) => chunk === null) ? undefined : { stripe, map, roles, chunks: chunks as Buffer[] };
+}
+
+/**
+ * Checks one stripe read whole, with two spare chunks for the recomputed P and Q: what does not
+ * match, and (with `repair`) the blocks to rewrite.
+ */
+function checkStripe(array: RaidArray, read: StripeRead, wholeP: Buffer, wholeQ: Buffer, repair: boolean): StripeCheck {
+  const g = array.geometry;
+  const chunkSizeBytes = g.chunkSizeBytes;
+  const k = g.dataDisks;
+  const hasQ = g.parityDisks === 2;
+  const { stripe, map, roles, chunks } = read;
+  const p = Buffer.alloc(BLOCK_SIZE_BYTES);
+  const q = Buffer.alloc(BLOCK_SIZE_BYTES);
+  const found = new Map<string, ScrubMismatch>();
+  const fixes: { slot: number; offsetBytes: number; block: Buffer }[] = [];
+  // Fast path: whole-chunk parity compares equal; rows are examined only on a mismatch.
+  computeP(chunks.slice(0, k), wholeP);
+  let consistent = wholeP.equals(chunks[k]!);
+  if (consistent && hasQ) {
+    computeQ(chunks.slice(0, k), wholeQ, map.qExponents);
+    consistent = wholeQ.equals(chunks[k + 1]!);
+  }
+  for (let at = 0; !consistent && at < chunkSizeBytes; at += BLOCK_SIZE_BYTES) {
+    const data = Array.from({ length: k }, (_, i) => chunks[i]!.subarray(at, at + BLOCK_SIZE_BYTES));
+    const storedP = chunks[k]!.subarray(at, at + BLOCK_SIZE_BYTES);
+    computeP(data, p);
+    xorInto(p, storedP); // p is now Pd
+    let qDelta: Buffer | undefined;
+    if (hasQ) {
+      computeQ(data, q, map.qExponents);
+      xorInto(q, chunks[k + 1]!.subarray(at, at + BLOCK_SIZE_BYTES));
+      qDelta = q;
+    }
+    const verdict = classifyRow(p, qDelta, k, map.qExponents);
+    if (verdict.bad === 'none') continue;
+    const slot = verdict.bad === 'P' ? k : verdict.bad === 'Q' ? k + 1 : verdict.bad === 'data' ? verdict.index : -1;
+    const key = `${verdict.bad}:${slot}`;
+    const role = slot >= 0 ? roles[slot]! : null;
+    const mismatch = found.get(key) ?? {
+      stripe, arrayOffsetBytes: stripe * chunkSizeBytes * k, arrayLengthBytes: chunkSizeBytes * k, bad: verdict.bad,
+      role, path: role === null ? null : array.readableDisk(role, stripe)?.path ?? null, blocks: 0, repaired: false,
+    };
+    mismatch.blocks++;
+    found.set(key, mismatch);
+    if (!repair) continue;
+    mismatch.repaired = true;
+    if (verdict.bad === 'data') {
+      const fixed = Buffer.from(data[verdict.index]!);
+      xorInto(fixed, p); // D_z ^= Pd
+      fixes.push({ slot, offsetBytes: at, block: fixed });
+    } else {
+      // P, Q, unknown or a single-parity mismatch: recompute parity from the data as it stands.
+      fixes.push({ slot: k, offsetBytes: at, block: computeP(data) });
+      if (hasQ) fixes.push({ slot: k + 1, offsetBytes: at, block: computeQ(data, undefined, map.qExponents) });
+    }
+  }
+  return { found: [...found.values()], fixes: fixes.map((fix) => ({ role: roles[fix.slot]!, chunkOffsetBytes: fix.offsetBytes, block: fix.block })) };
+}
+
 export async function scrubArray(array: RaidArray, options: MaintenanceOptions & { repair?: boolean; restart?: boolean } = {}): Promise<ScrubOutcome> {
   const startedMs = Date.now();
   if (array.unrecovered !== 'none') {
@@ -85,83 +185,85 @@ export async function scrubArray(array: RaidArray, options: MaintenanceOptions &
   const g = array.geometry;
   const chunkSizeBytes = g.chunkSizeBytes;
   const k = g.dataDisks;
-  const hasQ = g.parityDisks === 2;
   // A read-only scrub keeps no checkpoint (it writes nothing), so it checks every stripe.
   const resumedFromStripe = options.restart || array.readOnly ? 0 : Math.floor(array.sb.scrubOffsetBytes / chunkSizeBytes);
   const throttle = new Throttle(options.maxSpeedBytesPerSecond);
   const checkpointMs = options.checkpointIntervalMs ?? 1000;
   let lastCheckpointMs = Date.now();
   const mismatches: ScrubMismatch[] = [];
-  const p = Buffer.alloc(BLOCK_SIZE_BYTES);
-  const q = Buffer.alloc(BLOCK_SIZE_BYTES);
-  const wholeP = Buffer.alloc(chunkSizeBytes);
-  const wholeQ = Buffer.alloc(chunkSizeBytes);
-  for (let stripe = resumedFromStripe; stripe < g.stripeCount; stripe++) {
-    await array.withStripe(stripe, async () => {
-      let { map, roles, chunks } = await array.readStripeChunks(stripe);
-      if (options.repair && chunks.some((c) => c === null)) {
-        // A member that failed to read: rebuild those blocks from parity and rewrite them first.
-        await array.repairUnreadable(stripe);
-        ({ map, roles, chunks } = await array.readStripeChunks(stripe));
-      }
-      if (chunks.some((c) => c === null)) {
-        throw new JraidError('E_IO', `stripe ${stripe}: a member could not be read during scrub`, { hint: 'jraid scrub --repair rebuilds unreadable blocks from parity and rewrites them; see jraid detail' });
-      }
-      const found = new Map<string, ScrubMismatch>();
-      const fixes: { slot: number; offsetBytes: number; block: Buffer }[] = [];
-      // Fast path: whole-chunk parity compares equal; rows are examined only on a mismatch.
-      computeP(chunks.slice(0, k) as Buffer[], wholeP);
-      let consistent = wholeP.equals(chunks[k]!);
-      if (consistent && hasQ) {
-        computeQ(chunks.slice(0, k) as Buffer[], wholeQ, map.qExponents);
-        consistent = wholeQ.equals(chunks[k + 1]!);
-      }
-      for (let at = 0; !consistent && at < chunkSizeBytes; at += BLOCK_SIZE_BYTES) {
-        const data = Array.from({ length: k }, (_, i) => chunks[i]!.subarray(at, at + BLOCK_SIZE_BYTES));
-        const storedP = chunks[k]!.subarray(at, at + BLOCK_SIZE_BYTES);
-        computeP(data, p);
-        xorInto(p, storedP); // p is now Pd
-        let qDelta: Buffer | undefined;
-        if (hasQ) {
-          computeQ(data, q, map.qExponents);
-          xorInto(q, chunks[k + 1]!.subarray(at, at + BLOCK_SIZE_BYTES));
-          qDelta = q;
-        }
-        const verdict = classifyRow(p, qDelta, k, map.qExponents);
-        if (verdict.bad === 'none') continue;
-        const slot = verdict.bad === 'P' ? k : verdict.bad === 'Q' ? k + 1 : verdict.bad === 'data' ? verdict.index : -1;
-        const key = `${verdict.bad}:${slot}`;
-        const role = slot >= 0 ? roles[slot]! : null;
-        const mismatch = found.get(key) ?? {
-          stripe, arrayOffsetBytes: stripe * chunkSizeBytes * k, arrayLengthBytes: chunkSizeBytes * k, bad: verdict.bad,
-          role, path: role === null ? null : array.readableDisk(role, stripe)?.path ?? null, blocks: 0, repaired: false,
-        };
-        mismatch.blocks++;
-        found.set(key, mismatch);
-        if (!options.repair) continue;
-        mismatch.repaired = true;
-        if (verdict.bad === 'data') {
-          const fixed = Buffer.from(data[verdict.index]!);
-          xorInto(fixed, p); // D_z ^= Pd
-          fixes.push({ slot, offsetBytes: at, block: fixed });
-        } else {
-          // P, Q, unknown or a single-parity mismatch: recompute parity from the data as it stands.
-          fixes.push({ slot: k, offsetBytes: at, block: computeP(data) });
-          if (hasQ) fixes.push({ slot: k + 1, offsetBytes: at, block: computeQ(data, undefined, map.qExponents) });
-        }
-      }
-      mismatches.push(...found.values());
-      if (fixes.length > 0) {
-        await array.repairBlocks(stripe, fixes.map((fix) => ({ role: roles[fix.slot]!, chunkOffsetBytes: fix.offsetBytes, block: fix.block })));
-      }
+  const repair = !!options.repair;
+  /** One stripe on its own, under its lock: reads around a member that fails to read. */
+  const checkAlone = async (stripe: number): Promise<StripeCheck> => {
+    const lend = () => array.lendStripeChunks(stripe, 2);
+    let checked = await withLent(lend(), array, async (lent) => {
+      const read = await readStripe(array, stripe, lent);
+      return read && checkStripe(array, read, lent[read.roles.length]!, lent[read.roles.length + 1]!, repair);
     });
-    await throttle.account(g.stripeDataBytes);
-    options.onProgress?.({ doneBytes: (stripe + 1) * chunkSizeBytes * k, totalBytes: g.arraySizeBytes });
+    if (!checked && repair) {
+      // A member that failed to read: rebuild those blocks from parity and rewrite them first.
+      await array.repairUnreadable(stripe);
+      checked = await withLent(lend(), array, async (lent) => {
+        const read = await readStripe(array, stripe, lent);
+        return read && checkStripe(array, read, lent[read.roles.length]!, lent[read.roles.length + 1]!, repair);
+      });
+    }
+    if (!checked) {
+      throw new JraidError('E_IO', `stripe ${stripe}: a member could not be read during scrub`, { hint: 'jraid scrub --repair rebuilds unreadable blocks from parity and rewrites them; see jraid detail' });
+    }
+    return checked;
+  };
+  /** A group of stripes under their locks: one read per member, or stripe by stripe after a read error. */
+  const checkGroup = (first: number, count: number) => array.withStripes(first, count, async () => {
+    const checks = await withLent(array.lendStripeSpan(count, 2), array, async (lent) => {
+      const reads = await array.readStripeSpan(first, count, lent);
+      return reads?.map((read) => checkStripe(array, read, lent[g.raidDevices]!, lent[g.raidDevices + 1]!, repair));
+    }) ?? [];
+    for (let stripe = first + checks.length; stripe < first + count; stripe++) checks.push(await checkAlone(stripe));
+    for (const [i, checked] of checks.entries()) {
+      mismatches.push(...checked.found);
+      // The fixes are copies: the lent chunks are back in the pool before a write waits for its own.
+      if (checked.fixes.length > 0) await array.repairBlocks(first + i, checked.fixes);
+    }
+  });
+  const perGroupChunk = g.raidDevices * chunkSizeBytes;
+  const groupStripes = Math.max(1, Math.min(Math.floor(SCRUB_MEMBER_READ_BYTES / chunkSizeBytes), Math.floor((SCRUB_GROUP_BYTES_MAX - 2 * chunkSizeBytes) / perGroupChunk)));
+  // Progress and the checkpoint count only the stripes below the first group not done.
+  const inFlight = new Set<Promise<void>>();
+  const done = new Map<number, number>();
+  let failure: unknown;
+  let next = resumedFromStripe;
+  let firstNotDone = resumedFromStripe;
+  while (next < g.stripeCount || inFlight.size > 0) {
+    while (failure === undefined && inFlight.size < SCRUB_GROUPS_IN_FLIGHT && next < g.stripeCount) {
+      const first = next;
+      const count = Math.min(groupStripes, g.stripeCount - first);
+      next += count;
+      const running: Promise<void> = checkGroup(first, count)
+        .then(async () => {
+          done.set(first, count);
+          await throttle.account(count * g.stripeDataBytes);
+        }, (error: unknown) => { failure ??= error; })
+        .finally(() => inFlight.delete(running));
+      inFlight.add(running);
+    }
+    if (inFlight.size > 0) await Promise.race(inFlight);
+    if (failure !== undefined) {
+      if (inFlight.size === 0) throw failure;
+      continue;
+    }
+    const before = firstNotDone;
+    for (let count = done.get(firstNotDone); count !== undefined; count = done.get(firstNotDone)) {
+      done.delete(firstNotDone);
+      firstNotDone += count;
+    }
+    if (firstNotDone === before) continue;
+    options.onProgress?.({ doneBytes: firstNotDone * chunkSizeBytes * k, totalBytes: g.arraySizeBytes });
     if (!array.readOnly && Date.now() - lastCheckpointMs >= checkpointMs) {
-      await array.commitSuperblocks((sb) => { sb.scrubOffsetBytes = (stripe + 1) * chunkSizeBytes; });
+      await array.commitSuperblocks((sb) => { sb.scrubOffsetBytes = firstNotDone * chunkSizeBytes; });
       lastCheckpointMs = Date.now();
     }
   }
+  mismatches.sort((a, b) => a.stripe - b.stripe);
   if (!array.readOnly && array.sb.scrubOffsetBytes !== 0) await array.commitSuperblocks((sb) => { sb.scrubOffsetBytes = 0; });
   return {
     stripesChecked: g.stripeCount - resumedFromStripe,
