@@ -6,7 +6,12 @@ import type { BlockDevice } from './block-device.js';
 export type RecordedOp =
   /** durable: written with writeDurable, so on the medium once it completed (other writes are not). */
   | { kind: 'write'; device: number; offsetBytes: number; data: Buffer; durable: boolean }
-  | { kind: 'flush'; device: number };
+  /**
+   * Logged when the flush completed; it made durable the device's writes logged before
+   * `coversBefore`, the log's length when the flush began (a write that completed while it ran
+   * may or may not be durable).
+   */
+  | { kind: 'flush'; device: number; coversBefore: number };
 
 export class RecordingDevice implements BlockDevice {
   readonly inner: BlockDevice;
@@ -37,8 +42,9 @@ export class RecordingDevice implements BlockDevice {
   }
 
   async flush(): Promise<void> {
+    const coversBefore = this.log.length;
     await this.inner.flush();
-    this.log.push({ kind: 'flush', device: this.id });
+    this.log.push({ kind: 'flush', device: this.id, coversBefore });
   }
 
   close(): Promise<void> {

@@ -74,6 +74,8 @@ export interface JournalManagerOptions {
 export interface JournalStats {
   recordsWritten: number;
   memberFlushes: number;
+  /** Member flushes run in the background for a batch of completed stripes (counted in memberFlushes too). */
+  backgroundFlushes: number;
   shortcutReleases: number;
   ticketsIssued: number;
 }
@@ -135,7 +137,7 @@ export class JournalManager implements WriteJournal {
   private cancelIdleTimer: (() => void) | undefined;
   private lastRecordClean = false;
   private failure: unknown;
-  readonly stats: JournalStats = { recordsWritten: 0, memberFlushes: 0, shortcutReleases: 0, ticketsIssued: 0 };
+  readonly stats: JournalStats = { recordsWritten: 0, memberFlushes: 0, backgroundFlushes: 0, shortcutReleases: 0, ticketsIssued: 0 };
 
   constructor(store: JournalStore, options: JournalManagerOptions) {
     this.store = store;
@@ -340,6 +342,7 @@ export class JournalManager implements WriteJournal {
   private startBackgroundFlush(completed: { stripe: number; entry: Entry; begun: number }[]): void {
     this.backgroundFlush = this.store.flushMembers().then(() => {
       this.stats.memberFlushes++;
+      this.stats.backgroundFlushes++;
       this.flushedCompleted.push(...completed);
       this.backgroundFlush = undefined;
       // The drop rides on the next record: ask for one.

@@ -26,6 +26,7 @@ import { RecordingDevice, type RecordedOp } from '../../src/device/recording-dev
 import { OverlayDevice } from '../../src/device/overlay-device.js';
 import { assembleDevices } from '../../src/engine/assemble.js';
 import { scrubArray } from '../../src/engine/scrub.js';
+import { JournalManager } from '../../src/journal/manager.js';
 import type { Level } from '../../src/format/types.js';
 import { Rng } from '../../src/rng.js';
 import type { Policy } from '../../src/format/types.js';
@@ -42,6 +43,14 @@ export interface ExplorerOptions {
   states: number;
   batches?: number;
   writesPerBatch?: number;
+  /**
+   * A batch's writes run in this many waves, one after another (default 1: all at once), so
+   * stripes complete while later writers still need records: with a small cleanBatchStripes
+   * the journal then flushes batches of them in the background and a later record drops them.
+   */
+  waves?: number;
+  /** dirty-log: the journal's clean batch (default the engine's). */
+  cleanBatchStripes?: number;
   unsafeSkipBarrier?: boolean;
   /** Stop after this many failures (a broken engine fails almost everywhere). */
   failuresMax?: number;
@@ -73,6 +82,8 @@ export interface ExplorerResult {
   stripesRecovered: number;
   /** journal policy: updates in flight handed to a failed member's proxy during the recorded run. */
   proxyPublished: number;
+  /** dirty-log: member flushes the journal ran in the background for a batch of completed stripes. */
+  backgroundFlushes: number;
 }
 
 interface Batch {
@@ -124,9 +135,11 @@ export async function exploreCrashStates(options: ExplorerOptions): Promise<Expl
 }
 
 /**
- * Durable writes (the journal's records) complete a few turns of the event loop late, as an
- * O_DSYNC write takes longer than a buffered one: writes issued meanwhile complete first, so a
- * writer released before its record completed (the barrier removed) shows in the log.
+ * Durable writes (the journal's records) and member flushes complete a few turns of the event
+ * loop late, as an O_DSYNC write or an fdatasync takes longer than a buffered write: writes
+ * issued meanwhile complete first, so a writer released before its record completed (the
+ * barrier removed), or a stripe dropped from the record before its member flush ended, shows
+ * in the log.
  */
 class SlowDurableWrites implements BlockDevice {
   constructor(private readonly inner: BlockDevice, private readonly rng: Rng) {}
@@ -135,11 +148,19 @@ class SlowDurableWrites implements BlockDevice {
   get sizeBytes(): number { return this.inner.sizeBytes; }
   read(buf: Uint8Array, offsetBytes: number): Promise<void> { return this.inner.read(buf, offsetBytes); }
   write(buf: Uint8Array, offsetBytes: number): Promise<void> { return this.inner.write(buf, offsetBytes); }
-  flush(): Promise<void> { return this.inner.flush(); }
   close(): Promise<void> { return this.inner.close(); }
 
   async writeDurable(buf: Uint8Array, offsetBytes: number): Promise<void> {
     await this.inner.writeDurable(buf, offsetBytes);
+    await this.late();
+  }
+
+  async flush(): Promise<void> {
+    await this.inner.flush();
+    await this.late();
+  }
+
+  private async late(): Promise<void> {
     for (let turns = 1 + this.rng.int(4); turns > 0; turns--) await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
@@ -174,7 +195,7 @@ async function liveMembers(kind: 'memory' | 'files' | 'loop', baseImages: Buffer
 }
 
 async function exploreRun(options: ExplorerOptions, rng: Rng, live: RecordingDevice[], log: RecordedOp[], baseImages: Buffer[], faults: FaultDevice[]): Promise<ExplorerResult> {
-  const { array } = await assembleDevices(live, { journal: { idleCleanMs: 0, unsafeSkipBarrier: options.unsafeSkipBarrier } });
+  const { array } = await assembleDevices(live, { journal: { idleCleanMs: 0, unsafeSkipBarrier: options.unsafeSkipBarrier, cleanBatchStripes: options.cleanBatchStripes } });
   array.journalAckPoint = options.ackPoint ?? 'durable';
   if (options.unsafeJournalSkip) array.journalWriterForTests!.unsafeSkip = options.unsafeJournalSkip;
   if (options.unsafeProxySkip) array.journalWriterForTests!.unsafeProxySkip = options.unsafeProxySkip;
@@ -199,22 +220,26 @@ async function exploreRun(options: ExplorerOptions, rng: Rng, live: RecordingDev
     // The member's writes fail from its third in this batch on (its writes mid-way through the batch's updates).
     const failing = options.failMember?.afterBatch === b ? faults[options.failMember.index]! : undefined;
     if (failing) failing.plan.failWritesAfter = failing.writesDone + 3;
-    await Promise.all(writes.map(async (write) => {
-      await array.write(write.offset, write.data);
-      const blocks = [];
-      for (let block = Math.floor(write.offset / BLOCK_SIZE_BYTES); block * BLOCK_SIZE_BYTES < write.offset + write.data.length; block++) blocks.push(block);
-      acks.push({ blocks, ackPos: log.length });
-    }));
+    const waves = options.waves ?? 1;
+    for (let wave = 0; wave < waves; wave++) {
+      await Promise.all(writes.filter((_, i) => i % waves === wave).map(async (write) => {
+        await array.write(write.offset, write.data);
+        const blocks = [];
+        for (let block = Math.floor(write.offset / BLOCK_SIZE_BYTES); block * BLOCK_SIZE_BYTES < write.offset + write.data.length; block++) blocks.push(block);
+        acks.push({ blocks, ackPos: log.length });
+      }));
+    }
     await array.flush();
     if (failing) failing.dead = true;
     for (const write of writes) write.data.copy(shadow, write.offset);
     batches.push({ startPos, ackPos: log.length, touchedBlocks: touched, acks, before, after: Buffer.from(shadow) });
   }
   const proxyPublished = array.journalProxies.reduce((sum, proxy) => sum + proxy.stats.published, 0);
+  const backgroundFlushes = array.journal instanceof JournalManager ? array.journal.stats.backgroundFlushes : 0;
   await array.close();
   shadow = Buffer.from(shadow);
 
-  const result: ExplorerResult = { statesExplored: 0, logLength: log.length, failures: [], tornBlocksFound: 0, stripesRecovered: 0, proxyPublished };
+  const result: ExplorerResult = { statesExplored: 0, logLength: log.length, failures: [], tornBlocksFound: 0, stripesRecovered: 0, proxyPublished, backgroundFlushes };
   const variants: Variant[] = ['all', 'torn', 'subset', 'subset'];
   const losses = options.failMember
     // Also with it back (a transient failure, the member returning at the restart).
@@ -247,11 +272,12 @@ async function checkState(
   lost: number[] = [], strict = false,
 ): Promise<string | undefined> {
   const overlays = baseImages.map((image, i) => new OverlayDevice(image, `mem${i}`));
-  // A member's writes before its last flush (inside the cut) are durable.
+  // A member's writes logged before a flush of it began, where that flush completed inside the
+  // cut, are durable.
   const durableUntil = baseImages.map(() => 0);
   for (let i = 0; i < cut; i++) {
     const op = log[i]!;
-    if (op.kind === 'flush') durableUntil[op.device] = i;
+    if (op.kind === 'flush') durableUntil[op.device] = Math.max(durableUntil[op.device]!, op.coversBefore);
   }
   for (let i = 0; i < cut; i++) {
     const op = log[i]!;
