@@ -122,11 +122,13 @@ export interface NbdLimits {
 
 /**
  * The server's default payload budget (serverPayloadBytesMax). With the stripe buffers' pool
- * (STRIPE_BUFFER_POOL_BYTES, src/memory/arena.ts) it bounds the data memory a daemon holds in
- * flight: 48 + 24 MiB, which keeps a daemon under 1 MiB writes at QD128 on 4 connections
- * within issue 11's 256 MiB of resident memory (`npm run bench -- nbd`, daemon-peak-rss rows).
+ * (STRIPE_BUFFER_POOL_BYTES, src/memory/arena.ts) and the member rings' data areas
+ * (RING_DATA_BYTES) it bounds the data memory a daemon holds in flight: 32 + 16 MiB + 2 MiB a
+ * member, which keeps a daemon under 1 MiB writes at QD128 on 4 connections within issue 11's
+ * 256 MiB of resident memory (`npm run bench -- nbd`, daemon-peak-rss rows), the rings' threads
+ * (about 9 MiB each) included.
  */
-export const NBD_PAYLOAD_BYTES_MAX = 48 * MIB;
+export const NBD_PAYLOAD_BYTES_MAX = 32 * MIB;
 
 export const NBD_BLOCK_SIZE_MIN_BYTES = 1;
 export const NBD_BLOCK_SIZE_PREFERRED_BYTES = 4 * KIB;

@@ -24,7 +24,7 @@ import { DeviceIoError } from './block-device.js';
 import { RING, SLOT, type RingShared } from './member-ring-layout.js';
 
 /** Bytes of the data area per member: the bytes in flight on one member, at most (it counts in the daemon's RSS once used). */
-export const RING_DATA_BYTES = 4 * MIB;
+export const RING_DATA_BYTES = 2 * MIB;
 /** Largest transfer one slot carries; larger ones are split. */
 export const RING_PIECE_BYTES_MAX = 1 * MIB;
 

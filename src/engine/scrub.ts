@@ -83,7 +83,7 @@ const SCRUB_MEMBER_READ_BYTES = MIB;
 /** Groups in flight, each under its stripes' locks, so one's reads overlap another's check. */
 const SCRUB_GROUPS_IN_FLIGHT = 2;
 /** Groups are smaller where their lent buffers would pass this share of the pool. */
-const SCRUB_GROUP_BYTES_MAX = 8 * MIB;
+const SCRUB_GROUP_BYTES_MAX = 6 * MIB;
 
 /** Runs `fn` on buffers lent by the pool, given back when it settles. */
 async function withLent<T>(lending: Promise<Buffer[]>, array: RaidArray, fn: (lent: Buffer[]) => Promise<T> | T): Promise<T> {

@@ -19,7 +19,7 @@ export const ARENA_RESERVED_BYTES = WASM_PAGE_BYTES;
  * buffers in flight (a write waits for room past it, src/engine/write-path.ts), beside the NBD
  * payload budget (NBD_PAYLOAD_BYTES_MAX).
  */
-export const STRIPE_BUFFER_POOL_BYTES = 24 * MIB;
+export const STRIPE_BUFFER_POOL_BYTES = 16 * MIB;
 export const DEFAULT_ARENA_POOL_BYTES = STRIPE_BUFFER_POOL_BYTES;
 
 export interface ArenaOptions {
