@@ -20,14 +20,20 @@ export interface LockedMembers {
  * a writer starting in that moment must not be refused for it.
  */
 const MOMENTARY_HOLDER_GRACE_MS = 200;
-const LOCK_RETRY_INTERVAL_MS = 5;
+/**
+ * Retries come 1 to 4 ms apart, at random: a fixed interval can fall into step with a prober
+ * that polls at the same period (a monitor every 5 ms, say) and find the lock held every time.
+ */
+const LOCK_RETRY_INTERVAL_MIN_MS = 1;
+const LOCK_RETRY_INTERVAL_SPREAD_MS = 3;
 
 async function tryLockPatiently(fd: number, mode: LockMode): Promise<boolean> {
   const deadlineMs = Date.now() + MOMENTARY_HOLDER_GRACE_MS;
   for (;;) {
     if (tryLockMember(fd, mode)) return true;
     if (Date.now() >= deadlineMs) return false;
-    await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_INTERVAL_MS));
+    const waitMs = LOCK_RETRY_INTERVAL_MIN_MS + Math.random() * LOCK_RETRY_INTERVAL_SPREAD_MS;
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
   }
 }
 

@@ -20,6 +20,8 @@ export interface PoolRegion {
 interface Lent {
   order: number;
   buffer: Buffer;
+  /** Lent as part of a set (acquireSet), not on its own. */
+  inSet: boolean;
 }
 
 /** A caller of acquireSet waiting for room, first come first served. */
@@ -103,7 +105,7 @@ export class BufferPool {
       this.#free[order]!.add(offset + blockBytes(order));
     }
     const buffer = Buffer.from(this.#bytes, this.#baseBytes + offset, sizeBytes);
-    this.#lent.set(offset, { order, buffer });
+    this.#lent.set(offset, { order, buffer, inSet: false });
     this.#inUseBytes += blockBytes(order);
     this.#inUseBytesHighWater = Math.max(this.#inUseBytesHighWater, this.#inUseBytes);
     return buffer;
@@ -162,8 +164,22 @@ export class BufferPool {
       }
       buffers.push(buffer);
     }
+    for (const buffer of buffers) this.#lent.get(buffer.byteOffset - this.#baseBytes)!.inSet = true;
     this.#setsLent++;
     return buffers;
+  }
+
+  /**
+   * Test only, for a simulated process death (the fault simulation's crash): the operations in
+   * flight are abandoned and never give their sets back, where a real restart would start with
+   * a fresh pool. Takes back every buffer lent in a set and forgets the sets waiting; buffers
+   * lent on their own (the kernels' and the write path's scratch, held for good) stay lent.
+   */
+  abandonSetsForTests(): void {
+    for (const lent of [...this.#lent.values()]) if (lent.inSet) this.#releaseOne(lent.buffer);
+    this.#setsLent = 0;
+    this.#oversizedLent = false;
+    this.#setWaiters.length = 0;
   }
 
   #serveSetWaiters(): void {

@@ -31,6 +31,7 @@ import { JraidError, isJraidError } from '../../src/errors.js';
 import { LAYOUTS, type LayoutName, type Level, type RegionKind } from '../../src/format/types.js';
 import { Rng } from '../../src/rng.js';
 import { BLOCK_SIZE_BYTES } from '../../src/units.js';
+import { defaultArena } from '../../src/memory/arena.js';
 import { SimDevice, SimWorld } from './sim-device.js';
 import { CANDIDATES_MAX, ShadowModel, inconsistentStripes, superblockProblems, type WriteHandle } from './sim-model.js';
 
@@ -323,6 +324,8 @@ class Simulation {
     this.trace(`${clean ? 'POWER OFF' : 'CRASH'} (${this.running.length} operation(s) in flight, ${this.members.reduce((sum, d) => sum + d.unflushedWrites, 0)} unflushed writes)`);
     this.world.forget(this.members);
     this.world.dropTimers();
+    // The dead incarnation's operations never give back the stripe buffers they were lent.
+    defaultArena().pool.abandonSetsForTests();
     this.incarnation++;
     this.maintenanceRunning = false;
     this.model.crashed();

@@ -5,6 +5,11 @@ import * as reference from '../../src/parity/reference.js';
 import { Rng } from '../../src/rng.js';
 import { KIB, MIB } from '../../src/units.js';
 import { Operands, PLACEMENTS, shuffledExponents, type Placement } from '../helpers/parity-operands.js';
+import { configureDefaultArena } from '../../src/memory/arena.js';
+
+// k = 14 at 1 MiB holds 16 MiB of operands in the arena at once, the whole default pool
+// (STRIPE_BUFFER_POOL_BYTES): this process's arena is larger.
+configureDefaultArena({ poolBytes: 64 * MIB });
 
 // Every multiple of 4 KiB the engine uses, the kernels' 64-byte step and 16 KiB block edges,
 // and lengths that leave a tail.
