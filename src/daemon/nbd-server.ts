@@ -1044,6 +1044,9 @@ class NbdConnection {
     const mapped = nbdErrorForFailure(failure);
     const message = failure instanceof Error ? failure.message : String(failure);
     if (mapped.expected) this.log('debug', `${describeSlot(slot)} failed: ${message}`);
+    // jraid's own errors say what happened and where (a cluster node that did not follow, say):
+    // their message and code; anything else may be a bug, and its stack says where.
+    else if (failure instanceof JraidError) this.log('error', `${describeSlot(slot)} failed unexpectedly: ${message} [${failure.code}]`);
     else this.log('error', `${describeSlot(slot)} failed unexpectedly: ${failure instanceof Error ? failure.stack ?? message : message}`);
     slot.flushAfterTrim = false;
     slot.data = undefined;

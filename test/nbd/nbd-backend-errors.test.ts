@@ -1,4 +1,4 @@
-// Proves: backend failures become the NBD errors the table names (EIO, nbdError, ENOSPC family; jraid's own codes are the backend's to map, the server knows none), unexpected ones become EIO with an error log, a failed READ sends no payload so the stream stays in step, and FUA, NO_HOLE and TRIM+FUA reach the backend as asked.
+// Proves: backend failures become the NBD errors the table names (EIO, nbdError, ENOSPC family; jraid's own codes are the backend's to map, the server knows none), unexpected ones become EIO with an error log (a stack for a bug, message and code for a jraid error), a failed READ sends no payload so the stream stays in step, and FUA, NO_HOLE and TRIM+FUA reach the backend as asked.
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   NBD_CMD_FLAG_FUA, NBD_CMD_FLAG_NO_HOLE, NBD_CMD_READ, NBD_CMD_TRIM, NBD_CMD_WRITE, NBD_CMD_WRITE_ZEROES, NBD_EIO, NBD_ENOSPC,
@@ -67,6 +67,15 @@ describe('backend failures', () => {
     const errors = fixture!.logs.filter((log) => log.level === 'error');
     expect(errors).toHaveLength(1);
     expect(errors[0]!.message).toMatch(/write of 512 bytes at 8192 failed unexpectedly: TypeError/);
+  });
+
+  it("an unexpected jraid error is logged with its message and code, not a stack", async () => {
+    const client = await ready();
+    fixture!.backend.failWith = (call) => (call.op === 'write' ? new JraidError('E_DAEMON', 'mem0 is marked faulty, but cluster node(s) 1 still had it in use after 10000 ms') : undefined);
+    expect(await client.write(4096, Buffer.alloc(512))).toBe(NBD_EIO);
+    const errors = fixture!.logs.filter((log) => log.level === 'error');
+    expect(errors.map((log) => log.message)).toEqual([expect.stringMatching(/write of 512 bytes at 4096 failed unexpectedly: mem0 is marked faulty, but cluster node\(s\) 1 still had it in use after 10000 ms \[E_DAEMON\]$/)]);
+    expect(errors[0]!.message).not.toMatch(/\n\s+at /);
   });
 
   it('a backend READ returning the wrong length is EIO, never a short reply', async () => {
