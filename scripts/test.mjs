@@ -20,7 +20,11 @@ let skipped = 0;
 try {
   const json = JSON.parse(readFileSync(report, 'utf8'));
   passed = json.numPassedTests;
-  failed = json.numFailedTests + (json.numFailedTestSuites ?? 0);
+  // Failed tests, plus each file that failed without a failed test (it did not load, or a
+  // hook failed): vitest's numFailedTestSuites also counts the describe blocks around a failed
+  // test, which would count one failure three times.
+  const filesFailedOutsideTests = (json.testResults ?? []).filter((file) => file.status === 'failed' && !(file.assertionResults ?? []).some((test) => test.status === 'failed')).length;
+  failed = json.numFailedTests + filesFailedOutsideTests;
   skipped = json.numPendingTests + (json.numTodoTests ?? 0);
 } catch {
   failed = Math.max(1, failed);

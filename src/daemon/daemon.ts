@@ -27,10 +27,10 @@ import { ArrayBackend, FAST_WRITES_PENDING_MAX, type Toughness } from './array-b
 import { BoundedCount } from './bounded-count.js';
 import { FrameReader, writeFrame, type ControlFrame } from './control-protocol.js';
 import { NbdServer, type NbdAddress, type NbdLimits } from './nbd-server.js';
-import { daemonKey, ensureRunDir, readRegistry, removeRegistry, writeRegistry, type DaemonRecord } from './registry.js';
+import { daemonKey, ensureRunDir, removeOwnRegistry, writeRegistry, type DaemonRecord } from './registry.js';
 import { ClusterNode } from './cluster.js';
 import type { RaidArray } from '../engine/raid-array.js';
-import { Fence, leasePath, readLease } from './fence.js';
+import { Fence, readLease, removeOwnLease } from './fence.js';
 import { readStandby, removeStandby, type Takeover } from './standby.js';
 import { performance } from 'node:perf_hooks';
 import { underlyingFile } from '../device/open-member.js';
@@ -575,11 +575,11 @@ export class Daemon {
         const leaseHolder = this.cluster ? undefined : (await readLease(this.uuid))?.record.pid;
         if (this.cluster) {
           await rm(this.controlSocket, { force: true });
-          if ((await readRegistry(this.uuid, this.cluster.node))?.pid === process.pid) await removeRegistry(this.uuid, this.cluster.node);
+          await removeOwnRegistry(this.uuid, process.pid, this.cluster.node);
         } else if (leaseHolder === undefined || leaseHolder === process.pid) {
           await rm(this.controlSocket, { force: true });
-          if ((await readRegistry(this.uuid))?.pid === process.pid) await removeRegistry(this.uuid);
-          await rm(leasePath(this.uuid), { force: true });
+          await removeOwnRegistry(this.uuid, process.pid);
+          await removeOwnLease(this.uuid, process.pid);
         }
         this.resolveDone();
       }

@@ -13,13 +13,13 @@
 // paused can still land after it resumes. Closing that needs the storage to refuse writes
 // (SCSI persistent reservations), which files and loop devices cannot.
 
-import { readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
+import { readFile, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DeviceIoError, type BlockDevice } from '../device/block-device.js';
 import { SUPERBLOCK_SIZE_BYTES } from '../format/layout.js';
 import { decodeSuperblock } from '../format/superblock.js';
-import { runDir } from './registry.js';
+import { removeRunFileIf, replaceRunFile, runDir } from './registry.js';
 
 /** How often the primary refreshes its lease. */
 export const LEASE_RENEW_MS = 200;
@@ -50,10 +50,12 @@ export async function readLease(uuid: string): Promise<{ record: LeaseRecord; mt
 
 /** Writes the lease naming `record.pid`, atomically (a rename: a reader sees the old or the new). */
 export async function writeLease(uuid: string, record: LeaseRecord): Promise<void> {
-  const path = leasePath(uuid);
-  const temp = `${path}.tmp-${process.pid}`;
-  await writeFile(temp, `${JSON.stringify(record)}\n`, { mode: 0o600 });
-  await rename(temp, path);
+  await replaceRunFile(leasePath(uuid), `${JSON.stringify(record)}\n`);
+}
+
+/** Removes the lease if it still names `pid` (a standby's claim since then stays). */
+export async function removeOwnLease(uuid: string, pid: number): Promise<void> {
+  await removeRunFileIf(leasePath(uuid), (text) => (JSON.parse(text) as LeaseRecord).pid === pid);
 }
 
 export class Fence {

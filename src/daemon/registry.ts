@@ -1,8 +1,15 @@
 // Where a daemon tells the CLI it serves an array: $JRAID_RUN_DIR (default /run/jraid, mode
 // 0700) holds <uuid>.json with the control socket, NBD addresses, pid and log file. The control
 // socket itself proves the daemon is alive; a stale file (dead pid) is ignored and removed.
+//
+// Every write and removal of a record happens under one lock, registry.lock in the run
+// directory (an OFD lock, let go when its holder dies). A reader that finds a stale record
+// removes it only if, under that lock, the file still holds that same record: a standby that
+// takes over writes its own record the moment the primary dies, and a reader that had just read
+// the primary's must not delete the standby's.
 
-import { readdir, readFile, stat } from 'node:fs/promises';
+import fsx from 'fs-native-extensions';
+import { open, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { ensureDirectory, removeFile, writeFileAtomic } from '../files.js';
 import { join } from 'node:path';
 import { JraidError } from '../errors.js';
@@ -49,11 +56,67 @@ export function registryPath(uuid: string, node?: number): string {
 
 export async function writeRegistry(record: DaemonRecord): Promise<void> {
   await ensureRunDir();
-  await writeFileAtomic(registryPath(record.uuid, record.node), `${JSON.stringify(record, null, 2)}\n`, 0o600);
+  await underRegistryLock(() => writeFileAtomic(registryPath(record.uuid, record.node), `${JSON.stringify(record, null, 2)}\n`, 0o600));
 }
 
-export async function removeRegistry(uuid: string, node?: number): Promise<void> {
-  await removeFile(registryPath(uuid, node));
+/** Removes the record of array `uuid` (node `node`) if daemon `pid` wrote it; another's stays. */
+export async function removeOwnRegistry(uuid: string, pid: number, node?: number): Promise<void> {
+  await removeIf(uuid, node, (record) => record.pid === pid);
+}
+
+/** Removes the record if it is still there and `matches` it, under the registry lock. */
+async function removeIf(uuid: string, node: number | undefined, matches: (record: DaemonRecord) => boolean): Promise<void> {
+  await removeRunFileIf(registryPath(uuid, node), (text) => matches(JSON.parse(text) as DaemonRecord));
+}
+
+/**
+ * Replaces `path`, a file in the run directory that another daemon may remove (the standby's
+ * registration, the lease), by a rename under the registry lock.
+ */
+export async function replaceRunFile(path: string, text: string): Promise<void> {
+  await underRegistryLock(async () => {
+    const temp = `${path}.tmp-${process.pid}`;
+    await writeFile(temp, text, { mode: 0o600 });
+    await rename(temp, path);
+  });
+}
+
+/**
+ * Removes `path` if, read under the registry lock, its text `matches`: a file some other
+ * daemon replaced since the caller looked stays. An unreadable or unparsable file is kept.
+ */
+export async function removeRunFileIf(path: string, matches: (text: string) => boolean): Promise<void> {
+  await underRegistryLock(async () => {
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    let remove = false;
+    try {
+      remove = text !== undefined && matches(text);
+    } catch {
+      remove = false;
+    }
+    if (remove) await removeFile(path);
+  });
+}
+
+const REGISTRY_LOCK_FILE = 'registry.lock';
+
+/**
+ * Runs `work` holding the run directory's registry lock. Where the lock file cannot be made (a
+ * read-only run directory), `work` runs without it: such a directory has no writer to race.
+ */
+async function underRegistryLock<T>(work: () => Promise<T>): Promise<T> {
+  const handle = await open(join(runDir(), REGISTRY_LOCK_FILE), 'a', 0o600).catch(() => undefined);
+  if (!handle) return work();
+  try {
+    await fsx.waitForLock(handle.fd, 0, 1);
+    try {
+      return await work();
+    } finally {
+      fsx.unlock(handle.fd, 0, 1);
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Whether process `pid` exists (EPERM: it does, owned by another user). */
@@ -88,15 +151,20 @@ export async function clusterNodeIds(uuid: string): Promise<number[]> {
   return names.map((name) => pattern.exec(name)).filter((match) => match !== null).map((match) => Number(match[1])).sort((a, b) => a - b);
 }
 
-async function readRecord(uuid: string, node: number | undefined): Promise<DaemonRecord | undefined> {
-  let record: DaemonRecord;
+async function parseRecord(uuid: string, node: number | undefined): Promise<DaemonRecord | undefined> {
   try {
-    record = JSON.parse(await readFile(registryPath(uuid, node), 'utf8')) as DaemonRecord;
+    return JSON.parse(await readFile(registryPath(uuid, node), 'utf8')) as DaemonRecord;
   } catch {
     return undefined;
   }
+}
+
+async function readRecord(uuid: string, node: number | undefined): Promise<DaemonRecord | undefined> {
+  const record = await parseRecord(uuid, node);
+  if (!record) return undefined;
   if (!alive(record.pid)) {
-    await removeRegistry(uuid, node).catch(() => {});
+    const stale = (found: DaemonRecord) => found.pid === record.pid && found.startedAt === record.startedAt && !alive(found.pid);
+    await removeIf(uuid, node, stale).catch(() => {});
     return undefined;
   }
   return record;

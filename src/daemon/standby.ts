@@ -6,7 +6,7 @@
 // out the primary's last lease, and serves without the lock, fencing the old primary (fence.ts).
 
 import { closeSync } from 'node:fs';
-import { readdir, readFile, realpath, rm, writeFile, rename } from 'node:fs/promises';
+import { readdir, readFile, realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { FileDevice, openForLock } from '../device/file-device.js';
@@ -18,7 +18,7 @@ import { JraidError } from '../errors.js';
 import { formatUuid } from '../format/uuid.js';
 import { LEASE_MS, LEASE_RENEW_MS, LEASE_STALE_MS, readLease, writeLease } from './fence.js';
 import type { NbdAddress } from './nbd-server.js';
-import { alive, ensureRunDir, readRegistry, runDir, type DaemonRecord } from './registry.js';
+import { alive, ensureRunDir, readRegistry, removeRunFileIf, replaceRunFile, runDir, type DaemonRecord } from './registry.js';
 
 /** How often a standby looks at the lock and the lease. */
 export const STANDBY_POLL_MS = 20;
@@ -70,10 +70,12 @@ export async function readStandby(uuid: string): Promise<StandbyRecord | undefin
   }
 }
 
-/** Removes the standby record if it is `pid`'s (a newer standby's stays). */
+/** Removes the standby record if it is `pid`'s or a dead standby's (a newer standby's stays). */
 export async function removeStandby(uuid: string, pid: number): Promise<void> {
-  const record = await readStandby(uuid);
-  if (!record || record.pid === pid) await rm(standbyPath(uuid), { force: true });
+  await removeRunFileIf(standbyPath(uuid), (text) => {
+    const record = JSON.parse(text) as StandbyRecord;
+    return record.pid === pid || !alive(record.pid);
+  });
 }
 
 /** The real paths of the members that exist, and their array's uuid and name. */
@@ -156,8 +158,7 @@ export async function waitAsStandby(options: StandbyOptions): Promise<Takeover> 
     since: new Date().toISOString(),
   };
   const path = standbyPath(uuid);
-  await writeFile(`${path}.tmp-${process.pid}`, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
-  await rename(`${path}.tmp-${process.pid}`, path);
+  await replaceRunFile(path, `${JSON.stringify(record, null, 2)}\n`);
   options.onRegistered(record);
   try {
     return await waitForTakeover(uuid, paths[0]!, options);
